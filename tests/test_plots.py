@@ -1,0 +1,259 @@
+"""Tests for opscore.plots: chart specs (via to_dict) and saved SVG/PNG/HTML files."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+import pandas as pd
+import pytest
+
+from opscore import plots
+
+MODELS = ["MobileNetV2", "ResNet50", "VGG16"]
+
+
+def _table(with_refs: bool = True) -> pd.DataFrame:
+    rows = []
+    specs = {"MobileNetV2": (14.0, 0.02, 0.90), "ResNet50": (98.0, 0.08, 0.93), "VGG16": (528.0, 0.15, 0.85)}
+    for model, (size, t, acc) in specs.items():
+        for variant, unfreeze, bump in [("fe", "0", 0.0), ("ft", "20", 0.03)]:
+            rows.append(
+                dict(
+                    dataset="toy", model=model, variant=variant, unfreeze=unfreeze, split="s0", seed=1,
+                    accuracy=acc + bump, precision_macro=acc, recall_macro=acc, f1_macro=acc, auc_ovr=0.99,
+                    top5_accuracy=1.0, train_time_s=10.0, inference_time_s=t * (1 + bump), prep_time_s=0.1,
+                    size_mb=size, size_compressed_mb=size * 0.9, params=1000, nonzero_params=990,
+                    opscore=acc - t, pareto=model == "MobileNetV2", row="variant",
+                )
+            )
+    df = pd.DataFrame(rows)
+    if with_refs:
+        refs = pd.DataFrame(
+            [
+                dict(dataset="toy", model="MIN", variant="MIN", unfreeze="", split="", seed=0, accuracy=0.0,
+                     inference_time_s=0.001, size_mb=1.0, opscore=0.0, pareto=False, row="MIN"),
+                dict(dataset="toy", model="MAX", variant="MAX", unfreeze="", split="", seed=0, accuracy=1.0,
+                     inference_time_s=10.0, size_mb=9999.0, opscore=1.0, pareto=False, row="MAX"),
+            ]
+        )
+        df = pd.concat([df, refs], ignore_index=True)
+    return df
+
+
+def _history(combos=(("fe", "0"), ("ft", "20"))) -> pd.DataFrame:
+    rows = []
+    for model in MODELS[:2]:
+        for variant, unfreeze in combos:
+            for epoch in range(1, 5):
+                rows.append(
+                    dict(dataset="toy", model=model, variant=variant, unfreeze=unfreeze, split="s0", seed=1,
+                         epoch=epoch, accuracy=0.5 + 0.1 * epoch, val_accuracy=0.45 + 0.1 * epoch,
+                         loss=1.0 / epoch, val_loss=1.1 / epoch, epoch_seconds=2.0)
+                )
+    return pd.DataFrame(rows)
+
+
+def _data_rows(spec: dict) -> list[dict]:
+    """All inline data rows of a chart spec (altair consolidates them into `datasets`)."""
+    rows = []
+    for values in spec.get("datasets", {}).values():
+        rows.extend(values)
+    if isinstance(spec.get("data"), dict) and "values" in spec["data"]:
+        rows.extend(spec["data"]["values"])
+    return rows
+
+
+def _all_encodings(spec: dict) -> list[dict]:
+    out = []
+    if "encoding" in spec:
+        out.append(spec["encoding"])
+    for key in ("layer", "spec"):
+        sub = spec.get(key)
+        for s in sub if isinstance(sub, list) else [sub] if sub else []:
+            out.extend(_all_encodings(s))
+    return out
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """One bubble chart saved in every supported format (rendering is the slow part)."""
+    out = tmp_path_factory.mktemp("figs") / "nested" / "dir"
+    chart = plots.bubble_chart(_table(), title="toy bubbles")
+    paths = {ext: plots.save_chart(chart, out / f"bubble{ext}") for ext in (".svg", ".png", ".html")}
+    return out, paths
+
+
+# ------------------------------------------------------------------------------ bubble
+
+
+def test_bubble_encodes_fields():
+    spec = plots.bubble_chart(_table(), title="t").to_dict()
+    enc = spec["encoding"]
+    assert enc["x"]["field"] == "inference_time_s"
+    assert enc["x"]["scale"]["type"] == "log"
+    assert "(s" in enc["x"]["title"]
+    assert enc["y"]["field"] == "accuracy"
+    assert enc["size"]["field"] == "size_mb"
+    assert enc["size"]["title"] == "size (MB)"
+    # area proportional to size: linear scale anchored at zero, range from 0
+    assert enc["size"]["scale"]["zero"] is True and enc["size"]["scale"]["range"][0] == 0
+    assert enc["color"]["field"] == "model"
+    assert enc["shape"]["field"] == "variant"
+    tips = {t["field"] for t in enc["tooltip"]}
+    assert {"model", "variant", "unfreeze", "split", "seed", "accuracy", "inference_time_s", "size_mb", "opscore"} <= tips
+    assert spec["width"] >= 300 and spec["height"] >= 200
+    assert spec["title"]["text"] == "t"
+
+
+def test_bubble_marks_pareto_rows():
+    spec = plots.bubble_chart(_table()).to_dict()
+    enc = spec["encoding"]
+    assert enc["stroke"]["field"] == "front"
+    assert "pareto" in enc["strokeWidth"]["condition"]["test"]
+    rows = _data_rows(spec)
+    front = {r["model"] for r in rows if r["front"] == "Pareto-optimal"}
+    assert front == {"MobileNetV2"}
+
+
+def test_bubble_without_pareto_column():
+    table = _table().drop(columns=["pareto", "opscore"])
+    enc = plots.bubble_chart(table).to_dict()["encoding"]
+    assert "stroke" not in enc
+    assert "opscore" not in {t["field"] for t in enc["tooltip"]}
+
+
+def test_min_max_rows_dropped():
+    table = _table()
+    assert set(table["row"]) == {"variant", "MIN", "MAX"}
+    rows = _data_rows(plots.bubble_chart(table).to_dict())
+    assert len(rows) == (table["row"] == "variant").sum() == 6
+    assert {r["model"] for r in rows} == set(MODELS)
+    bar_rows = _data_rows(plots.accuracy_bars(table).to_dict())
+    assert not {"MIN", "MAX"} & {r["model"] for r in bar_rows}
+
+
+def test_nonpositive_time_dropped_with_warning():
+    table = _table(with_refs=False)
+    table.loc[0, "inference_time_s"] = 0.0
+    with pytest.warns(UserWarning, match="non-positive"):
+        rows = _data_rows(plots.bubble_chart(table).to_dict())
+    assert len(rows) == 5
+
+
+def test_missing_column_raises():
+    with pytest.raises(ValueError, match="size_mb"):
+        plots.bubble_chart(_table().drop(columns=["size_mb"]))
+
+
+def test_theme_is_shared():
+    cfg = plots.theme_config()
+    for chart in (plots.bubble_chart(_table()), plots.accuracy_bars(_table()), plots.training_curves(_history())):
+        spec = chart.to_dict()
+        assert spec["config"]["axis"]["labelFontSize"] == cfg["axis"]["labelFontSize"]
+        assert spec["config"]["title"]["fontSize"] == plots.FONT_SIZES["title"]
+
+
+# ------------------------------------------------------------------------------ curves
+
+
+def test_training_curves_train_and_validation_faceted():
+    spec = plots.training_curves(_history(), title="curves").to_dict()
+    rows = _data_rows(spec)
+    assert {r["curve"] for r in rows} == {"train", "validation"}
+    assert len(rows) == 2 * len(_history())
+    # validation values come from val_accuracy
+    val = [r for r in rows if r["curve"] == "validation" and r["model"] == "ResNet50" and r["epoch"] == 1]
+    assert val and all(abs(r["accuracy"] - 0.55) < 1e-9 for r in val)
+    assert spec["facet"]["field"] == "panel"
+    encs = _all_encodings(spec)
+    assert any(e.get("strokeDash", {}).get("field") == "curve" for e in encs)
+    assert all(e["color"]["field"] == "model" for e in encs)
+    assert {r["panel"] for r in rows} == {"fe · unfreeze 0", "ft · unfreeze 20"}
+
+
+def test_training_curves_single_combo_not_faceted():
+    spec = plots.training_curves(_history(combos=(("ft", "20"),))).to_dict()
+    assert "facet" not in spec
+    assert {r["curve"] for r in _data_rows(spec)} == {"train", "validation"}
+
+
+# ------------------------------------------------------------------------------ bars
+
+
+def test_accuracy_bars_sorted_descending():
+    table = _table()
+    spec = plots.accuracy_bars(table).to_dict()
+    rows = _data_rows(spec)
+    y = next(e["y"] for e in _all_encodings(spec) if "y" in e)
+    order = y["sort"]
+    acc = {r["label"]: r["accuracy"] for r in rows}
+    assert len(order) == 6
+    assert [acc[label] for label in order] == sorted(acc.values(), reverse=True)
+    assert order[0].startswith("ResNet50 · ft")
+
+
+def test_accuracy_bars_average_over_seeds():
+    table = _table(with_refs=False)
+    second = table.copy()
+    second["seed"] = 2
+    second["accuracy"] = second["accuracy"] - 0.1
+    rows = _data_rows(plots.accuracy_bars(pd.concat([table, second])).to_dict())
+    assert len(rows) == 6
+    r = next(r for r in rows if r["model"] == "VGG16" and r["variant"] == "fe")
+    assert r["accuracy"] == pytest.approx(0.80) and r["n"] == 2
+
+
+# ------------------------------------------------------------------------------ saving
+
+
+def test_svg_written_and_valid(saved):
+    out, paths = saved
+    path = paths[".svg"]
+    assert path.parent == out and path.is_file()
+    root = ET.parse(path).getroot()
+    assert root.tag.endswith("svg")
+    text = path.read_text()
+    for model in MODELS:
+        assert model in text
+    assert "MIN" not in re.findall(r">([^<]*)<", text)
+
+
+def test_png_magic(saved):
+    _, paths = saved
+    data = paths[".png"].read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    # scale 2: wider than the 520 px plot area alone times two
+    width = int.from_bytes(data[16:20], "big")
+    assert width > 2 * 520
+
+
+def test_html_inline_offline(saved):
+    _, paths = saved
+    html = paths[".html"].read_text()
+    scripts = re.findall(r"<script[^>]*>", html)
+    assert scripts, "no script tags"
+    assert not any("src=" in s for s in scripts), scripts
+    assert "https://cdn" not in html
+    assert "vegaEmbed" in html and "MobileNetV2" in html
+
+
+def test_no_temp_files_left(saved):
+    out, paths = saved
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in paths.values())
+
+
+def test_bad_suffix_raises(tmp_path):
+    chart = plots.bubble_chart(_table())
+    with pytest.raises(ValueError, match="suffix"):
+        plots.save_chart(chart, tmp_path / "fig.jpeg")
+    with pytest.raises(ValueError):
+        plots.save_chart(chart, tmp_path / "fig")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_replaces_existing(tmp_path):
+    path = tmp_path / "fig.svg"
+    path.write_text("old")
+    plots.save_chart(plots.accuracy_bars(_table()), path)
+    assert path.read_text().lstrip().startswith("<svg")

@@ -1,0 +1,137 @@
+"""Measuring a trained variant: classification metrics, inference time, size, and the run context.
+
+Timings follow one rule: a warm-up pass first (graph tracing, allocation, caches), excluded;
+then R timed repeats over the whole test split, every repeat kept. Beside every timing we
+record threads, device, library versions and numeric precision.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics
+
+
+def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dict:
+    """Accuracy, macro precision/recall/F1, one-vs-rest AUC and top-5 accuracy (scikit-learn)."""
+    n_classes = probabilities.shape[1]
+    labels = np.arange(n_classes)
+    predicted = probabilities.argmax(axis=1)
+    precision, recall, f1, _ = metrics.precision_recall_fscore_support(
+        y_true, predicted, labels=labels, average="macro", zero_division=0)
+    try:
+        # AUC is undefined when the test split lacks a class; say so with NaN, not a crash.
+        auc = metrics.roc_auc_score(y_true, probabilities, multi_class="ovr", labels=labels)
+    except ValueError:
+        auc = float("nan")
+    top_k = min(5, n_classes - 1) if n_classes > 2 else 1
+    return {
+        "accuracy": metrics.accuracy_score(y_true, predicted),
+        "precision_macro": precision,
+        "recall_macro": recall,
+        "f1_macro": f1,
+        "auc_ovr": auc,
+        "top5_accuracy": metrics.top_k_accuracy_score(y_true, probabilities, k=top_k, labels=labels),
+        "n_test": int(len(y_true)),
+        "n_classes": int(n_classes),
+    }
+
+
+def time_repeats(run, repeats: int) -> tuple[object, list[float]]:
+    """Call `run()` once to warm up (its result is returned, its time is not kept), then
+    `repeats` more times, timing each with a monotonic high-resolution clock."""
+    result = run()
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        seconds.append(time.perf_counter() - start)
+    return result, seconds
+
+
+def timing_summary(seconds: list[float], n_images: int) -> dict:
+    """The paper's unit (total over the repeats) plus robust per-repeat figures."""
+    seconds = np.asarray(seconds, dtype=float)
+    median = float(np.median(seconds))
+    return {
+        "inference_time_s": float(seconds.sum()),
+        "inference_median_s": median,
+        "inference_ms_per_image": 1000.0 * median / n_images,
+        "repeats": int(len(seconds)),
+    }
+
+
+def file_size(path: str | Path) -> dict:
+    """Raw bytes and deflate-compressed bytes (zlib level 9) of a deployable file."""
+    raw = Path(path).read_bytes()
+    compressed = len(zlib.compress(raw, 9))
+    return {"size_bytes": len(raw), "size_compressed_bytes": compressed,
+            "size_mb": len(raw) / 1e6, "size_compressed_mb": compressed / 1e6}
+
+
+def weights_size(model) -> dict:
+    """Size of the deployable weights-only file (no optimizer state), parameter counts."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "weights.h5"
+        model.save_weights(str(path))
+        sizes = file_size(path)
+    values = [np.asarray(w) for w in model.get_weights()]
+    sizes["params"] = int(sum(v.size for v in values))
+    sizes["nonzero_params"] = int(sum(np.count_nonzero(v) for v in values))
+    return sizes
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def runtime_context() -> dict:
+    """Where and how a timing was taken: threads, device, library versions."""
+    import sklearn
+    import tensorflow_model_optimization as tfmot
+
+    from opscore.tf import keras, tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    device = ("GPU: " + ", ".join(tf.config.experimental.get_device_details(g).get("device_name", g.name)
+                                  for g in gpus)) if gpus else f"CPU: {_cpu_name()}"
+    return {
+        "device": device,
+        "cpu_count": os.cpu_count(),
+        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+        "tf_version": tf.__version__,
+        "keras_version": keras.__version__,
+        "tfmot_version": tfmot.__version__,
+        "sklearn_version": sklearn.__version__,
+        "numpy_version": np.__version__,
+        "python_version": platform.python_version(),
+        "hostname": platform.node(),
+    }
+
+
+def random_baseline(y_test: np.ndarray, n_classes: int, seed: int) -> dict:
+    """A model that guesses: uniformly random class probabilities (accuracy ≈ 1/classes, AUC ≈ 0.5)."""
+    probabilities = np.random.default_rng(seed).random((len(y_test), n_classes))
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    return classification_metrics(y_test, probabilities)
+
+
+def timings_frame(seconds: list[float], identity: dict, context: dict) -> pd.DataFrame:
+    """Every repeat as its own row, with what identifies the variant and the run context."""
+    frame = pd.DataFrame({"repeat": np.arange(1, len(seconds) + 1), "seconds": seconds})
+    for key, value in {**identity, **context}.items():
+        frame[key] = value
+    return frame

@@ -1,0 +1,148 @@
+"""Keras application models as transfer-learning classifiers.
+
+A classifier is a `keras.applications` base (include_top=False) followed by global average
+pooling and a softmax Dense head with Glorot-uniform initialisation (as in the paper). The
+model is built flat (base layers and head in one functional graph) so that "unfreeze the top
+N layers" can address any layer, and so that weights-only checkpoints load by topology.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+from pathlib import Path
+
+# keras.applications names known to tf_keras 2.21 (kept static so config validation needs no
+# TensorFlow import; tests/test_models.py checks it against the installed tf_keras).
+APPLICATIONS = (
+    "ConvNeXtBase", "ConvNeXtLarge", "ConvNeXtSmall", "ConvNeXtTiny", "ConvNeXtXLarge",
+    "DenseNet121", "DenseNet169", "DenseNet201",
+    "EfficientNetB0", "EfficientNetB1", "EfficientNetB2", "EfficientNetB3", "EfficientNetB4",
+    "EfficientNetB5", "EfficientNetB6", "EfficientNetB7",
+    "EfficientNetV2B0", "EfficientNetV2B1", "EfficientNetV2B2", "EfficientNetV2B3",
+    "EfficientNetV2L", "EfficientNetV2M", "EfficientNetV2S",
+    "InceptionResNetV2", "InceptionV3",
+    "MobileNet", "MobileNetV2", "MobileNetV3Large", "MobileNetV3Small",
+    "NASNetLarge", "NASNetMobile",
+    "RegNetX002", "RegNetX004", "RegNetX006", "RegNetX008", "RegNetX016", "RegNetX032",
+    "RegNetX040", "RegNetX064", "RegNetX080", "RegNetX120", "RegNetX160", "RegNetX320",
+    "RegNetY002", "RegNetY004", "RegNetY006", "RegNetY008", "RegNetY016", "RegNetY032",
+    "RegNetY040", "RegNetY064", "RegNetY080", "RegNetY120", "RegNetY160", "RegNetY320",
+    "ResNet101", "ResNet101V2", "ResNet152", "ResNet152V2", "ResNet50", "ResNet50V2",
+    "ResNetRS101", "ResNetRS152", "ResNetRS200", "ResNetRS270", "ResNetRS350", "ResNetRS420",
+    "ResNetRS50",
+    "VGG16", "VGG19", "Xception",
+)
+
+
+class ModelError(Exception):
+    """A user-facing problem with a model name, its weights or its unfreeze depth."""
+
+
+def _application(name: str):
+    from opscore.tf import keras
+
+    if name not in APPLICATIONS:
+        raise ModelError(f"unknown model {name!r}; known keras.applications models: {', '.join(APPLICATIONS)}")
+    return getattr(keras.applications, name)
+
+
+def preprocess_function(name: str):
+    """The `preprocess_input` that belongs to the application (caffe, torch or tf style)."""
+    return importlib.import_module(_application(name).__module__).preprocess_input
+
+
+def build_base(name: str, input_size: int, weights: str | None = None):
+    """The convolutional base, randomly initialised or loaded from a weights file."""
+    base = _application(name)(include_top=False, weights=None, input_shape=(input_size, input_size, 3))
+    if weights:
+        base.load_weights(weights)
+    return base
+
+
+def build_classifier(name: str, n_classes: int, input_size: int, base_weights: str | None = None, seed: int = 0):
+    """Base + global average pooling + softmax head (Glorot uniform, seeded)."""
+    from opscore.tf import keras
+
+    base = build_base(name, input_size, base_weights)
+    pooled = keras.layers.GlobalAveragePooling2D(name="head_pool")(base.output)
+    outputs = keras.layers.Dense(
+        n_classes,
+        activation="softmax",
+        kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
+        name="head_dense",
+    )(pooled)
+    return keras.Model(base.input, outputs, name=f"{name}_classifier")
+
+
+def weighted_layers(model) -> list:
+    """Layers that own weights, from the output back to the input."""
+    return [layer for layer in reversed(model.layers) if layer.weights]
+
+
+def unfreeze_top(model, depth: int | str) -> int:
+    """Make the top `depth` weighted layers trainable and freeze the rest; "all" trains everything.
+
+    Depth counts layers with weights from the output: Top-1 is the Dense head alone. Frozen
+    BatchNormalization layers run in inference mode (tf.keras semantics of trainable=False),
+    which keeps their moving statistics intact. Returns the number of trainable layers.
+    """
+    layers = weighted_layers(model)
+    if depth == "all":
+        depth = len(layers)
+    depth = int(depth)
+    if not 1 <= depth <= len(layers):
+        raise ModelError(f"unfreeze depth {depth} out of range: {model.name} has {len(layers)} layers with weights")
+    model.trainable = True
+    for index, layer in enumerate(layers):
+        layer.trainable = index < depth
+    return depth
+
+
+@contextlib.contextmanager
+def _recorded_downloads(record: list):
+    """Record what keras.applications asks get_file for, so an offline failure can say exactly
+    which file to stage where (the URL and hash live inside each application module)."""
+    from tf_keras.src.utils import data_utils
+
+    real_get_file = data_utils.get_file
+
+    def get_file(fname=None, origin=None, *args, **kwargs):
+        record.append({"fname": fname, "origin": origin, "file_hash": kwargs.get("file_hash")})
+        return real_get_file(fname, origin, *args, **kwargs)
+
+    data_utils.get_file = get_file
+    try:
+        yield
+    finally:
+        data_utils.get_file = real_get_file
+
+
+def download_pretrained_base(name: str, input_size: int, out_path: str | Path, cache_dir: str | Path) -> dict:
+    """Fetch the ImageNet no-top weights through Keras (hash-checked get_file, cached in
+    `cache_dir/models/`) and save the base's weights as the workflow artifact.
+
+    A file already staged in the cache is used without network. Offline and not staged,
+    the error names the file, the folder to put it in and its URL.
+    """
+    import os
+
+    os.environ["KERAS_HOME"] = str(Path(cache_dir).resolve())
+    requested: list = []
+    with _recorded_downloads(requested):
+        try:
+            base = _application(name)(include_top=False, weights="imagenet", input_shape=(input_size, input_size, 3))
+        except ModelError:
+            raise
+        except Exception as error:  # network errors come wrapped in many types
+            wanted = requested[-1] if requested else {}
+            raise ModelError(
+                f"could not get the ImageNet weights of {name}: {error}\n"
+                f"Offline? Stage the file {wanted.get('fname')!r} (from {wanted.get('origin')}, "
+                f"hash {wanted.get('file_hash')}) into {Path(cache_dir) / 'models'}/ and rerun."
+            ) from error
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(out_path.stem + ".partial.h5")
+    base.save_weights(str(tmp))
+    os.replace(tmp, out_path)
+    return requested[-1] if requested else {}

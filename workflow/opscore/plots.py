@@ -1,0 +1,382 @@
+"""Altair figures for opscore: bubble charts, training curves, accuracy bars, and saving.
+
+After Arı & Çamlı (2022): each trained variant is a bubble with x = inference time (log
+scale), y = accuracy and bubble *area* proportional to the model size; colour tells the
+model (architecture), shape the variant (e.g. feature extraction vs fine-tuning).
+
+Every builder returns a complete, themed top-level chart (``apply_theme`` is applied last),
+ready for ``save_chart``. Later figures (e.g. sensitivity plots) should call
+``apply_theme`` on their own top-level chart so all figures share one look. Altair does not
+allow configured charts inside ``alt.concat``/``alt.layer``; to compose builder output,
+reset its config first (``chart.config = alt.Undefined``) and theme the composition.
+
+Input contracts (pandas DataFrames):
+- measurement / ranking table: one row per trained variant (``dataset, model, variant,
+  unfreeze, split, seed, accuracy, ..., inference_time_s, size_mb, opscore, pareto, row``).
+  Fictitious reference rows (``row`` in {"MIN", "MAX"}) are dropped: only ``row ==
+  "variant"`` is kept when the column exists.
+- training history: one row per epoch (``dataset, model, variant, unfreeze, split, seed,
+  epoch, accuracy, val_accuracy, loss, val_loss, epoch_seconds``).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import altair as alt
+import pandas as pd
+
+__all__ = [
+    "FONT_SIZES",
+    "theme_config",
+    "apply_theme",
+    "variant_rows",
+    "bubble_chart",
+    "training_curves",
+    "accuracy_bars",
+    "save_chart",
+    "SAVE_FORMATS",
+]
+
+# --------------------------------------------------------------------------------------
+# Theme
+# --------------------------------------------------------------------------------------
+
+FONT_SIZES = {"title": 16, "subtitle": 12, "axis_title": 13, "axis_label": 11, "legend": 11, "header": 12}
+
+#: Categorical palette for models (colour-blind friendly Tableau 10).
+MODEL_SCHEME = "tableau10"
+
+#: Size of one single-view plot, in pixels.
+CHART_SIZE = {"width": 520, "height": 360}
+#: Size of one facet panel, in pixels.
+PANEL_SIZE = {"width": 240, "height": 170}
+
+
+def theme_config() -> dict[str, Any]:
+    """The shared Vega-Lite ``config`` of all opscore figures (fonts, sizes, background)."""
+    fs = FONT_SIZES
+    return {
+        "background": "white",
+        "padding": 10,
+        "font": "sans-serif",
+        "title": {"fontSize": fs["title"], "subtitleFontSize": fs["subtitle"], "anchor": "start", "offset": 10},
+        "axis": {
+            "titleFontSize": fs["axis_title"],
+            "labelFontSize": fs["axis_label"],
+            "titleFontWeight": "normal",
+            "gridColor": "#e6e6e6",
+        },
+        "legend": {
+            "titleFontSize": fs["legend"] + 1,
+            "labelFontSize": fs["legend"],
+            "titleFontWeight": "normal",
+            "symbolStrokeWidth": 1.5,
+        },
+        "header": {"titleFontSize": fs["header"] + 1, "labelFontSize": fs["header"]},
+        "view": {"stroke": "#d0d0d0"},
+        "range": {"category": {"scheme": MODEL_SCHEME}},
+    }
+
+
+def apply_theme(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
+    """Return ``chart`` (a top-level chart) configured with :func:`theme_config`."""
+    chart = chart.copy(deep=False)
+    chart.config = alt.Config(**theme_config())
+    return chart
+
+
+def _title(title: str | None) -> alt.TitleParams | Any:
+    return alt.TitleParams(title) if title else alt.Undefined
+
+
+# --------------------------------------------------------------------------------------
+# Data helpers
+# --------------------------------------------------------------------------------------
+
+
+def variant_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """Only the real variants: drop fictitious MIN/MAX reference rows (``row != "variant"``)."""
+    if "row" in table.columns:
+        table = table[table["row"].astype(str) == "variant"]
+    return table.reset_index(drop=True)
+
+
+def _require(df: pd.DataFrame, columns: list[str], what: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{what}: missing column(s) {missing}; have {list(df.columns)}")
+
+
+def _as_str(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Categorical columns as strings (so seeds, unfreeze levels etc. are nominal)."""
+    df = df.copy()
+    for c in columns:
+        if c in df.columns:
+            df[c] = df[c].astype(str)
+    return df
+
+
+# --------------------------------------------------------------------------------------
+# Bubble chart
+# --------------------------------------------------------------------------------------
+
+_BUBBLE_REQUIRED = ["model", "variant", "accuracy", "inference_time_s", "size_mb"]
+_BUBBLE_TOOLTIP = [
+    ("model", "N", "model", None),
+    ("variant", "N", "variant", None),
+    ("unfreeze", "N", "unfreeze", None),
+    ("split", "N", "split", None),
+    ("seed", "N", "seed", None),
+    ("accuracy", "Q", "accuracy", ".4f"),
+    ("inference_time_s", "Q", "inference time (s)", ".4g"),
+    ("size_mb", "Q", "size (MB)", ".1f"),
+    ("opscore", "Q", "OpScore", ".4f"),
+]
+#: Largest bubble area in px² (the largest model); area is proportional to size_mb from 0.
+MAX_BUBBLE_AREA = 1800
+
+
+def bubble_chart(table: pd.DataFrame, title: str | None = None) -> alt.Chart:
+    """Accuracy vs inference time (log x), bubble area ∝ size_mb, colour = model, shape = variant.
+
+    Pareto-optimal rows (``pareto`` true, if that column exists) get a black outline and a
+    legend entry. MIN/MAX reference rows are dropped. Rows whose inference time is not
+    positive cannot be drawn on the log axis: they are dropped with a warning.
+    """
+    df = variant_rows(table)
+    _require(df, _BUBBLE_REQUIRED, "bubble_chart")
+    keep = [c for c, *_ in _BUBBLE_TOOLTIP if c in df.columns]
+    has_pareto = "pareto" in df.columns
+    df = df[keep + (["pareto"] if has_pareto else [])]
+    df = _as_str(df, ["model", "variant", "unfreeze", "split", "seed"])
+
+    bad = ~(pd.to_numeric(df["inference_time_s"], errors="coerce") > 0)
+    if bad.any():
+        warnings.warn(
+            f"bubble_chart: dropping {int(bad.sum())} row(s) with non-positive or missing "
+            "inference_time_s (not drawable on a log axis)",
+            stacklevel=2,
+        )
+        df = df[~bad]
+
+    encoding: dict[str, Any] = {
+        "x": alt.X(
+            "inference_time_s:Q",
+            title="inference time (s, log scale)",
+            scale=alt.Scale(type="log", nice=False, padding=40),
+            axis=alt.Axis(format="~g"),
+        ),
+        "y": alt.Y("accuracy:Q", title="accuracy", scale=alt.Scale(zero=False, padding=30), axis=alt.Axis(format=".0%")),
+        "size": alt.Size(
+            "size_mb:Q",
+            title="size (MB)",
+            scale=alt.Scale(zero=True, range=[0, MAX_BUBBLE_AREA]),
+            legend=alt.Legend(symbolFillColor="#bbbbbb", symbolStrokeColor="#777777", orient="right"),
+        ),
+        "color": alt.Color("model:N", title="model", legend=alt.Legend(symbolType="circle")),
+        "shape": alt.Shape("variant:N", title="variant"),
+        "tooltip": [
+            alt.Tooltip(f"{c}:{t}", title=name, **({"format": fmt} if fmt else {}))
+            for c, t, name, fmt in _BUBBLE_TOOLTIP
+            if c in df.columns
+        ],
+    }
+    if has_pareto:
+        df = df.copy()
+        df["pareto"] = df["pareto"].fillna(False).astype(bool)
+        df["front"] = df["pareto"].map({True: "Pareto-optimal", False: "dominated"})
+        encoding["stroke"] = alt.Stroke(
+            "front:N",
+            title="",
+            scale=alt.Scale(domain=["Pareto-optimal", "dominated"], range=["black", "#ffffff"]),
+            legend=alt.Legend(symbolType="circle", symbolFillColor="#dddddd", symbolStrokeWidth=2.5),
+        )
+        encoding["strokeWidth"] = alt.condition("datum.pareto", alt.value(2.5), alt.value(0.6))
+        # Draw Pareto bubbles last (on top).
+        df = df.sort_values("pareto", kind="stable")
+        encoding["order"] = alt.Order("pareto:O")
+
+    chart = (
+        alt.Chart(df.reset_index(drop=True), title=_title(title))
+        .mark_point(filled=True, opacity=0.75)
+        .encode(**encoding)
+        .properties(**CHART_SIZE)
+    )
+    return apply_theme(chart)
+
+
+# --------------------------------------------------------------------------------------
+# Training curves
+# --------------------------------------------------------------------------------------
+
+_HISTORY_REQUIRED = ["model", "variant", "unfreeze", "epoch", "accuracy", "val_accuracy"]
+CURVES = ("train", "validation")
+
+
+def _history_long(history: pd.DataFrame) -> pd.DataFrame:
+    """Per-epoch accuracy in long format with ``curve`` in {train, validation}."""
+    ids = [c for c in ["dataset", "model", "variant", "unfreeze", "split", "seed", "epoch"] if c in history.columns]
+    long = history[ids + ["accuracy", "val_accuracy"]].melt(
+        id_vars=ids, value_vars=["accuracy", "val_accuracy"], var_name="curve", value_name="acc"
+    )
+    long["curve"] = long["curve"].map({"accuracy": "train", "val_accuracy": "validation"})
+    long = long.rename(columns={"acc": "accuracy"})
+    long = _as_str(long, ["dataset", "model", "variant", "unfreeze", "split", "seed"])
+    # One line per trained run and curve.
+    run_cols = [c for c in ["dataset", "split", "seed"] if c in long.columns]
+    long["run"] = long[run_cols].agg("/".join, axis=1) if run_cols else ""
+    long["panel"] = long["variant"] + " · unfreeze " + long["unfreeze"]
+    return long.dropna(subset=["accuracy"]).reset_index(drop=True)
+
+
+def training_curves(history: pd.DataFrame, title: str | None = None) -> alt.LayerChart | alt.FacetChart:
+    """Accuracy per epoch, train (solid) vs validation (dashed), colour = model.
+
+    One facet per variant/unfreeze combination when there is more than one (up to three
+    panels a row); several splits/seeds of one model draw separate lines.
+    """
+    _require(history, _HISTORY_REQUIRED, "training_curves")
+    long = _history_long(history)
+    max_epoch = int(long["epoch"].max()) if len(long) else 1
+
+    tooltip = [
+        alt.Tooltip(c, title=c)
+        for c in ["model:N", "variant:N", "unfreeze:N", "split:N", "seed:N", "curve:N", "epoch:Q"]
+        if c.split(":")[0] in long.columns
+    ] + [alt.Tooltip("accuracy:Q", format=".4f")]
+    base = alt.Chart().encode(
+        x=alt.X(
+            "epoch:Q",
+            title="epoch",
+            scale=alt.Scale(domain=[1, max(max_epoch, 2)], nice=False),
+            axis=alt.Axis(format="d", tickMinStep=1),
+        ),
+        y=alt.Y("accuracy:Q", title="accuracy", scale=alt.Scale(zero=False), axis=alt.Axis(format=".0%")),
+        color=alt.Color("model:N", title="model"),
+        detail="run:N",
+        tooltip=tooltip,
+    )
+    # Lines and epoch dots are separate layers: with a point overlay Vega-Lite draws the
+    # strokeDash legend as filled (invisible) symbols.
+    lines = base.mark_line(strokeWidth=1.8, clip=True).encode(
+        strokeDash=alt.StrokeDash(
+            "curve:N",
+            title="curve",
+            scale=alt.Scale(domain=list(CURVES), range=[[1, 0], [5, 3]]),
+            legend=alt.Legend(symbolType="stroke", symbolStrokeWidth=2, symbolSize=400, symbolStrokeColor="#555555"),
+        )
+    )
+    dots = base.mark_point(filled=True, size=16, opacity=1, clip=True)
+    layered = alt.layer(lines, dots, data=long)
+    panels = sorted(long["panel"].unique())
+    if len(panels) > 1:
+        chart = layered.properties(**PANEL_SIZE).facet(
+            facet=alt.Facet("panel:N", title=None, sort=panels), columns=min(3, len(panels)), title=_title(title)
+        )
+        chart = chart.resolve_scale(y="shared")
+    else:
+        chart = layered.properties(**CHART_SIZE)
+        if title:
+            chart = chart.properties(title=_title(title))
+    return apply_theme(chart)
+
+
+# --------------------------------------------------------------------------------------
+# Accuracy bars (paper Fig. 4)
+# --------------------------------------------------------------------------------------
+
+
+def accuracy_bars(table: pd.DataFrame, title: str | None = None) -> alt.LayerChart:
+    """Horizontal bars of accuracy per model + variant, best on top (mean over splits/seeds).
+
+    The label shows ``model · variant`` and, when the table has more than one unfreeze
+    level, the unfreeze setting too. Values are printed at the bar ends.
+    """
+    df = variant_rows(table)
+    _require(df, ["model", "variant", "accuracy"], "accuracy_bars")
+    df = _as_str(df, ["model", "variant", "unfreeze"])
+    keys = ["model", "variant"] + (["unfreeze"] if "unfreeze" in df.columns else [])
+    agg = df.groupby(keys, as_index=False, dropna=False).agg(accuracy=("accuracy", "mean"), n=("accuracy", "size"))
+    label = agg["model"] + " · " + agg["variant"]
+    if "unfreeze" in agg.columns and agg["unfreeze"].nunique() > 1:
+        label = label + " (unfreeze " + agg["unfreeze"] + ")"
+    agg["label"] = label
+    agg = agg.sort_values("accuracy", ascending=False, kind="stable").reset_index(drop=True)
+    order = agg["label"].tolist()
+
+    y = alt.Y("label:N", title=None, sort=order, axis=alt.Axis(labelLimit=320))
+    base = alt.Chart(agg, title=_title(title)).encode(y=y)
+    bars = base.mark_bar(height={"band": 0.75}).encode(
+        x=alt.X("accuracy:Q", title="accuracy", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=".0%")),
+        color=alt.Color("model:N", title="model"),
+        tooltip=[
+            alt.Tooltip(f"{k}:N") for k in keys
+        ] + [alt.Tooltip("accuracy:Q", format=".4f", title="mean accuracy"), alt.Tooltip("n:Q", title="runs")],
+    )
+    text = base.mark_text(align="left", dx=4, fontSize=FONT_SIZES["axis_label"]).encode(
+        x="accuracy:Q", text=alt.Text("accuracy:Q", format=".1%")
+    )
+    height = max(60, 22 * len(order))
+    chart = alt.layer(bars, text).properties(width=420, height=height)
+    return apply_theme(chart)
+
+
+# --------------------------------------------------------------------------------------
+# Saving
+# --------------------------------------------------------------------------------------
+
+#: Suffix -> (altair format, binary?)
+SAVE_FORMATS = {".svg": ("svg", False), ".png": ("png", True), ".html": ("html", False)}
+PNG_SCALE = 2
+
+
+def _render(chart: alt.TopLevelMixin, fmt: str) -> bytes:
+    if fmt == "png":
+        buf = io.BytesIO()
+        chart.save(buf, format="png", scale_factor=PNG_SCALE)
+        return buf.getvalue()
+    sbuf = io.StringIO()
+    if fmt == "html":
+        # inline=True embeds vega, vega-lite and vega-embed (via vl-convert): works offline.
+        chart.save(sbuf, format="html", inline=True)
+    else:
+        chart.save(sbuf, format=fmt)
+    return sbuf.getvalue().encode("utf-8")
+
+
+def save_chart(chart: alt.TopLevelMixin, path: str | os.PathLike) -> Path:
+    """Write ``chart`` to ``path`` as .svg, .png (scale 2) or self-contained offline .html.
+
+    The format follows the suffix (case-insensitive); any other suffix raises ValueError.
+    Parent directories are created; the file is written to a temporary file in the same
+    directory and moved into place with ``os.replace`` (never a half-written figure).
+    Returns the path.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SAVE_FORMATS:
+        raise ValueError(f"save_chart: unsupported suffix {path.suffix!r} for {path}; use one of {sorted(SAVE_FORMATS)}")
+    fmt, _ = SAVE_FORMATS[suffix]
+    data = _render(chart, fmt)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path

@@ -1,0 +1,126 @@
+# The experiment grid, the artifact paths and every input function, in one place.
+import os
+import sys
+from itertools import product
+from pathlib import Path
+
+# The library is importable by this file and by every job (local or Slurm) through PYTHONPATH.
+LIBRARY = str(Path(workflow.basedir) / "workflow")
+sys.path.insert(0, LIBRARY)
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (LIBRARY, os.environ.get("PYTHONPATH")) if p)
+
+from opscore.data import BUILTIN_DATASETS, DATASET_ARCHIVES
+from opscore.models import APPLICATIONS
+from opscore.job import git_version
+
+
+# ---- config checks the schema cannot express -------------------------------------------
+def _check_config():
+    for name, options in config["datasets"].items():
+        if name not in BUILTIN_DATASETS and "path" not in options:
+            raise ValueError(
+                f"config datasets: unknown dataset {name!r}. Known: {', '.join(BUILTIN_DATASETS)}; "
+                "or give an image folder with `path:` (train/CLASS/*, test/CLASS/*)."
+            )
+        if name == "digits" and "official" in options["splits"]:
+            raise ValueError("config datasets.digits: digits has no official split; use a ratio like \"70-30\".")
+        for split in options["splits"]:
+            if split != "official" and sum(map(int, split.split("-"))) != 100:
+                raise ValueError(f"config datasets.{name}.splits: {split!r} must add up to 100, like \"70-30\".")
+    for name in config["models"]:
+        if name not in APPLICATIONS:
+            raise ValueError(f"config models: unknown model {name!r}. Known: {', '.join(APPLICATIONS)}")
+
+
+_check_config()
+
+DOWNLOADS = config.get("download_dir", "resources/downloads")
+WEIGHTS = config.get("weights_dir", "resources/weights")
+CODE_VERSION = git_version(workflow.basedir)
+
+# ---- artifact paths: each wildcard names what the file holds --------------------------
+DATA = "results/data/{dataset}/{split}/seed-{seed}.npz"
+RUN = "{dataset}/{split}/seed-{seed}/{model}/{variant}/unfreeze-{unfreeze}"
+CHECKPOINT = f"results/models/{RUN}/weights.h5"
+HISTORY = f"results/models/{RUN}/history.parquet"
+METRICS = f"results/measurements/{RUN}/metrics.parquet"
+TIMINGS = f"results/measurements/{RUN}/timings.parquet"
+BASELINE = "results/measurements/{dataset}/{split}/seed-{seed}/random-baseline.parquet"
+TABLES = "results/tables/{dataset}"
+SCORES = "results/scores/{dataset}"
+FIGURES = "results/figures/{dataset}"
+LOGS = "results/logs"
+
+wildcard_constraints:
+    dataset="[^/]+",
+    split="official|[0-9]+-[0-9]+",
+    seed="[0-9]+",
+    model="[^/]+",
+    variant="[^/]+",
+    unfreeze="all|[0-9]+",
+
+
+# ---- the grid ---------------------------------------------------------------------------
+def experiments(dataset=None):
+    """One dict per trained variant: dataset, split, seed, model, variant, unfreeze."""
+    grid = []
+    for name, options in config["datasets"].items():
+        if dataset is not None and name != dataset:
+            continue
+        for split, seed, (model, model_options), variant in product(
+            options["splits"], config["seeds"], config["models"].items(), config["variants"]
+        ):
+            for unfreeze in model_options["unfreeze"]:
+                grid.append(dict(dataset=name, split=split, seed=seed, model=model, variant=variant,
+                                 unfreeze=str(unfreeze)))
+    return grid
+
+
+def dataset_runs(dataset):
+    """(split, seed) pairs of one dataset, for its baselines."""
+    options = config["datasets"][dataset]
+    return [dict(dataset=dataset, split=s, seed=seed) for s, seed in product(options["splits"], config["seeds"])]
+
+
+# ---- input functions --------------------------------------------------------------------
+def dataset_sources(wildcards):
+    """What preparing a dataset reads: its downloaded archives, its image folder, or nothing."""
+    options = config["datasets"][wildcards.dataset]
+    if "path" in options:
+        return [options["path"]]
+    return [f"{DOWNLOADS}/{a.filename}" for a in DATASET_ARCHIVES.get(wildcards.dataset, [])]
+
+
+def archive_of(wildcards):
+    for archives in DATASET_ARCHIVES.values():
+        for archive in archives:
+            if archive.filename == wildcards.archive:
+                return archive
+    raise ValueError(f"no known archive named {wildcards.archive!r}")
+
+
+def base_weights(wildcards):
+    """The pretrained base, an artifact of its own: downloaded ImageNet weights or a user file."""
+    if config["weights"] == "imagenet":
+        return f"{WEIGHTS}/{wildcards.model}-imagenet-notop.h5"
+    if config["weights"] == "none":
+        return []
+    return config["weights"]
+
+
+def measurements_of(dataset):
+    runs = experiments(dataset)
+    return {
+        "metrics": [METRICS.format(**run) for run in runs],
+        "histories": [HISTORY.format(**run) for run in runs],
+        "baselines": [BASELINE.format(**run) for run in dataset_runs(dataset)],
+    }
+
+
+def all_outputs():
+    targets = []
+    for dataset in config["datasets"]:
+        targets += [f"{SCORES.format(dataset=dataset)}/ranking.{ext}" for ext in ("parquet", "csv", "md")]
+        targets += [f"{FIGURES.format(dataset=dataset)}/{name}.{ext}"
+                    for name in ("bubble", "curves", "accuracy") for ext in ("svg", "html")]
+    return targets

@@ -1,0 +1,32 @@
+# Datasets: official archives are fetched (checksummed) on the login node; preparing turns
+# any source into one uint8 .npz per dataset, split and seed.
+
+localrules: download_archive
+
+
+rule download_archive:
+    output:
+        f"{DOWNLOADS}/{{archive}}",
+    params:
+        archive=archive_of,
+    log:
+        f"{LOGS}/download/{{archive}}.log",
+    script:
+        "../scripts/download_archive.py"
+
+
+rule prepare_data:
+    input:
+        dataset_sources,
+    output:
+        DATA,
+    params:
+        options=lambda wc: config["datasets"][wc.dataset],
+        download_dir=DOWNLOADS,
+    log:
+        f"{LOGS}/prepare_data/{{dataset}}/{{split}}/seed-{{seed}}.log",
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    script:
+        "../scripts/prepare_data.py"

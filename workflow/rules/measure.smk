@@ -1,0 +1,49 @@
+# Measuring: metrics, timed inference repeats and sizes per variant; a random baseline per
+# dataset; and per dataset one table of everything.
+
+
+rule evaluate:
+    input:
+        data=DATA,
+        checkpoint=CHECKPOINT,
+        history=HISTORY,
+    output:
+        metrics=METRICS,
+        timings=TIMINGS,
+    params:
+        input_size=config["input_size"],
+        batch_size=config["training"]["batch_size"],
+        repeats=config["measure"]["repeats"],
+        code_version=CODE_VERSION,
+    log:
+        f"{LOGS}/evaluate/{RUN}.log",
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=60,
+    script:
+        "../scripts/evaluate.py"
+
+
+rule random_baseline:
+    input:
+        data=DATA,
+    output:
+        BASELINE,
+    log:
+        f"{LOGS}/random_baseline/{{dataset}}/{{split}}/seed-{{seed}}.log",
+    script:
+        "../scripts/random_baseline.py"
+
+
+rule collect_measurements:
+    input:
+        unpack(lambda wc: measurements_of(wc.dataset)),
+    output:
+        metrics=f"{TABLES}/measurements.parquet",
+        histories=f"{TABLES}/histories.parquet",
+        baselines=f"{TABLES}/baselines.parquet",
+    log:
+        f"{LOGS}/collect_measurements/{{dataset}}.log",
+    script:
+        "../scripts/collect_measurements.py"

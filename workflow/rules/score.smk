@@ -1,0 +1,17 @@
+# OpScore ranking per dataset, with MIN/MAX reference rows and the Pareto front.
+
+
+rule score:
+    input:
+        f"{TABLES}/measurements.parquet",
+    output:
+        parquet=f"{SCORES}/ranking.parquet",
+        csv=report(f"{SCORES}/ranking.csv", caption="../report/ranking.rst", category="Ranking",
+                   subcategory="{dataset}", labels={"dataset": "{dataset}", "table": "OpScore ranking"}),
+        markdown=f"{SCORES}/ranking.md",
+    params:
+        time_basis=config["score"]["time_basis"],
+    log:
+        f"{LOGS}/score/{{dataset}}.log",
+    script:
+        "../scripts/score.py"

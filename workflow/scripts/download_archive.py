@@ -1,0 +1,9 @@
+"""Fetch one official dataset archive (checksummed; a staged file is used as is)."""
+from pathlib import Path
+
+from opscore.data import fetch_archive
+from opscore.job import redirect_output
+
+redirect_output(snakemake.log[0])
+path = fetch_archive(snakemake.params.archive, Path(snakemake.output[0]).parent)
+print(f"{path}: md5 {snakemake.params.archive.md5} verified")

@@ -1,0 +1,11 @@
+"""Load a dataset from its source and write the requested split as one uint8 .npz."""
+from opscore.data import load_dataset, save_prepared, split_dataset
+from opscore.job import redirect_output
+
+redirect_output(snakemake.log[0])
+wildcards = snakemake.wildcards
+dataset = load_dataset(wildcards.dataset, snakemake.params.options, snakemake.params.download_dir)
+prepared = split_dataset(dataset, wildcards.split, int(wildcards.seed))
+save_prepared(snakemake.output[0], prepared)
+print(f"{wildcards.dataset} split {wildcards.split} seed {wildcards.seed}: "
+      f"{len(prepared['y_train'])} train, {len(prepared['y_test'])} test, {len(prepared['class_names'])} classes")

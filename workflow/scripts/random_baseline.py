@@ -1,0 +1,14 @@
+"""A guessing model per dataset split: the floor every trained variant must clear."""
+import pandas as pd
+
+from opscore.data import load_prepared
+from opscore.job import redirect_output
+from opscore.measure import random_baseline
+
+redirect_output(snakemake.log[0])
+wc = snakemake.wildcards
+data = load_prepared(snakemake.input.data)
+row = {"dataset": wc.dataset, "model": "random", "split": wc.split, "seed": int(wc.seed),
+       **random_baseline(data["y_test"], len(data["class_names"]), int(wc.seed))}
+pd.DataFrame([row]).to_parquet(snakemake.output[0])
+print(row)

@@ -1,0 +1,10 @@
+"""Rank one dataset's variants by OpScore (MIN/MAX rows, normalised columns, Pareto front)."""
+import pandas as pd
+
+from opscore.job import redirect_output
+from opscore.score import rank_table, write_table
+
+redirect_output(snakemake.log[0])
+table = rank_table(pd.read_parquet(snakemake.input[0]), time_basis=snakemake.params.time_basis)
+write_table(table, snakemake.output.parquet, snakemake.output.csv, snakemake.output.markdown)
+print(table.to_string())
