@@ -99,15 +99,17 @@ def unfreeze_top(model, depth: int | str) -> int:
 
 
 @contextlib.contextmanager
-def _recorded_downloads(record: list):
-    """Record what keras.applications asks get_file for, so an offline failure can say exactly
-    which file to stage where (the URL and hash live inside each application module)."""
+def _recorded_downloads(record: list, cache_dir: Path):
+    """Send keras.applications' downloads to `cache_dir` and record what it asks get_file for, so
+    an offline failure can say exactly which file to stage where (the URL and hash live inside
+    each application module)."""
     from tf_keras.src.utils import data_utils
 
     real_get_file = data_utils.get_file
 
     def get_file(fname=None, origin=None, *args, **kwargs):
         record.append({"fname": fname, "origin": origin, "file_hash": kwargs.get("file_hash")})
+        kwargs["cache_dir"] = str(cache_dir)
         return real_get_file(fname, origin, *args, **kwargs)
 
     data_utils.get_file = get_file
@@ -126,9 +128,8 @@ def download_pretrained_base(name: str, input_size: int, out_path: str | Path, c
     """
     import os
 
-    os.environ["KERAS_HOME"] = str(Path(cache_dir).resolve())
     requested: list = []
-    with _recorded_downloads(requested):
+    with _recorded_downloads(requested, Path(cache_dir).resolve()):
         try:
             base = _application(name)(include_top=False, weights="imagenet", input_shape=(input_size, input_size, 3))
         except ModelError:

@@ -11,6 +11,8 @@ rule download_archive:
         archive=archive_of,
     log:
         f"{LOGS}/download/{{archive}}.log",
+    conda:
+        "../../envs/analysis.yaml"
     script:
         "../scripts/download_archive.py"
 
@@ -28,5 +30,7 @@ rule prepare_data:
     resources:
         mem_mb=4000,
         runtime=20,
+    conda:
+        "../../envs/analysis.yaml"
     script:
         "../scripts/prepare_data.py"

@@ -21,6 +21,8 @@ rule evaluate:
         gpu=1,
         mem_mb=8000,
         runtime=60,
+    conda:
+        "../../envs/tensorflow.yaml"
     script:
         "../scripts/evaluate.py"
 
@@ -32,6 +34,8 @@ rule random_baseline:
         BASELINE,
     log:
         f"{LOGS}/random_baseline/{{dataset}}/{{split}}/seed-{{seed}}.log",
+    conda:
+        "../../envs/analysis.yaml"
     script:
         "../scripts/random_baseline.py"
 
@@ -45,5 +49,7 @@ rule collect_measurements:
         baselines=f"{TABLES}/baselines.parquet",
     log:
         f"{LOGS}/collect_measurements/{{dataset}}.log",
+    conda:
+        "../../envs/analysis.yaml"
     script:
         "../scripts/collect_measurements.py"

@@ -12,5 +12,7 @@ rule download_weights:
         keras_cache="resources/keras",
     log:
         f"{LOGS}/download_weights/{{model}}.log",
+    conda:
+        "../../envs/tensorflow.yaml"
     script:
         "../scripts/download_weights.py"

@@ -18,5 +18,7 @@ rule plot:
         f"{LOGS}/plot/{{dataset}}/{{figure}}.log",
     wildcard_constraints:
         figure="bubble|accuracy|curves",
+    conda:
+        "../../envs/analysis.yaml"
     script:
         "../scripts/plot.py"

@@ -13,5 +13,7 @@ rule score:
         time_basis=config["score"]["time_basis"],
     log:
         f"{LOGS}/score/{{dataset}}.log",
+    conda:
+        "../../envs/analysis.yaml"
     script:
         "../scripts/score.py"

@@ -20,5 +20,7 @@ rule train:
         gpu=1,
         mem_mb=8000,
         runtime=120,
+    conda:
+        "../../envs/tensorflow.yaml"
     script:
         "../scripts/train.py"

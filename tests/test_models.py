@@ -1,0 +1,112 @@
+"""Classifier construction, the unfreeze semantics and the weights download contract."""
+import numpy as np
+import pytest
+
+from opscore import models
+from opscore.tf import keras
+
+
+@pytest.fixture(scope="module")
+def small_classifier():
+    return models.build_classifier("MobileNetV2", n_classes=4, input_size=32, seed=3)
+
+
+def test_known_applications_match_installed_keras():
+    installed = {name for name in dir(keras.applications) if name[0].isupper()}
+    assert set(models.APPLICATIONS) == installed
+
+
+def test_unknown_model_lists_the_known_ones():
+    with pytest.raises(models.ModelError, match="ResNet50.*VGG16|VGG16.*ResNet50") as error:
+        models.build_base("ResNet5O", 32)
+    assert "ResNet5O" in str(error.value)
+
+
+def test_head_is_softmax_dense_with_seeded_glorot_init(small_classifier):
+    head = small_classifier.get_layer("head_dense")
+    assert head.units == 4 and head.activation.__name__ == "softmax"
+    assert isinstance(head.kernel_initializer, keras.initializers.GlorotUniform)
+    again = models.build_classifier("MobileNetV2", n_classes=4, input_size=32, seed=3)
+    np.testing.assert_array_equal(head.get_weights()[0], again.get_layer("head_dense").get_weights()[0])
+    probabilities = small_classifier.predict(np.zeros((2, 32, 32, 3), "float32"), verbose=0)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_top1_unfreezes_only_the_dense_head(small_classifier):
+    assert models.unfreeze_top(small_classifier, 1) == 1
+    trainable = [layer.name for layer in small_classifier.layers if layer.trainable and layer.weights]
+    assert trainable == ["head_dense"]
+    assert len(small_classifier.trainable_weights) == 2  # kernel and bias
+
+
+def test_topn_counts_weighted_layers_from_the_output(small_classifier):
+    models.unfreeze_top(small_classifier, 3)
+    weighted = models.weighted_layers(small_classifier)
+    assert [layer.trainable for layer in weighted[:4]] == [True, True, True, False]
+    assert not any(layer.trainable for layer in weighted[3:])
+    # the pooling layer has no weights and does not count
+    assert small_classifier.get_layer("head_pool") not in weighted
+
+
+def test_frozen_batchnorm_runs_in_inference_mode(small_classifier):
+    models.unfreeze_top(small_classifier, 1)
+    bn = next(layer for layer in small_classifier.layers if isinstance(layer, keras.layers.BatchNormalization))
+    before = [w.copy() for w in bn.get_weights()]
+    small_classifier.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
+    small_classifier.fit(np.random.default_rng(0).random((8, 32, 32, 3), dtype="float32") * 5,
+                         np.arange(8) % 4, epochs=1, verbose=0)
+    for b, a in zip(before, bn.get_weights()):
+        np.testing.assert_array_equal(b, a)  # moving mean/variance untouched
+
+
+def test_all_and_out_of_range_depths(small_classifier):
+    n = len(models.weighted_layers(small_classifier))
+    assert models.unfreeze_top(small_classifier, "all") == n
+    assert all(layer.trainable for layer in models.weighted_layers(small_classifier))
+    with pytest.raises(models.ModelError, match="out of range"):
+        models.unfreeze_top(small_classifier, n + 1)
+
+
+def test_base_weights_file_roundtrip(tmp_path):
+    base = models.build_base("MobileNetV2", 32)
+    path = tmp_path / "base.h5"
+    base.save_weights(str(path))
+    classifier = models.build_classifier("MobileNetV2", 3, 32, base_weights=str(path))
+    np.testing.assert_array_equal(classifier.layers[1].get_weights()[0], base.layers[1].get_weights()[0])
+
+
+def test_offline_imagenet_download_names_file_url_and_place(tmp_path, monkeypatch):
+    import urllib.request
+
+    def no_network(*args, **kwargs):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    monkeypatch.setattr(urllib.request, "urlretrieve", no_network)
+    with pytest.raises(models.ModelError) as error:
+        models.download_pretrained_base("MobileNetV2", 32, tmp_path / "w.h5", tmp_path / "keras")
+    message = str(error.value)
+    assert "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5" in message
+    assert "https://" in message and str(tmp_path / "keras" / "models") in message
+    assert not (tmp_path / "w.h5").exists()
+
+
+def test_staged_imagenet_file_is_used_without_network(tmp_path, monkeypatch):
+    """A file staged in the Keras cache is hash-checked and used offline."""
+    import hashlib
+    import urllib.request
+
+    staged_base = models.build_base("MobileNetV2", 32)
+    cache = tmp_path / "keras" / "models"
+    cache.mkdir(parents=True)
+    fname = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
+    staged_base.save_weights(str(cache / fname))
+
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+    monkeypatch.setattr(urllib.request, "urlretrieve", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+    # MobileNetV2 pins no file hash, so Keras trusts the cached file; the saved base must equal it.
+    source = models.download_pretrained_base("MobileNetV2", 32, tmp_path / "w.h5", tmp_path / "keras")
+    assert source["fname"] == fname
+    loaded = models.build_base("MobileNetV2", 32, str(tmp_path / "w.h5"))
+    np.testing.assert_array_equal(loaded.get_weights()[0], staged_base.get_weights()[0])
+    assert hashlib.md5((tmp_path / "w.h5").read_bytes()).hexdigest()

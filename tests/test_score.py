@@ -1,0 +1,393 @@
+"""Tests for opscore.score: hand-computed OpScores, floors, time bases, ranking, MIN/MAX rows,
+normalisation, Pareto front, errors, Markdown/Parquet output and the CLI."""
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from opscore.score import (
+    bytes_to_mb,
+    floored_error,
+    main,
+    opscore,
+    pareto_front,
+    rank_table,
+    rank_tables_by,
+    to_markdown,
+    write_table,
+)
+
+WORKFLOW_DIR = Path(__file__).resolve().parents[1] / "workflow"
+LOG2 = math.log10(2)  # 0.30103
+
+
+def variants(**extra):
+    """A small hand-made table; OpScores (inference basis) computed by hand below."""
+    df = pd.DataFrame({
+        "model": ["A", "B", "C"],
+        "variant": ["base", "pruned", "clustered"],
+        "accuracy": [0.9, 0.99, 0.5],
+        "train_time_s": [100.0, 1000.0, 10.0],
+        "inference_time_s": [10.0, 0.1, 1.0],
+        "size_mb": [2.0, 10.0, 1.0],
+    })
+    for k, v in extra.items():
+        df[k] = v
+    return df
+
+
+# A: log10(0.1) + log10(10) + log10(2)  = -1 + 1 + 0.30103 =  0.30103
+# B: log10(0.01) + log10(0.1) + log10(10) = -2 - 1 + 1     = -2
+# C: log10(0.5) + log10(1) + log10(1)   = -0.30103
+EXPECTED = {"A": LOG2, "B": -2.0, "C": -LOG2}
+
+
+# ----------------------------------------------------------------------------- opscore()
+@pytest.mark.parametrize("acc, t, size, expected", [
+    (0.9, 10.0, 2.0, LOG2),
+    (0.99, 0.1, 10.0, -2.0),
+    (0.5, 1.0, 1.0, -LOG2),
+    (0.0, 100.0, 1000.0, 0.0 + 2.0 + 3.0),
+])
+def test_opscore_scalar_hand_values(acc, t, size, expected):
+    got = opscore(acc, t, size)
+    assert isinstance(got, float)
+    assert got == pytest.approx(expected, abs=1e-12)
+
+
+def test_opscore_vectorised_numpy_and_series():
+    acc = np.array([0.9, 0.99, 0.5])
+    t = np.array([10.0, 0.1, 1.0])
+    s = np.array([2.0, 10.0, 1.0])
+    got = opscore(acc, t, s)
+    assert isinstance(got, np.ndarray)
+    np.testing.assert_allclose(got, [LOG2, -2.0, -LOG2], atol=1e-12)
+    # Broadcasting a scalar size.
+    np.testing.assert_allclose(opscore(acc, t, 1.0), [LOG2 - LOG2, -3.0, -LOG2], atol=1e-12)
+    ser = opscore(pd.Series(acc, index=["x", "y", "z"]), pd.Series(t, index=["x", "y", "z"]), s)
+    assert isinstance(ser, pd.Series)
+    assert list(ser.index) == ["x", "y", "z"]
+    assert ser["y"] == pytest.approx(-2.0)
+
+
+def test_floor_at_one_over_n_test_and_flag():
+    # Perfect accuracy with n_test = 1000: error floored to 1e-3 -> log10 = -3.
+    assert opscore(1.0, 10.0, 2.0, n_test=1000) == pytest.approx(-3 + 1 + LOG2)
+    error, floored = floored_error([1.0, 0.9995, 0.999, 0.9], n_test=1000)
+    np.testing.assert_allclose(error, [1e-3, 1e-3, 1e-3, 0.1], rtol=1e-9)
+    # 0.999 = 999/1000 is exactly one error: representable, not floored.
+    assert floored.tolist() == [True, True, False, False]
+    # Per-row n_test; unknown (NaN) n_test only matters for accuracy 1.0.
+    # Exactly one error of two (err == floor) is not floored.
+    error, floored = floored_error([0.5], n_test=2)
+    assert error.tolist() == [0.5] and floored.tolist() == [False]
+    error, floored = floored_error([1.0, 1.0, 0.9], n_test=[10, 100, np.nan])
+    np.testing.assert_allclose(error, [0.1, 0.01, 0.1])
+    assert floored.tolist() == [True, True, False]
+
+
+def test_perfect_accuracy_without_n_test_is_an_error():
+    with pytest.raises(ValueError, match="n_test"):
+        opscore(1.0, 10.0, 2.0)
+    with pytest.raises(ValueError, match="n_test"):
+        rank_table(variants(accuracy=[0.9, 1.0, 0.5]))
+
+
+def test_rank_table_floor_from_column_and_argument():
+    # n_test column: B gets 1/50 -> log10(0.02); argument ignored where the column has a value.
+    t = rank_table(variants(accuracy=[0.9, 1.0, 0.5], n_test=[50, 50, 50]), n_test=10)
+    real = t[t["row"] == "variant"].set_index("model")
+    assert real.loc["B", "log10_error"] == pytest.approx(math.log10(0.02))
+    assert real.loc["B", "opscore"] == pytest.approx(math.log10(0.02) - 1 + 1)
+    assert bool(real.loc["B", "error_floored"])
+    assert not real.loc["A", "error_floored"] and not real.loc["C", "error_floored"]
+    # No column: argument used.
+    t = rank_table(variants(accuracy=[0.9, 1.0, 0.5]), n_test=10)
+    real = t[t["row"] == "variant"].set_index("model")
+    assert real.loc["B", "log10_error"] == pytest.approx(-1.0)
+    assert bool(real.loc["B", "error_floored"])
+    # Column with a gap: argument fills it.
+    t = rank_table(variants(accuracy=[0.9, 1.0, 0.5], n_test=[50, np.nan, 50]), n_test=10)
+    assert t.set_index("model").loc["B", "log10_error"] == pytest.approx(-1.0)
+
+
+# ----------------------------------------------------------------------------- time bases
+def test_time_basis_inference_train_total():
+    df = variants()
+    inf = rank_table(df).set_index("model")
+    assert (inf.loc[["A", "B", "C"], "time_basis"] == "inference").all()
+    for m, exp in EXPECTED.items():
+        assert inf.loc[m, "opscore"] == pytest.approx(exp)
+    assert inf.loc["A", "time_s"] == 10.0
+
+    train = rank_table(df, time_basis="train").set_index("model")
+    assert train.loc["A", "time_s"] == 100.0
+    # A: -1 + log10(100) + log10(2) = 1.30103
+    assert train.loc["A", "opscore"] == pytest.approx(1 + LOG2)
+    assert (train.loc[["A", "B", "C"], "time_basis"] == "train").all()
+
+    total = rank_table(df, time_basis="total").set_index("model")
+    assert total.loc["B", "time_s"] == pytest.approx(1000.1)
+    # C: log10(0.5) + log10(11) + 0
+    assert total.loc["C", "opscore"] == pytest.approx(-LOG2 + math.log10(11))
+
+
+def test_prep_time_counts_for_train_and_total_not_inference():
+    df = variants(prep_time_s=[0.0, np.nan, 90.0])  # NaN prep counts as 0
+    inf = rank_table(df).set_index("model")
+    assert inf.loc["C", "time_s"] == 1.0
+    train = rank_table(df, time_basis="train").set_index("model")
+    assert train.loc["C", "time_s"] == 100.0  # 10 + 90
+    assert train.loc["C", "opscore"] == pytest.approx(-LOG2 + 2.0)
+    assert train.loc["B", "time_s"] == 1000.0
+    total = rank_table(df, time_basis="total").set_index("model")
+    assert total.loc["C", "time_s"] == 101.0  # 10 + 1 + 90
+    assert total.loc["A", "time_s"] == 110.0
+
+
+# ----------------------------------------------------------------------------- ranking
+def test_ranking_order_and_rank_column():
+    t = rank_table(variants())
+    real = t[t["row"] == "variant"]
+    assert real["model"].tolist() == ["B", "C", "A"]  # -2 < -0.301 < 0.301
+    assert real["rank"].tolist() == [1, 2, 3]
+    assert real["opscore"].is_monotonic_increasing
+    assert t["row"].tolist() == ["variant"] * 3 + ["MIN", "MAX"]
+    # Every input column is kept, with its values.
+    for c in variants().columns:
+        assert c in t.columns
+    assert real.set_index("model").loc["A", "train_time_s"] == 100.0
+
+
+def test_rank_ties_share_the_smaller_rank():
+    df = variants(accuracy=[0.9, 0.9, 0.5], inference_time_s=[10.0, 10.0, 1.0], size_mb=[2.0, 2.0, 1.0])
+    real = rank_table(df).query("row == 'variant'")
+    assert real["model"].tolist() == ["C", "A", "B"]  # stable for the tie
+    assert real["rank"].tolist() == [1, 2, 2]
+
+
+def test_min_max_reference_rows_exact():
+    t = rank_table(variants(seed=[1, 2, 3], measured=pd.to_datetime(["2022-01-01"] * 3)))
+    ref = t[t["row"].isin(["MIN", "MAX"])].set_index("row")
+    mn, mx = ref.loc["MIN"], ref.loc["MAX"]
+    # Best per column (not a real row): max accuracy, min time, min size, min logs, min opscore.
+    assert mn["accuracy"] == 0.99 and mx["accuracy"] == 0.5
+    assert mn["time_s"] == 0.1 and mx["time_s"] == 10.0
+    assert mn["size_mb"] == 1.0 and mx["size_mb"] == 10.0
+    assert mn["log10_error"] == pytest.approx(-2.0) and mx["log10_error"] == pytest.approx(-LOG2)
+    assert mn["log10_time"] == pytest.approx(-1.0) and mx["log10_time"] == pytest.approx(1.0)
+    assert mn["log10_size"] == pytest.approx(0.0) and mx["log10_size"] == pytest.approx(1.0)
+    assert mn["opscore"] == pytest.approx(-2.0) and mx["opscore"] == pytest.approx(LOG2)
+    assert mn["train_time_s"] == 10.0 and mx["train_time_s"] == 1000.0
+    assert mn["accuracy_norm"] == 1.0 and mx["accuracy_norm"] == 0.0
+    assert mn["opscore_norm"] == 0.0 and mx["opscore_norm"] == 1.0
+    # Identifying text -> MIN/MAX; rank, pareto, flags and non-metric numbers -> NA.
+    assert mn["model"] == "MIN" and mx["model"] == "MAX"
+    assert mn["variant"] == "MIN" and mx["variant"] == "MAX"
+    assert mn["time_basis"] == "inference"
+    for c in ("rank", "pareto", "error_floored", "seed", "measured"):
+        assert pd.isna(mn[c]) and pd.isna(mx[c]), c
+    # Integer input stays integer for the real rows.
+    assert t.loc[t["row"] == "variant", "seed"].tolist() == [2, 3, 1]
+
+
+def test_normalised_columns():
+    t = rank_table(variants()).set_index("model")
+    # accuracy 0.9, 0.99, 0.5 -> (x - 0.5) / 0.49
+    assert t.loc["A", "accuracy_norm"] == pytest.approx(0.4 / 0.49)
+    assert t.loc["B", "accuracy_norm"] == pytest.approx(1.0)
+    assert t.loc["C", "accuracy_norm"] == pytest.approx(0.0)
+    # time 10, 0.1, 1 -> (x - 0.1) / 9.9
+    assert t.loc["C", "time_s_norm"] == pytest.approx(0.9 / 9.9)
+    assert t.loc["A", "time_s_norm"] == pytest.approx(1.0)
+    # size 2, 10, 1 -> (x - 1) / 9
+    assert t.loc["A", "size_mb_norm"] == pytest.approx(1 / 9)
+    # opscore 0.30103, -2, -0.30103 -> (x + 2) / 2.30103
+    assert t.loc["C", "opscore_norm"] == pytest.approx((2 - LOG2) / (2 + LOG2))
+    assert t.loc["B", "opscore_norm"] == 0.0
+
+
+def test_constant_column_normalises_to_zero():
+    t = rank_table(variants(size_mb=[3.0, 3.0, 3.0]))
+    assert (t["size_mb_norm"] == 0.0).all()
+    assert t.loc[t["row"] == "MIN", "size_mb"].item() == 3.0
+
+
+# ----------------------------------------------------------------------------- Pareto
+def test_pareto_front_dominated_and_tie():
+    df = pd.DataFrame({
+        "name": ["A", "A2", "B", "C", "E", "F"],
+        "accuracy":         [0.90, 0.90, 0.80, 0.95, 0.90, 0.70],
+        "inference_time_s": [10.0, 10.0, 20.0, 30.0, 10.0, 1.0],
+        "size_mb":          [2.0,  2.0,  3.0,  5.0,  3.0,  9.0],
+    }, index=list("pqrstu"))
+    front = pareto_front(df)
+    assert front.dtype == bool
+    assert list(front.index) == list("pqrstu")
+    # A and A2 identical: both on the front. B worse than A everywhere: dominated.
+    # C most accurate: front. E equals A except larger: dominated. F fastest: front.
+    assert front.tolist() == [True, True, False, True, False, True]
+    # Custom objectives: only size matters -> A and A2 (2 MB) tie on the front.
+    only_size = pareto_front(df, maximise=[], minimise=["size_mb"])
+    assert only_size.tolist() == [True, True, False, False, False, False]
+
+
+def test_rank_table_pareto_uses_chosen_time_basis():
+    # Inference basis: nobody dominates anybody in the base table.
+    t = rank_table(variants()).set_index("model")
+    assert t.loc[["A", "B", "C"], "pareto"].tolist() == [True, True, True]
+    # D: same accuracy and size as A; slower at inference (20 vs 10 s), faster to train (50 vs 100 s).
+    d = pd.DataFrame({"model": ["D"], "variant": ["d"], "accuracy": [0.9], "train_time_s": [50.0],
+                      "inference_time_s": [20.0], "size_mb": [2.0]})
+    df = pd.concat([variants(), d], ignore_index=True)
+    inf = rank_table(df).set_index("model")
+    assert inf.loc["A", "pareto"] and not inf.loc["D", "pareto"]
+    train = rank_table(df, time_basis="train").set_index("model")
+    assert not train.loc["A", "pareto"] and train.loc["D", "pareto"]
+
+
+# ----------------------------------------------------------------------------- errors
+@pytest.mark.parametrize("col, value, pattern", [
+    ("inference_time_s", 0.0, "time_s.*model=B"),
+    ("inference_time_s", -1.0, "time_s.*model=B"),
+    ("size_mb", 0.0, "size_mb.*model=B"),
+    ("size_mb", np.nan, "size_mb.*model=B"),
+    ("accuracy", 1.5, "accuracy.*model=B"),
+])
+def test_bad_values_name_the_row(col, value, pattern):
+    df = variants()
+    df.loc[1, col] = value
+    with pytest.raises(ValueError, match=pattern):
+        rank_table(df)
+
+
+def test_other_errors():
+    with pytest.raises(ValueError, match="time_s"):
+        opscore(0.9, 0.0, 1.0)
+    with pytest.raises(ValueError, match="size_mb"):
+        opscore([0.9, 0.8], [1.0, 1.0], [1.0, -2.0])
+    with pytest.raises(ValueError, match="time_basis"):
+        rank_table(variants(), time_basis="wall")
+    with pytest.raises(ValueError, match="train_time_s"):
+        rank_table(variants().drop(columns="train_time_s"), time_basis="total")
+    with pytest.raises(ValueError, match="size_mb"):
+        rank_table(variants().drop(columns="size_mb"))
+    with pytest.raises(ValueError, match="n_test must be positive"):
+        opscore(0.9, 1.0, 1.0, n_test=0)
+    with pytest.raises(ValueError, match="no rows"):
+        rank_table(variants().iloc[:0])
+
+
+# ----------------------------------------------------------------------------- sizes, groups, re-ranking
+def test_size_in_mb_is_bytes_over_1e6():
+    assert bytes_to_mb(2_500_000) == 2.5
+    df = variants().drop(columns="size_mb")
+    df["size_bytes"] = [2_000_000, 10_000_000, 1_000_000]
+    t = rank_table(df).set_index("model")
+    assert t.loc["A", "size_mb"] == 2.0
+    assert t.loc["A", "opscore"] == pytest.approx(LOG2)
+
+
+def test_rank_tables_by_dataset():
+    d1 = variants(dataset="cifar10")
+    d2 = variants(dataset="mnist", accuracy=[0.5, 0.9, 0.99])
+    t = rank_tables_by(pd.concat([d1, d2], ignore_index=True))
+    assert t["dataset"].tolist() == ["cifar10"] * 5 + ["mnist"] * 5
+    assert t["row"].tolist() == (["variant"] * 3 + ["MIN", "MAX"]) * 2
+    mnist = t[(t["dataset"] == "mnist") & (t["row"] == "variant")]
+    # mnist A: log10(0.5)+1+log10(2) = 1; B: -1-1+1 = -1; C: -2+0+0 = -2
+    assert mnist["model"].tolist() == ["C", "B", "A"]
+    assert mnist["opscore"].tolist() == pytest.approx([-2.0, -1.0, 1.0])
+    assert t.loc[(t["dataset"] == "mnist") & (t["row"] == "MIN"), "opscore"].item() == pytest.approx(-2.0)
+    with pytest.raises(ValueError, match="dataset"):
+        rank_tables_by(variants())
+
+
+def test_re_ranking_a_ranked_table_is_stable():
+    t = rank_table(variants())
+    again = rank_table(t, time_basis="train")
+    assert again["row"].tolist() == ["variant"] * 3 + ["MIN", "MAX"]
+    assert again.set_index("model").loc["A", "opscore"] == pytest.approx(1 + LOG2)
+
+
+# ----------------------------------------------------------------------------- output
+def test_to_markdown_key_columns_rounded():
+    md = to_markdown(rank_table(variants(seed=[1, 2, 3])))
+    lines = md.strip().splitlines()
+    header = [h.strip() for h in lines[0].strip("|").split("|")]
+    assert header == ["model", "variant", "seed", "accuracy", "time_s", "size_mb", "opscore", "pareto", "rank"]
+    assert len(lines) == 2 + 5  # header, rule, 3 variants, MIN, MAX
+    assert "0.301" in md and "0.30103" not in md
+    assert "-2.000" in md
+    row_b = next(line for line in lines if "| B " in line)
+    cells = [c.strip() for c in row_b.strip("|").split("|")]
+    assert cells == ["B", "pruned", "2", "0.9900", "0.1000", "10.00", "-2.000", "yes", "1"]
+    row_min = next(line for line in lines if "| MIN " in line)
+    assert [c.strip() for c in row_min.strip("|").split("|")][-2:] == ["", ""]
+
+
+def test_write_table_round_trip(tmp_path):
+    t = rank_table(variants())
+    out = tmp_path / "sub"
+    write_table(t, out / "t.parquet", out / "t.csv", out / "t.md")
+    back = pd.read_parquet(out / "t.parquet")
+    assert back["model"].tolist() == t["model"].tolist()
+    np.testing.assert_allclose(back["opscore"], t["opscore"])
+    csv = pd.read_csv(out / "t.csv")
+    np.testing.assert_allclose(csv["opscore"], t["opscore"])
+    assert (out / "t.md").read_text().startswith("| model")
+
+
+# ----------------------------------------------------------------------------- CLI
+def run_cli(*args):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(WORKFLOW_DIR), env.get("PYTHONPATH")) if p)
+    return subprocess.run([sys.executable, "-m", "opscore.score", *map(str, args)],
+                          env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_cli_writes_ranked_csv_and_markdown(tmp_path):
+    src = tmp_path / "in.csv"
+    variants(note=["x", "y", "z"]).to_csv(src, index=False)
+    out, md = tmp_path / "out.csv", tmp_path / "out.md"
+    res = run_cli(src, out, "--time-basis", "inference", "--markdown", md)
+    assert res.returncode == 0, res.stderr
+    got = pd.read_csv(out)
+    assert got["row"].tolist() == ["variant"] * 3 + ["MIN", "MAX"]
+    assert got["model"].tolist() == ["B", "C", "A", "MIN", "MAX"]
+    assert got["note"].tolist()[:3] == ["y", "z", "x"]  # other columns kept
+    np.testing.assert_allclose(got["opscore"], [-2.0, -LOG2, LOG2, -2.0, LOG2], atol=1e-12)
+    assert "| model" in md.read_text()
+
+
+def test_cli_time_basis_and_n_test(tmp_path):
+    src = tmp_path / "in.csv"
+    variants(accuracy=[0.9, 1.0, 0.5]).to_csv(src, index=False)
+    out = tmp_path / "out.csv"
+    assert main([str(src), str(out), "--time-basis", "train", "--n-test", "100"]) == 0
+    got = pd.read_csv(out).set_index("model")
+    # B: log10(1/100) + log10(1000) + log10(10) = -2 + 3 + 1 = 2
+    assert got.loc["B", "opscore"] == pytest.approx(2.0)
+    assert bool(got.loc["B", "error_floored"]) is True
+    assert got.loc["B", "time_basis"] == "train"
+
+
+def test_cli_missing_columns_exit_2(tmp_path):
+    src = tmp_path / "in.csv"
+    variants().drop(columns=["size_mb", "train_time_s"]).to_csv(src, index=False)
+    res = run_cli(src, tmp_path / "out.csv")
+    assert res.returncode == 2
+    assert "size_mb" in res.stderr and "train_time_s" in res.stderr
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_cli_bad_value_exit_1(tmp_path, capsys):
+    src = tmp_path / "in.csv"
+    variants(inference_time_s=[10.0, 0.0, 1.0]).to_csv(src, index=False)
+    assert main([str(src), str(tmp_path / "out.csv")]) == 1
+    assert "model=B" in capsys.readouterr().err

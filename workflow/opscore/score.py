@@ -1,0 +1,504 @@
+"""OpScore: rank model variants by accuracy, time and size (Arı & Çamlı, 2022).
+
+    OpScore = log10(1 - accuracy) + log10(time_s) + log10(size_mb)        (lower is better)
+
+Units and conventions
+---------------------
+* ``accuracy`` is a fraction in [0, 1] (not percent).
+* ``size_mb`` is megabytes with **1 MB = 1e6 bytes** (decimal, not MiB); see :func:`bytes_to_mb`.
+  If a table has ``size_bytes`` but no ``size_mb``, ``size_mb`` is derived from it.
+* ``time_s`` is seconds, on the chosen *time basis*:
+
+  - ``"inference"`` (default, the paper's ranking): ``inference_time_s``
+  - ``"train"``: ``train_time_s`` (+ ``prep_time_s`` if that column exists)
+  - ``"total"``: ``train_time_s + inference_time_s`` (+ ``prep_time_s`` if that column exists)
+
+  Preparation (e.g. weight clustering, pruning schedules) is part of making the model, so it
+  counts towards train and total time but not inference. A missing ``prep_time_s`` value in a
+  row counts as 0.
+* The error ``1 - accuracy`` is floored at ``1 / n_test`` (one misclassified test example), so
+  a perfect accuracy gives a finite score. ``n_test`` comes from the ``n_test`` column if the
+  table has one (missing values fall back to the ``n_test`` argument), else from the
+  ``n_test`` argument. Rows whose error was raised to the floor are flagged ``error_floored``.
+  With no ``n_test`` at all, an accuracy of 1.0 is an error (the score would be -inf).
+* Non-positive (or missing) time or size, or accuracy outside [0, 1], raise ``ValueError``
+  naming the offending row.
+
+Ranked table (:func:`rank_table`)
+---------------------------------
+Every input column is kept; added are ``time_basis``, ``time_s``, ``log10_error``,
+``log10_time``, ``log10_size``, ``opscore``, ``error_floored``, ``pareto`` (on the
+accuracy / time_s / size_mb Pareto front), ``accuracy_norm``, ``time_s_norm``,
+``size_mb_norm``, ``opscore_norm`` (min-max over the real rows; a constant column gives 0),
+``rank`` (1 = lowest OpScore, ties share the smaller rank) and ``row`` (``"variant"``).
+Rows are sorted by ascending OpScore and two fictitious reference rows are appended:
+
+* ``MIN``: the *best* value of each metric column (max accuracy, min time, min size, min of
+  each log column, min OpScore, ...), taken per column, so it is generally not a real row;
+* ``MAX``: the *worst* value of each metric column.
+
+In the reference rows, text columns that identify a variant (model, variant, ...) hold
+``"MIN"``/``"MAX"``; context columns (``dataset``, ``time_basis`` and any grouping columns)
+keep their value; ``rank``, ``pareto``, ``error_floored`` and numeric columns that are not
+metrics (seed, unfreeze, n_test, ...) are NA. Metric directions: higher is better for
+``accuracy``/``*_accuracy``/``accuracy_norm``; lower is better for ``opscore``, ``time_s``,
+``*_time_s``, ``size_mb``, ``size_bytes``, ``log10_*``, the other ``*_norm`` columns,
+``error``/``*_error`` and ``loss``/``*_loss``.
+
+CLI
+---
+``python -m opscore.score IN.csv OUT.csv [--time-basis inference|train|total] [--n-test N]
+[--markdown OUT.md]`` ranks measurements made elsewhere (per ``dataset`` if that column exists).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "TIME_BASES",
+    "CLI_REQUIRED_COLUMNS",
+    "bytes_to_mb",
+    "floored_error",
+    "score_components",
+    "opscore",
+    "time_for_basis",
+    "pareto_front",
+    "rank_table",
+    "rank_tables_by",
+    "to_markdown",
+    "write_table",
+    "main",
+]
+
+TIME_BASES = ("inference", "train", "total")
+CLI_REQUIRED_COLUMNS = ("model", "accuracy", "size_mb", "train_time_s", "inference_time_s")
+BYTES_PER_MB = 1e6
+# Text columns that describe the context of a table (not a variant): they keep their value in the
+# MIN/MAX reference rows instead of becoming "MIN"/"MAX".
+CONTEXT_COLUMNS = ("dataset", "time_basis")
+# Columns shown by to_markdown (those present, in this order).
+MARKDOWN_COLUMNS = (
+    "dataset", "model", "variant", "unfreeze", "split", "seed",
+    "accuracy", "time_s", "size_mb", "opscore", "pareto", "rank",
+)
+_ID_COLUMNS = ("dataset", "model", "variant", "unfreeze", "split", "seed")
+_ADDED_COLUMNS = (
+    "time_basis", "time_s", "log10_error", "log10_time", "log10_size", "opscore",
+    "error_floored", "pareto", "accuracy_norm", "time_s_norm", "size_mb_norm",
+    "opscore_norm", "rank", "row",
+)
+_NORM_SOURCES = ("accuracy", "time_s", "size_mb", "opscore")
+_REFERENCE_ROWS = ("MIN", "MAX")
+
+
+# ----------------------------------------------------------------------------- scalar pieces
+def bytes_to_mb(n_bytes):
+    """Bytes to megabytes, 1 MB = 1e6 bytes (the unit of ``size_mb`` throughout opscore)."""
+    if isinstance(n_bytes, pd.Series):
+        return n_bytes.astype(float) / BYTES_PER_MB
+    if np.ndim(n_bytes) == 0:
+        return float(n_bytes) / BYTES_PER_MB
+    return np.asarray(n_bytes, dtype=float) / BYTES_PER_MB
+
+
+def _labels_for(values, labels):
+    if labels is not None:
+        return list(labels)
+    if isinstance(values, pd.Series):
+        return [f"index {i!r}" for i in values.index]
+    return [f"row {i}" for i in range(np.size(values))]
+
+
+def _as_float_array(x, name):
+    try:
+        return np.asarray(x, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be numeric: {exc}") from None
+
+
+def _bad_rows(mask, labels, limit=5):
+    idx = np.flatnonzero(np.ravel(mask))
+    shown = ", ".join(str(labels[i]) for i in idx[:limit])
+    return shown + (f" (and {len(idx) - limit} more)" if len(idx) > limit else "")
+
+
+def floored_error(accuracy, n_test=None, labels=None):
+    """The error ``1 - accuracy`` floored at ``1 / n_test``; the one place the floor lives.
+
+    ``n_test`` is None, a scalar or one value per row (NaN = unknown). Returns
+    ``(error, floored)`` as numpy arrays; ``floored`` marks rows raised to the floor.
+    Raises ValueError for accuracy outside [0, 1] or missing, for non-positive ``n_test``, and
+    for accuracy 1.0 without an ``n_test`` (its log error would be -inf).
+    """
+    acc = _as_float_array(accuracy, "accuracy")
+    labels = _labels_for(accuracy, labels)
+    bad = ~np.isfinite(acc) | (acc < 0) | (acc > 1)
+    if bad.any():
+        raise ValueError(f"accuracy must be a fraction in [0, 1]; bad value at {_bad_rows(bad, labels)}")
+    err = 1.0 - acc
+    if n_test is None:
+        floor = np.full(acc.shape, np.nan)
+    else:
+        floor_n = np.broadcast_to(_as_float_array(n_test, "n_test"), acc.shape)
+        bad_n = np.isfinite(floor_n) & (floor_n <= 0)
+        if bad_n.any():
+            raise ValueError(f"n_test must be positive; bad value at {_bad_rows(bad_n, labels)}")
+        with np.errstate(divide="ignore"):
+            floor = 1.0 / floor_n
+        floor = np.where(np.isfinite(floor_n), floor, np.nan)
+    no_floor = np.isnan(floor)
+    perfect = (err <= 0) & no_floor
+    if perfect.any():
+        raise ValueError(
+            "accuracy is 1.0 (log10 error = -inf) and no n_test is known to floor the error at "
+            f"1/n_test: {_bad_rows(perfect, labels)}; add an n_test column or pass n_test"
+        )
+    # Flag only errors genuinely below one test example (not float noise around (n-1)/n).
+    floored = ~no_floor & (err < np.where(no_floor, 0.0, floor) * (1 - 1e-9))
+    error = np.where(floored, floor, err)
+    return error, floored
+
+
+def _positive(x, name, labels):
+    arr = _as_float_array(x, name)
+    bad = ~np.isfinite(arr) | (arr <= 0)
+    if bad.any():
+        raise ValueError(f"{name} must be positive and finite; bad value at {_bad_rows(bad, labels)}")
+    return arr
+
+
+def score_components(accuracy, time_s, size_mb, n_test=None, labels=None) -> pd.DataFrame:
+    """The parts of the OpScore per row: log10_error, log10_time, log10_size, opscore, error_floored.
+
+    Inputs broadcast against each other like numpy arrays. ``labels`` (one per row) name rows in
+    error messages; by default the index of a pandas input, else the position. The result has
+    the index of the first pandas Series among the inputs, else a RangeIndex.
+    """
+    series = [x for x in (accuracy, time_s, size_mb) if isinstance(x, pd.Series)]
+    acc, t, s = np.broadcast_arrays(
+        _as_float_array(accuracy, "accuracy"), _as_float_array(time_s, "time_s"),
+        _as_float_array(size_mb, "size_mb"),
+    )
+    shape = acc.shape
+    acc, t, s = np.atleast_1d(acc).ravel(), np.atleast_1d(t).ravel(), np.atleast_1d(s).ravel()
+    if labels is None:
+        labels = (_labels_for(series[0], None) if series and len(series[0]) == acc.size
+                  else [f"row {i}" for i in range(acc.size)])
+    if n_test is not None and not np.isscalar(n_test):
+        n_test = np.broadcast_to(_as_float_array(n_test, "n_test"), shape).ravel()
+    error, floored = floored_error(acc, n_test, labels)
+    t = _positive(t, "time_s", labels)
+    s = _positive(s, "size_mb", labels)
+    out = pd.DataFrame({
+        "log10_error": np.log10(error),
+        "log10_time": np.log10(t),
+        "log10_size": np.log10(s),
+    })
+    out["opscore"] = out["log10_error"] + out["log10_time"] + out["log10_size"]
+    out["error_floored"] = floored
+    if series and len(series[0]) == len(out):
+        out.index = series[0].index
+    return out
+
+
+def opscore(accuracy, time_s, size_mb, n_test=None):
+    """OpScore = log10(1 - accuracy) + log10(time_s) + log10(size_mb); lower is better.
+
+    Vectorised over scalars, numpy arrays and pandas Series (broadcasting). ``1 - accuracy`` is
+    floored at ``1 / n_test`` (see :func:`floored_error`). Returns a float for scalar inputs, a
+    Series (same index, named ``opscore``) if any input is a Series, else a numpy array.
+    """
+    comp = score_components(accuracy, time_s, size_mb, n_test)
+    inputs = (accuracy, time_s, size_mb)
+    if any(isinstance(x, pd.Series) for x in inputs):
+        return comp["opscore"].rename("opscore")
+    if all(np.ndim(x) == 0 for x in inputs):
+        return float(comp["opscore"].iloc[0])
+    shape = np.broadcast_shapes(*(np.shape(x) for x in inputs))
+    return comp["opscore"].to_numpy().reshape(shape)
+
+
+# ----------------------------------------------------------------------------- table helpers
+def _row_labels(df: pd.DataFrame) -> list[str]:
+    """'row 3 (model=..., variant=...)' per row, for error messages."""
+    ids = [c for c in _ID_COLUMNS if c in df.columns]
+    labels = []
+    for pos in range(len(df)):
+        desc = ", ".join(f"{c}={df[c].iloc[pos]}" for c in ids)
+        labels.append(f"row {pos}" + (f" ({desc})" if desc else ""))
+    return labels
+
+
+def _check_basis(time_basis: str) -> None:
+    if time_basis not in TIME_BASES:
+        raise ValueError(f"time_basis must be one of {', '.join(TIME_BASES)}; got {time_basis!r}")
+
+
+def time_for_basis(df: pd.DataFrame, time_basis: str = "inference") -> pd.Series:
+    """Seconds on the chosen basis (see module docstring); ``prep_time_s`` NaN counts as 0."""
+    _check_basis(time_basis)
+    need = {"inference": ["inference_time_s"], "train": ["train_time_s"],
+            "total": ["train_time_s", "inference_time_s"]}[time_basis]
+    missing = [c for c in need if c not in df.columns]
+    if missing:
+        raise ValueError(f"time basis {time_basis!r} needs column(s) {', '.join(missing)}")
+    t = sum((pd.to_numeric(df[c], errors="raise").astype(float) for c in need),
+            start=pd.Series(0.0, index=df.index))
+    if time_basis in ("train", "total") and "prep_time_s" in df.columns:
+        t = t + pd.to_numeric(df["prep_time_s"], errors="raise").astype(float).fillna(0.0)
+    return t.rename("time_s")
+
+
+def pareto_front(df: pd.DataFrame, maximise: Sequence[str] = ("accuracy",),
+                 minimise: Sequence[str] = ("inference_time_s", "size_mb")) -> pd.Series:
+    """True for rows that no other row dominates.
+
+    Row j dominates row i if j is at least as good in every column (higher for ``maximise``,
+    lower for ``minimise``) and strictly better in at least one; so identical rows are both on
+    the front. Returns a bool Series with ``df``'s index, named ``pareto``.
+    """
+    cols = list(maximise) + list(minimise)
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ValueError(f"pareto_front: missing column(s) {', '.join(missing)}")
+    if not cols:
+        raise ValueError("pareto_front: no columns to compare")
+    # Orient every column so that larger is better.
+    vals = np.column_stack(
+        [df[c].astype(float).to_numpy() for c in maximise] + [-df[c].astype(float).to_numpy() for c in minimise]
+    ) if len(df) else np.empty((0, len(cols)))
+    if np.isnan(vals).any():
+        raise ValueError("pareto_front: missing values in " + ", ".join(cols))
+    geq = (vals[:, None, :] >= vals[None, :, :]).all(axis=2)  # geq[j, i]: j at least as good as i
+    gt = (vals[:, None, :] > vals[None, :, :]).any(axis=2)    # gt[j, i]: j strictly better somewhere
+    dominated = (geq & gt).any(axis=0)
+    return pd.Series(~dominated, index=df.index, name="pareto")
+
+
+def _minmax(x: pd.Series) -> pd.Series:
+    lo, hi = x.min(), x.max()
+    if not np.isfinite(hi - lo) or hi == lo:
+        return pd.Series(0.0, index=x.index)
+    return (x - lo) / (hi - lo)
+
+
+def _direction(col: str) -> int:
+    """+1 if higher is better, -1 if lower is better, 0 if the column is not a metric."""
+    if col in ("accuracy", "accuracy_norm") or col.endswith("_accuracy"):
+        return 1
+    if (col in ("opscore", "time_s", "size_mb", "size_bytes", "error", "loss")
+            or col.endswith(("_time_s", "_norm", "_error", "_loss")) or col.startswith("log10_")):
+        return -1
+    return 0
+
+
+def _reference_rows(table: pd.DataFrame, context: Sequence[str]) -> pd.DataFrame:
+    """The MIN (best per column) and MAX (worst per column) rows for a ranked table."""
+    ref = {}
+    for c in table.columns:
+        col = table[c]
+        if c == "row":
+            vals = list(_REFERENCE_ROWS)
+        elif c in context:
+            uniq = col.dropna().unique()
+            vals = [uniq[0]] * 2 if len(uniq) == 1 else [pd.NA] * 2
+        elif c in ("rank", "pareto", "error_floored") or pd.api.types.is_bool_dtype(col):
+            vals = [pd.NA] * 2
+        elif pd.api.types.is_numeric_dtype(col):
+            d = _direction(c)
+            vals = [col.max(), col.min()] if d > 0 else [col.min(), col.max()] if d < 0 else [pd.NA] * 2
+        elif pd.api.types.is_string_dtype(col) or isinstance(col.dtype, pd.CategoricalDtype):
+            vals = list(_REFERENCE_ROWS)
+        else:
+            vals = [pd.NA] * 2
+        try:
+            ref[c] = pd.Series(vals, dtype=col.dtype)
+        except (TypeError, ValueError):
+            ref[c] = pd.Series(vals, dtype=object)
+    return pd.DataFrame(ref)
+
+
+def rank_table(df: pd.DataFrame, time_basis: str = "inference", n_test=None,
+               context_columns: Sequence[str] = ()) -> pd.DataFrame:
+    """Score and rank one dataset's variants; see the module docstring for the columns.
+
+    ``df`` needs ``accuracy``, ``size_mb`` (or ``size_bytes``) and the time column(s) of the
+    basis. Existing reference rows (``row`` == MIN/MAX) and previously added columns are
+    replaced, so ranking a ranked table again is harmless. ``context_columns`` are text columns
+    that keep their (single) value in the MIN/MAX rows, besides dataset and time_basis.
+    """
+    _check_basis(time_basis)
+    if "row" in df.columns:
+        df = df[~df["row"].isin(_REFERENCE_ROWS)]
+    df = df.drop(columns=[c for c in _ADDED_COLUMNS if c in df.columns]).reset_index(drop=True)
+    if df.empty:
+        raise ValueError("rank_table: no rows to rank")
+    if "size_mb" not in df.columns and "size_bytes" in df.columns:
+        df["size_mb"] = bytes_to_mb(df["size_bytes"].astype(float))
+    missing = [c for c in ("accuracy", "size_mb") if c not in df.columns]
+    if missing:
+        raise ValueError(f"rank_table: missing column(s) {', '.join(missing)}")
+    labels = _row_labels(df)
+
+    table = df.copy()
+    # Integer and bool input columns become nullable so the reference rows can hold NA.
+    for c in table.columns:
+        if pd.api.types.is_bool_dtype(table[c]) and table[c].dtype != "boolean":
+            table[c] = table[c].astype("boolean")
+        elif pd.api.types.is_integer_dtype(table[c]) and not isinstance(table[c].dtype, pd.api.extensions.ExtensionDtype):
+            table[c] = table[c].astype("Int64")
+
+    time_s = time_for_basis(table, time_basis)
+    if "n_test" in table.columns:
+        nt = pd.to_numeric(table["n_test"], errors="raise").astype(float)
+        if n_test is not None:
+            nt = nt.fillna(float(n_test))
+        n_test_rows = nt.to_numpy()
+    else:
+        n_test_rows = n_test
+    comp = score_components(table["accuracy"].astype(float), time_s, table["size_mb"].astype(float),
+                            n_test_rows, labels=labels)
+
+    table["time_basis"] = time_basis
+    table["time_s"] = time_s
+    for c in ("log10_error", "log10_time", "log10_size", "opscore"):
+        table[c] = comp[c].to_numpy()
+    table["error_floored"] = pd.array(comp["error_floored"].to_numpy(), dtype="boolean")
+    table["pareto"] = pd.array(
+        pareto_front(table, maximise=["accuracy"], minimise=["time_s", "size_mb"]).to_numpy(), dtype="boolean")
+    for c in _NORM_SOURCES:
+        table[f"{c}_norm"] = _minmax(table[c].astype(float))
+    table["rank"] = table["opscore"].rank(method="min").astype("Int64")
+    table["row"] = "variant"
+    table = table.sort_values("opscore", kind="stable").reset_index(drop=True)
+
+    context = tuple(CONTEXT_COLUMNS) + tuple(context_columns)
+    ref = _reference_rows(table, context)
+    return pd.concat([table, ref], ignore_index=True)
+
+
+def rank_tables_by(df: pd.DataFrame, by="dataset", time_basis: str = "inference", n_test=None) -> pd.DataFrame:
+    """:func:`rank_table` per group of ``by`` (a column or list of columns), concatenated.
+
+    Each group gets its own ranks, normalisation, Pareto front and MIN/MAX rows; the grouping
+    columns keep their value in the reference rows.
+    """
+    keys = [by] if isinstance(by, str) else list(by)
+    missing = [c for c in keys if c not in df.columns]
+    if missing:
+        raise ValueError(f"rank_tables_by: missing grouping column(s) {', '.join(missing)}")
+    if df.empty:
+        raise ValueError("rank_tables_by: no rows to rank")
+    parts = [rank_table(g, time_basis=time_basis, n_test=n_test, context_columns=keys)
+             for _, g in df.groupby(keys, sort=False, dropna=False)]
+    return pd.concat(parts, ignore_index=True)
+
+
+# ----------------------------------------------------------------------------- output
+def _fmt_sig(x, digits=4):
+    if pd.isna(x):
+        return ""
+    x = float(x)
+    if x == 0 or 1e-3 <= abs(x) < 1e6:
+        # Fixed notation with `digits` significant digits.
+        decimals = max(digits - 1 - int(np.floor(np.log10(abs(x)))), 0) if x else digits - 1
+        return f"{x:.{decimals}f}"
+    return f"{x:.{digits - 1}e}"
+
+
+def _fmt_cell(col: str, x) -> str:
+    if x is None or x is pd.NA or (not isinstance(x, str) and pd.isna(x)):
+        return ""
+    if col == "accuracy":
+        return f"{float(x):.4f}"
+    if col == "opscore":
+        return f"{float(x):.3f}"
+    if col in ("time_s", "size_mb"):
+        return _fmt_sig(x, 4)
+    if col == "pareto":
+        return "yes" if bool(x) else "no"
+    if col == "rank":
+        return str(int(x))
+    if isinstance(x, (float, np.floating)):
+        return f"{x:g}"
+    return str(x).replace("|", "\\|")
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """A Markdown (pipe) table of the key columns of a ranked table, numbers rounded.
+
+    Columns, those present in this order: dataset, model, variant, unfreeze, split, seed,
+    accuracy (4 decimals), time_s and size_mb (4 significant digits), opscore (3 decimals),
+    pareto (yes/no), rank. NA cells (e.g. rank in the MIN/MAX rows) are blank.
+    """
+    cols = [c for c in MARKDOWN_COLUMNS if c in table.columns]
+    if not cols:
+        raise ValueError("to_markdown: none of the key columns " + ", ".join(MARKDOWN_COLUMNS) + " present")
+    shown = pd.DataFrame({c: [_fmt_cell(c, x) for x in table[c]] for c in cols})
+    numeric = {"accuracy", "time_s", "size_mb", "opscore", "rank"}
+    align = ["right" if c in numeric or (c != "pareto" and pd.api.types.is_numeric_dtype(table[c])) else "left"
+             for c in cols]
+    return shown.to_markdown(index=False, disable_numparse=True, colalign=align) + "\n"
+
+
+def write_table(table: pd.DataFrame, parquet_path=None, csv_path=None, md_path=None) -> None:
+    """Write a ranked table as Parquet, CSV (no index) and Markdown; a None path is skipped."""
+    for path, write in (
+        (parquet_path, lambda p: table.to_parquet(p, index=False)),
+        (csv_path, lambda p: table.to_csv(p, index=False)),
+        (md_path, lambda p: Path(p).write_text(to_markdown(table), encoding="utf-8")),
+    ):
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            write(path)
+
+
+# ----------------------------------------------------------------------------- CLI
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m opscore.score",
+        description=(
+            "Rank model variants by OpScore = log10(1-accuracy) + log10(time_s) + log10(size_mb) "
+            "(lower is better; size in MB = bytes/1e6). IN.csv needs columns "
+            + ", ".join(CLI_REQUIRED_COLUMNS) + "; other columns are kept. If a dataset column "
+            "exists, each dataset is ranked separately. OUT.csv gets the ranked rows plus MIN/MAX rows."
+        ),
+    )
+    parser.add_argument("input", metavar="IN.csv", help="measurements, one row per model variant")
+    parser.add_argument("output", metavar="OUT.csv", help="ranked table to write")
+    parser.add_argument("--time-basis", choices=TIME_BASES, default="inference",
+                        help="which time enters the score (default: inference)")
+    parser.add_argument("--n-test", type=int, default=None,
+                        help="test-set size: floors 1-accuracy at 1/N (an n_test column takes precedence)")
+    parser.add_argument("--markdown", metavar="OUT.md", default=None, help="also write a Markdown table")
+    args = parser.parse_args(argv)
+
+    try:
+        df = pd.read_csv(args.input)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        parser.error(f"cannot read {args.input}: {exc}")
+    missing = [c for c in CLI_REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        parser.error(f"{args.input} is missing required column(s): {', '.join(missing)}")
+    if args.n_test is not None and args.n_test <= 0:
+        parser.error("--n-test must be positive")
+    try:
+        if "dataset" in df.columns:
+            table = rank_tables_by(df, by="dataset", time_basis=args.time_basis, n_test=args.n_test)
+        else:
+            table = rank_table(df, time_basis=args.time_basis, n_test=args.n_test)
+    except ValueError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 1
+    write_table(table, csv_path=args.output, md_path=args.markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
