@@ -10,12 +10,14 @@ import os
 import platform
 import tempfile
 import time
+import warnings
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn import metrics
+from sklearn.exceptions import UndefinedMetricWarning
 
 
 def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dict:
@@ -25,11 +27,14 @@ def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dic
     predicted = probabilities.argmax(axis=1)
     precision, recall, f1, _ = metrics.precision_recall_fscore_support(
         y_true, predicted, labels=labels, average="macro", zero_division=0)
-    try:
+    with warnings.catch_warnings():
         # AUC is undefined when the test split lacks a class; say so with NaN, not a crash.
-        auc = metrics.roc_auc_score(y_true, probabilities, multi_class="ovr", labels=labels)
-    except ValueError:
-        auc = float("nan")
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        try:
+            auc = metrics.roc_auc_score(y_true, probabilities, multi_class="ovr", labels=labels)
+        except ValueError:
+            auc = float("nan")
+    # top-5, or top-(classes-1) for fewer than 6 classes, where top-5 would be trivially 1
     top_k = min(5, n_classes - 1) if n_classes > 2 else 1
     return {
         "accuracy": metrics.accuracy_score(y_true, predicted),

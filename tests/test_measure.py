@@ -1,0 +1,87 @@
+"""Metrics against hand-computed cases, timing protocol, sizes and the random baseline."""
+import zlib
+
+import numpy as np
+import pytest
+
+from opscore import measure
+
+
+def test_metrics_match_hand_computed_values():
+    # 3 classes, 6 images; predictions 0,0,1,1,1,2 -> only the third image is wrong.
+    y = np.array([0, 0, 0, 1, 1, 2])
+    p = np.array([[.8, .1, .1], [.6, .3, .1], [.1, .7, .2],
+                  [.1, .8, .1], [.3, .6, .1], [.1, .2, .7]])
+    m = measure.classification_metrics(y, p)
+    assert m["accuracy"] == pytest.approx(5 / 6)
+    # precision: class0 2/2, class1 2/3, class2 1/1; recall: class0 2/3, class1 2/2, class2 1/1
+    assert m["precision_macro"] == pytest.approx((1 + 2 / 3 + 1) / 3)
+    assert m["recall_macro"] == pytest.approx((2 / 3 + 1 + 1) / 3)
+    f1 = [2 * 1 * (2 / 3) / (1 + 2 / 3), 2 * (2 / 3) * 1 / (2 / 3 + 1), 1.0]
+    assert m["f1_macro"] == pytest.approx(np.mean(f1))
+    # one-vs-rest AUC by hand, counting positive-over-negative pairs (ties 1/2):
+    # class0 (3+3+1)/9 (its 0.1 ties two negatives' 0.1, loses to 0.3), class1 (4+3)/8, class2 1/1
+    assert m["auc_ovr"] == pytest.approx((7 / 9 + 7 / 8 + 1) / 3)
+    # with 3 classes "top-5" is top-2 (k < classes, else it is trivially 1): image 3 has class 0 third
+    assert m["top5_accuracy"] == pytest.approx(5 / 6)
+    assert (m["n_test"], m["n_classes"]) == (6, 3)
+
+
+def test_perfect_and_missing_class_auc():
+    y = np.array([0, 1, 0, 1])
+    p = np.array([[.9, .1, 0], [.2, .8, 0], [.7, .3, 0], [.4, .6, 0]])
+    m = measure.classification_metrics(y, p)
+    assert m["accuracy"] == 1.0
+    assert np.isnan(m["auc_ovr"])  # class 2 absent from the test split: AUC undefined, not a crash
+
+
+def test_time_repeats_excludes_warmup_and_keeps_every_repeat():
+    calls = []
+
+    def run():
+        calls.append(len(calls))
+        return "first" if len(calls) == 1 else "later"
+
+    result, seconds = measure.time_repeats(run, repeats=4)
+    assert result == "first" and len(calls) == 5 and len(seconds) == 4
+    assert all(s >= 0 for s in seconds)
+
+
+def test_timing_summary_units():
+    s = measure.timing_summary([1.0, 3.0, 2.0], n_images=500)
+    assert s == {"inference_time_s": 6.0, "inference_median_s": 2.0, "inference_ms_per_image": 4.0, "repeats": 3}
+
+
+def test_file_size_raw_and_deflate(tmp_path):
+    path = tmp_path / "w.bin"
+    data = bytes(10_000) + np.random.default_rng(0).bytes(1000)
+    path.write_bytes(data)
+    sizes = measure.file_size(path)
+    assert sizes["size_bytes"] == 11_000 and sizes["size_mb"] == pytest.approx(0.011)
+    assert sizes["size_compressed_bytes"] == len(zlib.compress(data, 9)) < 11_000
+
+
+def test_weights_size_counts_parameters_and_zeros():
+    from opscore.tf import keras
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    kernel, bias = model.get_weights()
+    kernel[0, :] = 0
+    model.set_weights([kernel, np.zeros_like(bias)])
+    sizes = measure.weights_size(model)
+    assert sizes["params"] == 15 and sizes["nonzero_params"] == 9
+    assert sizes["size_bytes"] > 15 * 4  # an HDF5 file of float32 weights plus its header
+
+
+def test_random_baseline_is_at_chance():
+    y = np.random.default_rng(1).integers(0, 10, 5000)
+    m = measure.random_baseline(y, 10, seed=0)
+    assert m["accuracy"] == pytest.approx(0.1, abs=0.02)
+    assert m["auc_ovr"] == pytest.approx(0.5, abs=0.02)
+
+
+def test_runtime_context_records_device_threads_and_versions():
+    context = measure.runtime_context()
+    assert context["device"].startswith(("CPU", "GPU"))
+    assert context["tf_version"] == "2.21.0" and context["tfmot_version"] == "0.8.1"
+    assert {"intra_op_threads", "inter_op_threads", "cpu_count"} <= context.keys()
