@@ -38,6 +38,14 @@ def make_pipeline(x: np.ndarray, y: np.ndarray, preprocess, input_size: int, bat
     return data.batch(batch_size).map(to_model_input, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
+def use_threads(threads: int) -> None:
+    """Pin TensorFlow's thread pools to what the job was given (recorded beside every timing)."""
+    from opscore.tf import tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
+
+
 def seed_everything(seed: int) -> None:
     """Same seed on the same CPU machine gives the same weights (deterministic kernels)."""
     from opscore.tf import keras, tf

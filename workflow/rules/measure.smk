@@ -3,6 +3,9 @@
 
 
 rule evaluate:
+    # 8 CPU threads feed one GPU on a cluster node; locally Snakemake caps threads at --cores,
+    # so TensorFlow jobs run one at a time and their timings are not skewed by a neighbour.
+    threads: 8
     input:
         data=DATA,
         checkpoint=CHECKPOINT,

@@ -8,9 +8,10 @@ redirect_output(snakemake.log[0])
 from opscore import measure  # noqa: E402
 from opscore.data import load_prepared  # noqa: E402
 from opscore.models import build_classifier, preprocess_function  # noqa: E402
-from opscore.training import make_pipeline  # noqa: E402
+from opscore.training import make_pipeline, use_threads  # noqa: E402
 
 wc, params = snakemake.wildcards, snakemake.params
+use_threads(snakemake.threads)
 data = load_prepared(snakemake.input.data)
 model = build_classifier(wc.model, len(data["class_names"]), params.input_size)
 model.load_weights(snakemake.input.checkpoint)

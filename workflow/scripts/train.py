@@ -9,6 +9,7 @@ from opscore.models import build_classifier, preprocess_function, unfreeze_top  
 
 wc, params = snakemake.wildcards, snakemake.params
 seed = int(wc.seed)
+training.use_threads(snakemake.threads)
 data = load_prepared(snakemake.input.data)
 training.seed_everything(seed)
 model = build_classifier(wc.model, len(data["class_names"]), params.input_size,

@@ -1,0 +1,127 @@
+"""The workflow end to end on a small real run, its incremental planning and its config errors."""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY = {
+    "datasets": {"digits": {"splits": ["70-30"]}},
+    "models": {"MobileNetV2": {"unfreeze": ["all"]}},
+    "variants": ["original"],
+    "weights": "none",
+    "input_size": 32,
+    "seeds": [0],
+    "training": {"epochs": 2, "batch_size": 64, "learning_rate": 0.001},
+    "measure": {"repeats": 2},
+    "score": {"time_basis": "inference"},
+}
+
+
+def snakemake(workdir: Path, config: dict, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    config_path = workdir / "config.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow")}
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
+         "--configfile", str(config_path), "--cores", "2", "--workflow-profile", "none", *args],
+        capture_output=True, text=True, timeout=timeout, env=env,
+    )
+
+
+def planned_jobs(result: subprocess.CompletedProcess) -> dict:
+    """Job counts from a dry run's 'Job stats' table."""
+    assert result.returncode == 0, result.stdout + result.stderr
+    table = re.search(r"Job stats:\n(.*?)\n\n", result.stdout + "\n\n", re.S)
+    if table is None:
+        return {}
+    return {name: int(count) for name, count in re.findall(r"^(\w+)\s+(\d+)$", table.group(1), re.M) if name != "total"}
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("run")
+    result = snakemake(workdir, TINY)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    return workdir
+
+
+@pytest.mark.slow
+def test_small_run_ranks_scores_and_draws(finished_run):
+    ranking = pd.read_csv(finished_run / "results/scores/digits/ranking.csv")
+    assert list(ranking["row"]) == ["variant", "MIN", "MAX"]
+    variant = ranking.iloc[0]
+    assert variant["model"] == "MobileNetV2" and variant["variant"] == "original"
+    assert 0 <= variant["accuracy"] <= 1 and variant["n_test"] == 540  # 30 % of 1,797 digits
+    expected = (pd.Series([1 - variant["accuracy"], variant["inference_time_s"], variant["size_mb"]])
+                .clip(lower=1 / 540).pipe(lambda s: s.map(__import__("math").log10)).sum())
+    assert variant["opscore"] == pytest.approx(expected)
+    assert variant["train_time_s"] > 0 and variant["epochs"] == 2
+    for column in ("device", "tf_version", "intra_op_threads", "precision", "code_version"):
+        assert pd.notna(variant[column]), column
+    timings = pd.read_parquet(next(finished_run.glob("results/measurements/**/timings.parquet")))
+    assert len(timings) == 2 and (timings["seconds"] > 0).all()
+    assert timings["seconds"].sum() == pytest.approx(variant["inference_time_s"])
+    history = pd.read_parquet(finished_run / "results/tables/digits/histories.parquet")
+    assert list(history["epoch"]) == [1, 2]
+    baseline = pd.read_parquet(finished_run / "results/tables/digits/baselines.parquet")
+    assert baseline["accuracy"].iloc[0] == pytest.approx(0.1, abs=0.05)
+    for figure in ("bubble", "curves", "accuracy"):
+        assert "MobileNetV2" in (finished_run / f"results/figures/digits/{figure}.svg").read_text()
+        html = (finished_run / f"results/figures/digits/{figure}.html").read_text()
+        assert "<script" in html and 'src="https://' not in html
+    for log in ("train", "evaluate", "score", "plot", "prepare_data"):
+        assert any((finished_run / "results/logs" / log).rglob("*.log")), log
+
+
+@pytest.mark.slow
+def test_rerun_plans_nothing_and_a_new_model_plans_only_its_jobs(finished_run):
+    assert planned_jobs(snakemake(finished_run, TINY, "-n")) == {}
+    bigger = {**TINY, "models": {**TINY["models"], "ResNet50": {"unfreeze": [1]}}}
+    assert planned_jobs(snakemake(finished_run, bigger, "-n")) == {
+        "train": 1, "evaluate": 1, "collect_measurements": 1, "score": 1, "plot": 3, "all": 1}
+
+
+@pytest.mark.slow
+def test_report_is_built(finished_run):
+    result = snakemake(finished_run, TINY, "--report", "report.html")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = (finished_run / "report.html").read_text()
+    assert "ranking.csv" in report and "bubble.svg" in report
+
+
+def test_paper_grid_plans_without_data(tmp_path):
+    paper = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
+    jobs = planned_jobs(snakemake(tmp_path, paper, "-n"))
+    n_runs = 2 * 4 * 5 * 2  # datasets x splits x models x unfreeze depths
+    assert jobs["train"] == jobs["evaluate"] == n_runs
+    assert jobs["download_archive"] == 2 and jobs["download_weights"] == 5
+    assert jobs["prepare_data"] == 8 and jobs["score"] == 2
+
+
+def test_rulegraph_renders(tmp_path):
+    result = snakemake(tmp_path, TINY, "--rulegraph")
+    assert result.returncode == 0 and "digraph" in result.stdout and "train" in result.stdout
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda c: c["models"].update({"ResNet5O": {"unfreeze": [1]}}), r"unknown model 'ResNet5O'.*ResNet50"),
+    (lambda c: c["datasets"].update({"cifar11": {"splits": ["official"]}}), r"unknown dataset 'cifar11'.*cifar10"),
+    (lambda c: c.update({"epochs": 3}), r"Additional properties are not allowed \('epochs' was unexpected\)"),
+    (lambda c: c["training"].update({"epochs": "ten"}), r"'ten' is not of type 'integer'"),
+    (lambda c: c["score"].update({"time_basis": "wall"}), r"'wall' is not one of \['inference', 'train', 'total'\]"),
+    (lambda c: c["datasets"]["digits"].update({"splits": ["70-20"]}), r"'70-20' must add up to 100"),
+    (lambda c: c["datasets"]["digits"].update({"splits": ["official"]}), r"digits has no official split"),
+])
+def test_config_errors_name_the_key_and_what_is_allowed(tmp_path, change, message):
+    config = yaml.safe_load(yaml.safe_dump(TINY))
+    change(config)
+    result = snakemake(tmp_path, config, "-n")
+    assert result.returncode != 0
+    assert re.search(message, result.stdout + result.stderr, re.S), result.stderr[-2000:]
