@@ -77,15 +77,15 @@ def _epoch_recorder(rows: list):
 
 
 def train_classifier(model, train_data, validation_data, epochs: int, learning_rate: float,
-                     backup_dir: str | Path | None = None) -> pd.DataFrame:
-    """Compile with Adam and fit; return one row per epoch.
+                     backup_dir: str | Path | None = None, optimizer=None) -> pd.DataFrame:
+    """Compile with Adam (or the given optimizer) and fit; return one row per epoch.
 
     With `backup_dir`, Keras BackupAndRestore keeps the state of the last completed epoch
     there, so a killed job resumes where it stopped; the epoch records are kept beside it.
     """
     from opscore.tf import keras
 
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+    model.compile(optimizer=optimizer or keras.optimizers.Adam(learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     rows: list = []
     callbacks = [_epoch_recorder(rows), keras.callbacks.TerminateOnNaN()]

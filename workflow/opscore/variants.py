@@ -1,0 +1,72 @@
+"""Variant names: what each optimisation is called in the config and in artifact paths.
+
+A variant name is the `{variant}` wildcard, so a path tells what it holds and adding a K value
+adds only new jobs. Each name parses into a `Variant` that says how it is made:
+
+- trained variants go through the `train` rule: `original`, `float16` (trained and saved in
+  float16, as in the paper), `cluster-k{K}` (base clustered to K values before transfer
+  learning, the paper's order), `transfer-{Donor}-top{N}` (the donor's trained top N layers
+  copied in before retraining, the paper's "Res50+101");
+- derived variants are made from the trained `original` of the same run: `tflite-{float16,
+  dynamic,int8}` (post-training TFLite conversion), `prune-magnitude-s{S}` (tfmot magnitude
+  pruning to S % sparsity), `prune-filters-b{B}` (accuracy-aware structured filter pruning
+  within a B % accuracy budget), `prune-layers-b{B}` (out-of-order layer removal).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+PATTERNS = {
+    "original": r"original",
+    "float16": r"float16",
+    "cluster": r"cluster-k(?P<k>[1-9][0-9]*)",
+    "transfer": r"transfer-(?P<donor>[A-Za-z0-9]+)-top(?P<layers>[1-9][0-9]*)",
+    "tflite": r"tflite-(?P<mode>float16|dynamic|int8)",
+    "prune-magnitude": r"prune-magnitude-s(?P<sparsity>[1-9][0-9]?)",
+    "prune-filters": r"prune-filters-b(?P<budget>[0-9]+(\.[0-9]+)?)",
+    "prune-layers": r"prune-layers-b(?P<budget>[0-9]+(\.[0-9]+)?)",
+}
+TRAINED = ("original", "float16", "cluster", "transfer")
+# One regex for the schema and the wildcard constraint.
+NAME_PATTERN = "|".join(re.sub(r"\((\?P<\w+>)?(?!\?)", "(?:", pattern) for pattern in PATTERNS.values())
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    kind: str
+    options: dict = field(default_factory=dict)
+
+    @property
+    def trained(self) -> bool:
+        """Made by the train rule (else derived from the trained original)."""
+        return self.kind in TRAINED
+
+    @property
+    def precision(self) -> str:
+        if self.kind == "float16" or self.options.get("mode") == "float16":
+            return "float16"
+        if self.kind == "tflite":
+            return {"dynamic": "int8 weights, float32 activations", "int8": "int8"}[self.options["mode"]]
+        return "float32"
+
+
+def parse_variant(name: str) -> Variant:
+    for kind, pattern in PATTERNS.items():
+        match = re.fullmatch(pattern, name)
+        if match:
+            options = {key: _number(value) for key, value in match.groupdict().items() if value is not None}
+            return Variant(name, kind, options)
+    raise ValueError(f"unknown variant {name!r}; known forms: original, float16, cluster-k512, "
+                     "transfer-ResNet101-top10, tflite-float16|dynamic|int8, prune-magnitude-s50, "
+                     "prune-filters-b2, prune-layers-b2")
+
+
+def _number(text: str):
+    if re.fullmatch(r"[0-9]+", text):
+        return int(text)
+    try:
+        return float(text)
+    except ValueError:
+        return text
