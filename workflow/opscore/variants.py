@@ -70,3 +70,43 @@ def _number(text: str):
         return float(text)
     except ValueError:
         return text
+
+
+@dataclass
+class Deployable:
+    """What measuring needs of any variant: predict over batches, its file sizes, its shape."""
+    predict: object  # callable(batches) -> class probabilities
+    sizes: dict
+    layers: int
+
+
+def load_deployable(variant: Variant, artifact: str, model_name: str, n_classes: int, input_size: int,
+                    threads: int) -> Deployable:
+    """Open a variant's artifact the way it would be deployed: a Keras weights file for trained
+    variants, a full Keras model for derived ones (pruning may change the architecture), a
+    .tflite flatbuffer run by the TFLite interpreter."""
+    from opscore import measure
+
+    if variant.kind == "tflite":
+        from opscore.quantization import TFLitePredictor
+
+        with open(artifact, "rb") as handle:
+            predictor = TFLitePredictor(handle.read(), threads=threads)
+        return Deployable(lambda batches: predictor.predict(batch.numpy() for batch, _ in batches),
+                          measure.file_size(artifact), predictor.op_count)
+    from opscore.tf import keras
+
+    if artifact.endswith("weights.h5"):
+        if variant.kind == "float16":
+            from opscore.quantization import build_float16_classifier
+
+            model = build_float16_classifier(model_name, n_classes, input_size)
+        else:
+            from opscore.models import build_classifier
+
+            model = build_classifier(model_name, n_classes, input_size)
+        model.load_weights(artifact)
+    else:
+        model = keras.models.load_model(artifact, compile=False)
+    return Deployable(lambda batches: model.predict(batches, verbose=0), measure.weights_size(model),
+                      len(model.layers))

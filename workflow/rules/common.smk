@@ -11,6 +11,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (LIBRARY, os.environ.get("
 
 from opscore.data import BUILTIN_DATASETS, DATASET_ARCHIVES
 from opscore.models import APPLICATIONS
+from opscore.variants import NAME_PATTERN as VARIANT_PATTERN, parse_variant
 from opscore.job import git_version
 
 
@@ -30,8 +31,26 @@ def _check_config():
     for name in config["models"]:
         if name not in APPLICATIONS:
             raise ValueError(f"config models: unknown model {name!r}. Known: {', '.join(APPLICATIONS)}")
+    for name, models in VARIANTS.items():
+        variant = parse_variant(name)  # raises with the known forms
+        unknown = set(models) - set(config["models"])
+        if unknown:
+            raise ValueError(f"config variants.{name}.models: {sorted(unknown)} not in config models")
+        if variant.kind == "transfer" and variant.options["donor"] not in APPLICATIONS:
+            raise ValueError(f"config variants: donor {variant.options['donor']!r} of {name} is not a known model")
 
 
+def _variants():
+    """Variant name -> the models it applies to (a plain list applies each to every model)."""
+    spec = config["variants"]
+    if isinstance(spec, list):
+        spec = {name: None for name in spec}
+    return {name: (options or {}).get("models", list(config["models"])) for name, options in spec.items()}
+
+
+VARIANTS = _variants()
+CLUSTERING = {"init": "linear", "method": "auto", "order": "before-training", **config.get("clustering", {})}
+PRUNING = {"fine_tune_epochs": 2, "filter_ratio": 0.5, "schedule": "polynomial", **config.get("pruning", {})}
 _check_config()
 
 DOWNLOADS = config.get("download_dir", "resources/downloads")
@@ -42,6 +61,11 @@ CODE_VERSION = git_version(workflow.basedir)
 DATA = "results/data/{dataset}/{split}/seed-{seed}.npz"
 RUN = "{dataset}/{split}/seed-{seed}/{model}/{variant}/unfreeze-{unfreeze}"
 CHECKPOINT = f"results/models/{RUN}/weights.h5"
+TFLITE = f"results/models/{RUN}/model.tflite"
+DERIVED_MODEL = f"results/models/{RUN}/model.h5"
+PREPARATION = f"results/models/{RUN}/preparation.json"
+CLUSTERED_BASE = "results/bases/{model}/{variant}.h5"
+CLUSTERED_BASE_INFO = "results/bases/{model}/{variant}.json"
 HISTORY = f"results/models/{RUN}/history.parquet"
 METRICS = f"results/measurements/{RUN}/metrics.parquet"
 TIMINGS = f"results/measurements/{RUN}/timings.parquet"
@@ -56,7 +80,7 @@ wildcard_constraints:
     split="official|[0-9]+-[0-9]+",
     seed="[0-9]+",
     model="[^/]+",
-    variant="[^/]+",
+    variant=VARIANT_PATTERN,
     unfreeze="all|[0-9]+",
 
 
@@ -67,9 +91,11 @@ def experiments(dataset=None):
     for name, options in config["datasets"].items():
         if dataset is not None and name != dataset:
             continue
-        for split, seed, (model, model_options), variant in product(
-            options["splits"], config["seeds"], config["models"].items(), config["variants"]
+        for split, seed, (model, model_options), (variant, variant_models) in product(
+            options["splits"], config["seeds"], config["models"].items(), VARIANTS.items()
         ):
+            if model not in variant_models:
+                continue
             for unfreeze in model_options["unfreeze"]:
                 grid.append(dict(dataset=name, split=split, seed=seed, model=model, variant=variant,
                                  unfreeze=str(unfreeze)))
@@ -106,6 +132,45 @@ def base_weights(wildcards):
     if config["weights"] == "none":
         return []
     return config["weights"]
+
+
+def is_trained(variant_name):
+    """Made by the train rule; else derived from the trained original of the same run."""
+    variant = parse_variant(variant_name)
+    if variant.kind == "cluster":
+        return CLUSTERING["order"] == "before-training"
+    return variant.trained
+
+
+def original_of(wildcards):
+    return {**wildcards, "variant": "original"}
+
+
+def train_inputs(wildcards):
+    variant = parse_variant(wildcards.variant)
+    inputs = {"data": DATA.format(**wildcards), "base_weights": base_weights(wildcards)}
+    if variant.kind == "cluster":
+        inputs["base_weights"] = CLUSTERED_BASE.format(**wildcards)
+    if variant.kind == "transfer":
+        inputs["donor"] = CHECKPOINT.format(**{**wildcards, "model": variant.options["donor"], "variant": "original"})
+    return inputs
+
+
+def evaluate_inputs(wildcards):
+    """The deployable artifact of a variant, the history that timed its training, and what
+    recorded its preparation (clustering, pruning, conversion)."""
+    variant = parse_variant(wildcards.variant)
+    inputs = {"data": DATA.format(**wildcards)}
+    if is_trained(wildcards.variant):
+        inputs["artifact"] = CHECKPOINT.format(**wildcards)
+        inputs["history"] = HISTORY.format(**wildcards)
+        if variant.kind == "cluster":
+            inputs["preparation"] = CLUSTERED_BASE_INFO.format(**wildcards)
+    else:
+        inputs["artifact"] = (TFLITE if variant.kind == "tflite" else DERIVED_MODEL).format(**wildcards)
+        inputs["history"] = HISTORY.format(**original_of(wildcards))
+        inputs["preparation"] = PREPARATION.format(**wildcards)
+    return inputs
 
 
 def measurements_of(dataset):

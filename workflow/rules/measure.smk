@@ -7,9 +7,7 @@ rule evaluate:
     # so TensorFlow jobs run one at a time and their timings are not skewed by a neighbour.
     threads: 8
     input:
-        data=DATA,
-        checkpoint=CHECKPOINT,
-        history=HISTORY,
+        unpack(evaluate_inputs),
     output:
         metrics=METRICS,
         timings=TIMINGS,

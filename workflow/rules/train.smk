@@ -1,4 +1,29 @@
-# Transfer learning: one job per (dataset, split, seed, model, variant, unfreeze depth).
+# Transfer learning: one job per (dataset, split, seed, model, variant, unfreeze depth) for the
+# variants made by training: original, float16, cluster-k<K> (clustered base) and
+# transfer-<Donor>-top<N> (the donor's trained top layers copied in first).
+
+
+rule cluster_base:
+    input:
+        base_weights=base_weights,
+    output:
+        weights=CLUSTERED_BASE,
+        info=CLUSTERED_BASE_INFO,
+    params:
+        input_size=config["input_size"],
+        init=CLUSTERING["init"],
+        method=CLUSTERING["method"],
+    log:
+        f"{LOGS}/cluster_base/{{model}}/{{variant}}.log",
+    wildcard_constraints:
+        variant="cluster-k[0-9]+",
+    resources:
+        mem_mb=16000,
+        runtime=60,
+    conda:
+        "../../envs/tensorflow.yaml"
+    script:
+        "../scripts/cluster_base.py"
 
 
 rule train:
@@ -6,8 +31,7 @@ rule train:
     # so TensorFlow jobs run one at a time and their timings are not skewed by a neighbour.
     threads: 8
     input:
-        data=DATA,
-        base_weights=base_weights,
+        unpack(train_inputs),
     output:
         checkpoint=CHECKPOINT,
         history=HISTORY,
@@ -15,10 +39,13 @@ rule train:
         input_size=config["input_size"],
         epochs=config["training"]["epochs"],
         batch_size=config["training"]["batch_size"],
-        learning_rate=config["training"]["learning_rate"],
+        learning_rate=lambda wc: config["models"][wc.model].get("learning_rate", config["training"]["learning_rate"]),
+        batchnorm_momentum=config["training"].get("batchnorm_momentum"),
         backup_dir=lambda wc: f"results/models/{RUN.format(**wc)}/backup",
     log:
         f"{LOGS}/train/{RUN}.log",
+    wildcard_constraints:
+        variant="original|float16|cluster-k[0-9]+|transfer-[A-Za-z0-9]+-top[0-9]+",
     resources:
         gpu=1,
         mem_mb=8000,

@@ -1,4 +1,6 @@
-"""Measure one trained variant: metrics on the test split, timed inference repeats, size."""
+"""Measure one variant: metrics on the test split, timed inference repeats, size."""
+import json
+
 import pandas as pd
 
 from opscore.job import identity, redirect_output
@@ -7,30 +9,35 @@ redirect_output(snakemake.log[0])
 
 from opscore import measure  # noqa: E402
 from opscore.data import load_prepared  # noqa: E402
-from opscore.models import build_classifier, preprocess_function  # noqa: E402
+from opscore.models import preprocess_function  # noqa: E402
 from opscore.training import make_pipeline, use_threads  # noqa: E402
+from opscore.variants import load_deployable, parse_variant  # noqa: E402
 
-wc, params = snakemake.wildcards, snakemake.params
+wc, params, inputs = snakemake.wildcards, snakemake.params, snakemake.input
+variant = parse_variant(wc.variant)
 use_threads(snakemake.threads)
-data = load_prepared(snakemake.input.data)
-model = build_classifier(wc.model, len(data["class_names"]), params.input_size)
-model.load_weights(snakemake.input.checkpoint)
+data = load_prepared(inputs.data)
+deployable = load_deployable(variant, inputs.artifact, wc.model, len(data["class_names"]), params.input_size,
+                             snakemake.threads)
+dtype = "float16" if variant.kind == "float16" else "float32"
 test_data = make_pipeline(data["x_test"], data["y_test"], preprocess_function(wc.model), params.input_size,
-                          params.batch_size)
+                          params.batch_size, dtype=dtype)
 
-probabilities, seconds = measure.time_repeats(lambda: model.predict(test_data, verbose=0), params.repeats)
-history = pd.read_parquet(snakemake.input.history)
-context = {**measure.runtime_context(), "precision": "float32", "code_version": params.code_version,
-           "batch_size": params.batch_size}
+probabilities, seconds = measure.time_repeats(lambda: deployable.predict(test_data), params.repeats)
+history = pd.read_parquet(inputs.history)
+preparation = json.loads(open(inputs.preparation).read()) if "preparation" in inputs.keys() else {}
+context = {**measure.runtime_context(), "precision": variant.precision, "code_version": params.code_version,
+           "batch_size": params.batch_size, "threads": snakemake.threads}
 row = {
     **identity(wc),
-    **measure.classification_metrics(data["y_test"], probabilities),
+    **measure.classification_metrics(data["y_test"], probabilities.astype("float64")),
     "train_time_s": float(history["epoch_seconds"].sum()),
     "first_epoch_s": float(history["epoch_seconds"].iloc[0]),
     "epochs": int(len(history)),
-    "prep_time_s": 0.0,
+    "prep_time_s": float(preparation.get("seconds", 0.0)),
     **measure.timing_summary(seconds, len(data["y_test"])),
-    **measure.weights_size(model),
+    **deployable.sizes,
+    "layers": deployable.layers,
     **context,
 }
 pd.DataFrame([row]).to_parquet(snakemake.output.metrics)

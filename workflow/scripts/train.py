@@ -5,24 +5,46 @@ redirect_output(snakemake.log[0])
 
 from opscore import training  # noqa: E402
 from opscore.data import load_prepared  # noqa: E402
-from opscore.models import build_classifier, preprocess_function, unfreeze_top  # noqa: E402
+from opscore.models import build_classifier, preprocess_function, set_batchnorm_momentum, unfreeze_top  # noqa: E402
+from opscore.variants import parse_variant  # noqa: E402
 
-wc, params = snakemake.wildcards, snakemake.params
+wc, params, inputs = snakemake.wildcards, snakemake.params, snakemake.input
+variant = parse_variant(wc.variant)
 seed = int(wc.seed)
 training.use_threads(snakemake.threads)
-data = load_prepared(snakemake.input.data)
+data = load_prepared(inputs.data)
+n_classes = len(data["class_names"])
 training.seed_everything(seed)
-model = build_classifier(wc.model, len(data["class_names"]), params.input_size,
-                         base_weights=snakemake.input.base_weights or None, seed=seed)
+
+optimizer, dtype = None, "float32"
+if variant.kind == "float16":
+    from opscore import quantization
+
+    model = quantization.build_float16_classifier(wc.model, n_classes, params.input_size,
+                                                  base_weights=inputs.base_weights or None, seed=seed)
+    optimizer, dtype = quantization.float16_optimizer(params.learning_rate), "float16"
+else:
+    model = build_classifier(wc.model, n_classes, params.input_size, base_weights=inputs.base_weights or None,
+                             seed=seed)
+if variant.kind == "transfer":
+    from opscore.transfer import transfer_top_layers
+
+    donor = build_classifier(variant.options["donor"], n_classes, params.input_size)
+    donor.load_weights(inputs.donor)
+    for pair in transfer_top_layers(donor, model, variant.options["layers"]):
+        print("transferred %s -> %s" % pair)
+
+if params.batchnorm_momentum:
+    print(f"batch-norm momentum {params.batchnorm_momentum} in {set_batchnorm_momentum(model, params.batchnorm_momentum)} layers")
 depth = unfreeze_top(model, wc.unfreeze)
-print(f"{wc.model}: {depth} of {len(model.layers)} layers trainable (unfreeze={wc.unfreeze})")
+print(f"{wc.model} {wc.variant}: {depth} of {len(model.layers)} layers trainable (unfreeze={wc.unfreeze})")
 preprocess = preprocess_function(wc.model)
 train_data = training.make_pipeline(data["x_train"], data["y_train"], preprocess, params.input_size,
-                                     params.batch_size, shuffle=True, seed=seed)
+                                     params.batch_size, shuffle=True, seed=seed, dtype=dtype)
 validation_data = training.make_pipeline(data["x_test"], data["y_test"], preprocess, params.input_size,
-                                         params.batch_size)
+                                         params.batch_size, dtype=dtype)
 history = training.train_classifier(model, train_data, validation_data, params.epochs, params.learning_rate,
-                                    backup_dir=params.backup_dir)
+                                    backup_dir=params.backup_dir, optimizer=optimizer)
 for key, value in {**identity(wc), "trainable_layers": depth}.items():
     history[key] = value
 history.to_parquet(snakemake.output.history)

@@ -1,0 +1,57 @@
+# Derived variants, made from the trained original of the same run: TFLite conversions,
+# post-training clustering (clustering.order: after-training) and pruning. Each records what
+# its preparation took in preparation.json (seconds, settings) and preparation.parquet (per
+# layer: distinct values, sensitivities).
+
+
+rule convert_tflite:
+    input:
+        checkpoint=lambda wc: CHECKPOINT.format(**original_of(wc)),
+        data=DATA,
+    output:
+        tflite=TFLITE,
+        preparation=PREPARATION,
+    params:
+        input_size=config["input_size"],
+        batch_size=config["training"]["batch_size"],
+        representative_batches=8,
+    log:
+        f"{LOGS}/convert_tflite/{RUN}.log",
+    wildcard_constraints:
+        variant="tflite-(float16|dynamic|int8)",
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    conda:
+        "../../envs/tensorflow.yaml"
+    script:
+        "../scripts/convert_tflite.py"
+
+
+rule derive_model:
+    threads: 8
+    input:
+        checkpoint=lambda wc: CHECKPOINT.format(**original_of(wc)),
+        data=DATA,
+    output:
+        model=DERIVED_MODEL,
+        preparation=PREPARATION,
+        layers=f"results/models/{RUN}/preparation.parquet",
+    params:
+        input_size=config["input_size"],
+        batch_size=config["training"]["batch_size"],
+        learning_rate=config["training"]["learning_rate"],
+        clustering=CLUSTERING,
+        pruning=PRUNING,
+    log:
+        f"{LOGS}/derive_model/{RUN}.log",
+    wildcard_constraints:
+        variant="cluster-k[0-9]+|prune-(magnitude|filters|layers)-[sb][0-9.]+",
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=120,
+    conda:
+        "../../envs/tensorflow.yaml"
+    script:
+        "../scripts/derive_model.py"
