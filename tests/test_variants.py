@@ -29,3 +29,10 @@ def test_unknown_names_are_rejected_with_the_known_forms(name):
     with pytest.raises(ValueError, match="known forms: original, float16, cluster-k512"):
         parse_variant(name)
     assert not re.fullmatch(NAME_PATTERN, name)
+
+
+def test_pruning_suffixes():
+    assert parse_variant("prune-filters-b2-r25-q8-io").options == {"budget": 2, "ratio": 25, "dense": "q8",
+                                                                  "order": "io"}
+    assert parse_variant("prune-magnitude-s80-constant").options == {"sparsity": 80, "schedule": "constant"}
+    assert parse_variant("quantize-q16").precision == "float16 dense, float32 elsewhere"

@@ -6,6 +6,9 @@ A *dataset* is a plain dict::
      "x_test":  uint8 array (M, H, W, C), "y_test":  int64 array (M,),
      "class_names": list[str], "name": str (optional, used in messages)}
 
+Tabular datasets (:func:`load_csv_dataset`) are the one exception: their features are float32
+arrays of shape (N, F), since amounts and PCA components are not pixels.
+
 Pixels stay uint8 from the file to the prepared ``.npz``: a float copy of CIFAR-10 alone is
 600 MB, so converting to float is left to the model's input pipeline, batch by batch.
 
@@ -45,6 +48,9 @@ __all__ = [
     "parse_mnist",
     "load_digits",
     "load_image_folder",
+    "CSV_EXTENSIONS",
+    "is_csv_path",
+    "load_csv_dataset",
     "split_dataset",
     "parse_split",
     "load_dataset",
@@ -475,6 +481,128 @@ def load_image_folder(path: str | os.PathLike) -> dict:
 
 
 # --------------------------------------------------------------------------------------
+# Tabular CSV files
+# --------------------------------------------------------------------------------------
+
+#: File endings read as CSV tables (pandas decompresses .gz on the fly).
+CSV_EXTENSIONS: tuple[str, ...] = (".csv", ".csv.gz")
+
+
+def is_csv_path(path) -> bool:
+    """Whether a dataset ``path`` option names a CSV table rather than an image folder."""
+    return str(path).lower().endswith(CSV_EXTENSIONS)
+
+
+def _encode_labels(values) -> tuple[np.ndarray, list[str]]:
+    """Labels → int64 indices into sorted class names.
+
+    Numeric labels sort numerically (2 before 10, unlike text) and integer-valued
+    floats are written without ".0", so a fraud column 0/1 keeps 0 = "0" and 1 = "1".
+    """
+    import pandas as pd
+
+    series = pd.Series(values)
+    if pd.api.types.is_bool_dtype(series):
+        series = series.astype(np.int64)
+    if pd.api.types.is_numeric_dtype(series):
+        numbers = series.to_numpy(dtype=np.float64)
+        uniques = np.unique(numbers)
+        codes = np.searchsorted(uniques, numbers).astype(np.int64)
+        names = [str(int(u)) if float(u).is_integer() else str(u) for u in uniques]
+    else:
+        text = series.astype(str).str.strip().to_numpy()
+        uniques = np.unique(text)
+        codes = np.searchsorted(uniques, text).astype(np.int64)
+        names = [str(u) for u in uniques]
+    return codes, names
+
+
+def load_csv_dataset(path: str | os.PathLike, label_column: str, features: list[str] | None = None,
+                     test_fraction: float | None = None, seed: int = 0, delimiter: str = ",",
+                     name: str | None = None) -> dict:
+    """Load a tabular dataset from a CSV file (e.g. the credit-card fraud table, label ``Class``).
+
+    ``label_column`` names the label column; its values (numbers or text) are encoded to int64
+    indices into ``class_names`` (sorted). Features are the ``features`` columns, or every other
+    column, as a float32 (N, F) array (the uint8 rule is for images only). Features must be
+    numeric and complete: a text column or a missing value raises a DataError naming the
+    columns and rows to fix.
+
+    With ``test_fraction`` (e.g. 0.3) the rows are split into train/test, stratified and seeded;
+    without it (the workflow's way) every row is in x_train/y_train and x_test/y_test are
+    empty, so the config's ratio splits (``split_dataset``) apply, as for digits.
+    """
+    import pandas as pd
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DataError(f"CSV dataset {path} does not exist; give the path of a CSV file with a header row.")
+    try:
+        table = pd.read_csv(path, sep=delimiter, skipinitialspace=True)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise DataError(f"cannot read {path} as CSV ({exc}); it needs a header row and "
+                        f"{delimiter!r}-separated values.") from exc
+    table.columns = [str(c).strip() for c in table.columns]
+    columns = list(table.columns)
+    if label_column not in columns:
+        raise DataError(f"{path} has no label column {label_column!r}; its columns are: {', '.join(columns)}. "
+                        "Set the dataset's `label:` option to one of them.")
+    if features is None:
+        features = [c for c in columns if c != label_column]
+    else:
+        features = [str(c) for c in features]
+        missing = [c for c in features if c not in columns]
+        if missing:
+            raise DataError(f"{path} has no feature column(s) {', '.join(missing)}; "
+                            f"its columns are: {', '.join(columns)}")
+        if label_column in features:
+            raise DataError(f"{path}: the label column {label_column!r} cannot also be a feature.")
+    if not features:
+        raise DataError(f"{path} has no feature columns besides the label {label_column!r}.")
+    if len(table) == 0:
+        raise DataError(f"{path} has a header but no rows.")
+
+    text = [c for c in features if not (pd.api.types.is_numeric_dtype(table[c]) or pd.api.types.is_bool_dtype(table[c]))]
+    if text:
+        raise DataError(f"{path}: feature column(s) {', '.join(text)} are not numeric; encode them as numbers "
+                        "(e.g. one-hot) or leave them out with the `features:` option.")
+    labels = table[label_column]
+    if labels.isna().any():
+        rows = (np.flatnonzero(labels.isna().to_numpy()) + 2)[:5].tolist()  # +2: header is line 1
+        raise DataError(f"{path}: the label column {label_column!r} is empty on line(s) {rows}; "
+                        "fill or remove those rows.")
+    x = table[features].to_numpy(dtype=np.float32)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        rows, cols = np.nonzero(bad)
+        where = sorted({features[c] for c in cols})
+        raise DataError(f"{path}: missing or non-finite values in column(s) {', '.join(where)} "
+                        f"(first on line {int(rows[0]) + 2}); fill or remove those rows.")
+    y, class_names = _encode_labels(labels)
+    if len(class_names) < 2:
+        raise DataError(f"{path}: the label column {label_column!r} has a single class "
+                        f"({class_names[0]!r}); a classifier needs at least two.")
+    ds = {
+        "x_train": x, "y_train": y,
+        "x_test": np.zeros((0, x.shape[1]), np.float32), "y_test": np.zeros(0, np.int64),
+        "class_names": class_names, "name": name or path.name.split(".")[0],
+    }
+    if test_fraction is not None:
+        if not 0 < test_fraction < 1:
+            raise DataError(f"test_fraction must be between 0 and 1, got {test_fraction}")
+        from sklearn.model_selection import train_test_split
+
+        try:
+            train_idx, test_idx = train_test_split(np.arange(len(y)), test_size=test_fraction,
+                                                   random_state=seed, stratify=y)
+        except ValueError as exc:
+            raise DataError(f"cannot make a stratified split of {path} ({exc}); "
+                            "every class needs rows on both sides.") from exc
+        ds.update(x_train=x[train_idx], y_train=y[train_idx], x_test=x[test_idx], y_test=y[test_idx])
+    return ds
+
+
+# --------------------------------------------------------------------------------------
 # Splits
 # --------------------------------------------------------------------------------------
 
@@ -526,7 +654,8 @@ def split_dataset(ds: dict, split: str, seed: int) -> dict:
     def take(idx: np.ndarray) -> np.ndarray:
         # Fill one output array from both sources: no pooled copy of all pixels is ever made,
         # and the shuffled order from train_test_split is kept (no class-sorted blocks).
-        out = np.empty((len(idx), *ds["x_train"].shape[1:]), np.uint8)
+        # Same dtype as the source: uint8 for images, float32 for tabular (CSV) features.
+        out = np.empty((len(idx), *ds["x_train"].shape[1:]), ds["x_train"].dtype)
         from_train = idx < n_train
         out[from_train] = ds["x_train"][idx[from_train]]
         out[~from_train] = ds["x_test"][idx[~from_train] - n_train]
@@ -542,18 +671,27 @@ def split_dataset(ds: dict, split: str, seed: int) -> dict:
 
 
 def _known_names() -> str:
-    return ", ".join(BUILTIN_DATASETS) + ", or any name with a 'path' option (an image folder)"
+    return (", ".join(BUILTIN_DATASETS) + ", or any name with a 'path' option (an image folder, or a CSV "
+            "table with a 'label' option)")
 
 
 def load_dataset(name: str, options: dict | None, download_dir: str | os.PathLike) -> dict:
-    """Load dataset ``name``: a builtin (digits, cifar10, cifar100, mnist) or an image folder.
+    """Load dataset ``name``: a builtin (digits, cifar10, cifar100, mnist), an image folder or a CSV table.
+
+    A ``path`` ending in .csv or .csv.gz is a table: ``{"path": "creditcard.csv", "label": "Class"}``
+    (optionally ``"features": [...]``) goes to :func:`load_csv_dataset`; it has no official split.
 
     An ``options["path"]`` always means an image folder (directory or tar.gz), whatever the name,
     so e.g. a local JPEG copy of CIFAR-10 can be used under the name "cifar10". Builtin archives
     are fetched into ``download_dir`` (staged files are used without the network).
     """
     options = options or {}
-    if options.get("path"):
+    if options.get("path") and is_csv_path(options["path"]):
+        if not options.get("label"):
+            raise DataError(f"dataset {name!r}: the CSV table {options['path']} needs a `label:` option "
+                            "naming its label column (e.g. label: Class).")
+        ds = load_csv_dataset(options["path"], options["label"], features=options.get("features"))
+    elif options.get("path"):
         ds = load_image_folder(options["path"])
     elif name == "digits":
         ds = load_digits()
@@ -573,6 +711,8 @@ def load_dataset(name: str, options: dict | None, download_dir: str | os.PathLik
 def has_official_split(name: str, options: dict | None = None) -> bool:
     """Whether ``split: official`` is allowed for this dataset (everything but digits)."""
     options = options or {}
+    if options.get("path") and is_csv_path(options["path"]):
+        return False  # one table: use a ratio split
     if options.get("path"):
         return True  # image folders always have train/ and test/
     if name not in BUILTIN_DATASETS:
@@ -590,6 +730,9 @@ _ARRAYS = {"x_train": np.uint8, "y_train": np.int64, "x_test": np.uint8, "y_test
 def save_prepared(path: str | os.PathLike, ds: dict) -> None:
     """Write ``ds`` as one uncompressed .npz (uint8 x, int64 y, class_names as unicode).
 
+    Tabular features from :func:`load_csv_dataset` ((N, F) float32) are stored as float32;
+    anything else must be uint8 images.
+
     Uncompressed so loading is a plain read; written to a temporary file and renamed so a
     crash never leaves a half-written file under the real name.
     """
@@ -597,6 +740,8 @@ def save_prepared(path: str | os.PathLike, ds: dict) -> None:
     arrays = {}
     for key, dtype in _ARRAYS.items():
         value = np.asarray(ds[key])
+        if key.startswith("x_") and value.ndim == 2 and value.dtype == np.float32:
+            dtype = np.float32  # tabular features (load_csv_dataset): (N, F) float32, not pixels
         if value.dtype != dtype:
             raise DataError(f"{key} must be {np.dtype(dtype).name}, got {value.dtype}")
         arrays[key] = value

@@ -11,6 +11,9 @@ import contextlib
 import importlib
 from pathlib import Path
 
+from opscore import scratch_models
+from opscore.scratch_models import SCRATCH_MODELS
+
 # keras.applications names known to tf_keras 2.21 (kept static so config validation needs no
 # TensorFlow import; tests/test_models.py checks it against the installed tf_keras).
 APPLICATIONS = (
@@ -42,12 +45,16 @@ def _application(name: str):
     from opscore.tf import keras
 
     if name not in APPLICATIONS:
-        raise ModelError(f"unknown model {name!r}; known keras.applications models: {', '.join(APPLICATIONS)}")
+        raise ModelError(f"unknown model {name!r}; known keras.applications models: {', '.join(APPLICATIONS)}; "
+                         f"trained from scratch: {', '.join(SCRATCH_MODELS)}")
     return getattr(keras.applications, name)
 
 
 def preprocess_function(name: str):
-    """The `preprocess_input` that belongs to the application (caffe, torch or tf style)."""
+    """The `preprocess_input` that belongs to the application (caffe, torch or tf style), or
+    scaling to [0, 1] for the models trained from scratch (AlexNet, A2E)."""
+    if name in SCRATCH_MODELS:
+        return scratch_models.preprocess_function(name)
     return importlib.import_module(_application(name).__module__).preprocess_input
 
 
@@ -60,9 +67,12 @@ def build_base(name: str, input_size: int, weights: str | None = None):
 
 
 def build_classifier(name: str, n_classes: int, input_size: int, base_weights: str | None = None, seed: int = 0):
-    """Base + global average pooling + softmax head (Glorot uniform, seeded)."""
+    """Base + global average pooling + softmax head (Glorot uniform, seeded); the models made
+    for training from scratch (opscore.scratch_models) come whole and ignore base weights."""
     from opscore.tf import keras
 
+    if name in SCRATCH_MODELS:
+        return scratch_models.build(name, n_classes, (input_size, input_size, 3), seed=seed)
     base = build_base(name, input_size, base_weights)
     pooled = keras.layers.GlobalAveragePooling2D(name="head_pool")(base.output)
     outputs = keras.layers.Dense(

@@ -9,8 +9,11 @@ adds only new jobs. Each name parses into a `Variant` that says how it is made:
   copied in before retraining, the paper's "Res50+101");
 - derived variants are made from the trained `original` of the same run: `tflite-{float16,
   dynamic,int8}` (post-training TFLite conversion), `prune-magnitude-s{S}` (tfmot magnitude
-  pruning to S % sparsity), `prune-filters-b{B}` (accuracy-aware structured filter pruning
-  within a B % accuracy budget), `prune-layers-b{B}` (out-of-order layer removal).
+  pruning to S % sparsity; `-constant` for a constant schedule), `prune-filters-b{B}`
+  (accuracy-aware structured filter pruning within a B-point accuracy budget; `-r{R}` probes
+  with R % of a layer's filters, `-q8`/`-q16` also quantize the dense layers, `-io` prunes in
+  input-to-output order instead of sensitivity order), `prune-layers-b{B}` (out-of-order layer
+  removal), `quantize-q8|q16` (dense layers quantized alone).
 """
 from __future__ import annotations
 
@@ -23,10 +26,13 @@ PATTERNS = {
     "cluster": r"cluster-k(?P<k>[1-9][0-9]*)",
     "transfer": r"transfer-(?P<donor>[A-Za-z0-9]+)-top(?P<layers>[1-9][0-9]*)",
     "tflite": r"tflite-(?P<mode>float16|dynamic|int8)",
-    "prune-magnitude": r"prune-magnitude-s(?P<sparsity>[1-9][0-9]?)",
-    "prune-filters": r"prune-filters-b(?P<budget>[0-9]+(\.[0-9]+)?)",
+    "prune-magnitude": r"prune-magnitude-s(?P<sparsity>[1-9][0-9]?)(?P<schedule>-constant)?",
+    "prune-filters": (r"prune-filters-b(?P<budget>[0-9]+(\.[0-9]+)?)(-r(?P<ratio>[1-9][0-9]?))?"
+                      r"(-(?P<dense>q8|q16))?(?P<order>-io)?"),
     "prune-layers": r"prune-layers-b(?P<budget>[0-9]+(\.[0-9]+)?)",
+    "quantize-dense": r"quantize-(?P<dense>q8|q16)",
 }
+DENSE_QUANTIZATION = {"q8": "int8", "q16": "float16"}
 TRAINED = ("original", "float16", "cluster", "transfer")
 # One regex for the schema and the wildcard constraint.
 NAME_PATTERN = "|".join(re.sub(r"\((\?P<\w+>)?(?!\?)", "(?:", pattern) for pattern in PATTERNS.values())
@@ -49,6 +55,8 @@ class Variant:
             return "float16"
         if self.kind == "tflite":
             return {"dynamic": "int8 weights, float32 activations", "int8": "int8"}[self.options["mode"]]
+        if "dense" in self.options:
+            return f"{DENSE_QUANTIZATION[self.options['dense']]} dense, float32 elsewhere"
         return "float32"
 
 
@@ -56,11 +64,12 @@ def parse_variant(name: str) -> Variant:
     for kind, pattern in PATTERNS.items():
         match = re.fullmatch(pattern, name)
         if match:
-            options = {key: _number(value) for key, value in match.groupdict().items() if value is not None}
+            options = {key: _number(value.lstrip("-")) for key, value in match.groupdict().items()
+                       if value is not None}
             return Variant(name, kind, options)
     raise ValueError(f"unknown variant {name!r}; known forms: original, float16, cluster-k512, "
-                     "transfer-ResNet101-top10, tflite-float16|dynamic|int8, prune-magnitude-s50, "
-                     "prune-filters-b2, prune-layers-b2")
+                     "transfer-ResNet101-top10, tflite-float16|dynamic|int8, prune-magnitude-s50[-constant], "
+                     "prune-filters-b2[-r25][-q8|-q16][-io], prune-layers-b2, quantize-q8|q16")
 
 
 def _number(text: str):
@@ -94,8 +103,6 @@ def load_deployable(variant: Variant, artifact: str, model_name: str, n_classes:
             predictor = TFLitePredictor(handle.read(), threads=threads)
         return Deployable(lambda batches: predictor.predict(batch.numpy() for batch, _ in batches),
                           measure.file_size(artifact), predictor.op_count)
-    from opscore.tf import keras
-
     if artifact.endswith("weights.h5"):
         if variant.kind == "float16":
             from opscore.quantization import build_float16_classifier
@@ -107,6 +114,8 @@ def load_deployable(variant: Variant, artifact: str, model_name: str, n_classes:
             model = build_classifier(model_name, n_classes, input_size)
         model.load_weights(artifact)
     else:
-        model = keras.models.load_model(artifact, compile=False)
+        from opscore.pruning import load_model  # knows the quantized dense layer
+
+        model = load_model(artifact)
     return Deployable(lambda batches: model.predict(batches, verbose=0), measure.weights_size(model),
                       len(model.layers))

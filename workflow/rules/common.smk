@@ -10,7 +10,7 @@ sys.path.insert(0, LIBRARY)
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (LIBRARY, os.environ.get("PYTHONPATH")) if p)
 
 from opscore.data import BUILTIN_DATASETS, DATASET_ARCHIVES
-from opscore.models import APPLICATIONS
+from opscore.models import APPLICATIONS, SCRATCH_MODELS
 from opscore.variants import NAME_PATTERN as VARIANT_PATTERN, parse_variant
 from opscore.job import git_version
 
@@ -29,8 +29,9 @@ def _check_config():
             if split != "official" and sum(map(int, split.split("-"))) != 100:
                 raise ValueError(f"config datasets.{name}.splits: {split!r} must add up to 100, like \"70-30\".")
     for name in config["models"]:
-        if name not in APPLICATIONS:
-            raise ValueError(f"config models: unknown model {name!r}. Known: {', '.join(APPLICATIONS)}")
+        if name not in APPLICATIONS and name not in SCRATCH_MODELS:
+            raise ValueError(f"config models: unknown model {name!r}. Known: {', '.join(APPLICATIONS)}; "
+                             f"trained from scratch: {', '.join(SCRATCH_MODELS)}")
     for name, models in VARIANTS.items():
         variant = parse_variant(name)  # raises with the known forms
         unknown = set(models) - set(config["models"])
@@ -127,6 +128,8 @@ def archive_of(wildcards):
 
 def base_weights(wildcards):
     """The pretrained base, an artifact of its own: downloaded ImageNet weights or a user file."""
+    if wildcards.model in SCRATCH_MODELS:
+        return []
     if config["weights"] == "imagenet":
         return f"{WEIGHTS}/{wildcards.model}-imagenet-notop.h5"
     if config["weights"] == "none":

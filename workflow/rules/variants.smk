@@ -46,7 +46,7 @@ rule derive_model:
     log:
         f"{LOGS}/derive_model/{RUN}.log",
     wildcard_constraints:
-        variant="cluster-k[0-9]+|prune-(magnitude|filters|layers)-[sb][0-9.]+",
+        variant="cluster-k[0-9]+|prune-.+|quantize-q(8|16)",
     resources:
         gpu=1,
         mem_mb=8000,

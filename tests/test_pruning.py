@@ -1,0 +1,363 @@
+"""Pruning: magnitude (tfmot), accuracy-aware structured filter pruning, quantized dense layers,
+out-of-order layer removal. Small models on scikit-learn's 8×8 digits keep this file fast."""
+import numpy as np
+import pytest
+
+from opscore import data, pruning
+from opscore.pruning import PruningError
+from opscore.tf import keras
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def digits():
+    ds = data.load_digits()
+    x = ds["x_train"].astype("float32") / 255.0
+    y = ds["y_train"]
+    return {"x_train": x[:1200], "y_train": y[:1200], "x_val": x[1200:], "y_val": y[1200:]}
+
+
+@pytest.fixture(scope="module")
+def evaluate(digits):
+    return pruning.accuracy_evaluator(digits["x_val"], digits["y_val"])
+
+
+def small_cnn(seed=0):
+    """A plain chain: conv-bn-relu ×2, pool, conv-relu, flatten, dense, softmax head."""
+    init = lambda k: keras.initializers.GlorotUniform(seed=seed * 10 + k)  # noqa: E731
+    L = keras.layers
+    inputs = keras.Input((8, 8, 1), name="input")
+    x = L.Conv2D(16, 3, padding="same", kernel_initializer=init(1), name="c1")(inputs)
+    x = L.BatchNormalization(name="c1_bn")(x)
+    x = L.ReLU(name="c1_relu")(x)
+    x = L.Conv2D(16, 3, padding="same", kernel_initializer=init(2), name="c2")(x)
+    x = L.BatchNormalization(name="c2_bn")(x)
+    x = L.ReLU(name="c2_relu")(x)
+    x = L.MaxPooling2D(2, name="pool")(x)
+    x = L.Conv2D(32, 3, padding="same", activation="relu", kernel_initializer=init(3), name="c3")(x)
+    x = L.Flatten(name="flatten")(x)
+    x = L.Dense(32, activation="relu", kernel_initializer=init(4), name="fc1")(x)
+    outputs = L.Dense(10, activation="softmax", kernel_initializer=init(5), name="head_dense")(x)
+    return keras.Model(inputs, outputs, name="small_cnn")
+
+
+@pytest.fixture(scope="module")
+def trained_cnn(digits):
+    keras.utils.set_random_seed(0)
+    model = small_cnn()
+    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
+    model.fit(digits["x_train"], digits["y_train"], epochs=4, batch_size=64, verbose=0)
+    return model
+
+
+def filters(model, name):
+    return model.get_layer(name).filters
+
+
+# ----------------------------------------------------------------------------- structured filter pruning
+
+
+def test_l1_norms_rank_filters():
+    layer = keras.layers.Conv2D(3, 2)
+    layer.build((None, 4, 4, 2))
+    kernel = np.zeros((2, 2, 2, 3), "float32")
+    kernel[..., 0] = 1.0
+    kernel[0, 0, 0, 1] = -5.0
+    layer.set_weights([kernel, np.zeros(3, "float32")])
+    np.testing.assert_allclose(pruning.filter_l1_norms(layer), [8.0, 5.0, 0.0])
+
+
+def test_removing_dead_filters_is_exact(trained_cnn, digits):
+    """Zeroed filters have the smallest L1 norm; cutting them out (conv, BN, next conv's input
+    channels, Dense rows after Flatten) must leave every prediction unchanged."""
+    model = pruning.copy_model(trained_cnn)
+    kernel, bias = model.get_layer("c1").get_weights()
+    kernel[..., [3, 11]] = 0
+    bias[[3, 11]] = 0
+    model.get_layer("c1").set_weights([kernel, bias])
+    gamma, beta, mean, var = model.get_layer("c1_bn").get_weights()
+    gamma[[3, 11]] = 0
+    beta[[3, 11]] = 0
+    model.get_layer("c1_bn").set_weights([gamma, beta, mean, var])
+    kernel, bias = model.get_layer("c3").get_weights()
+    dead = [0, 7, 30]
+    kernel[..., dead] = 0
+    bias[dead] = 0
+    model.get_layer("c3").set_weights([kernel, bias])
+    expected = model.predict(digits["x_val"], verbose=0)
+
+    pruned = pruning.prune_filters(model, {"c1": 2, "c3": 3})
+    assert filters(pruned, "c1") == 14 and filters(pruned, "c3") == 29
+    assert pruned.get_layer("c2").get_weights()[0].shape == (3, 3, 14, 16)
+    assert pruned.get_layer("c1_bn").get_weights()[2].shape == (14,)
+    assert pruned.get_layer("fc1").get_weights()[0].shape == (4 * 4 * 29, 32)
+    kept = [i for i in range(32) if i not in dead]
+    np.testing.assert_array_equal(pruned.get_layer("c3").get_weights()[0], kernel[..., kept])
+    np.testing.assert_allclose(pruned.predict(digits["x_val"], verbose=0), expected, atol=1e-5)
+    removed = (3 * 3 * 1 + 1 + 4) * 2 + 3 * 3 * 16 * 2 + (3 * 3 * 16 + 1) * 3 + 4 * 4 * 3 * 32
+    assert trained_cnn.count_params() - pruned.count_params() == removed
+    # the input model is untouched
+    assert filters(model, "c1") == 16 and model.get_layer("fc1").get_weights()[0].shape == (512, 32)
+
+
+def test_pruned_model_is_smaller_on_disk_and_runs(trained_cnn, digits, tmp_path):
+    pruned = pruning.prune_filters(trained_cnn, {"c1": 8, "c2": 8, "c3": 24})
+    rates = pruning.compression_rate(trained_cnn, pruned)
+    assert pruned.count_params() < trained_cnn.count_params()
+    assert rates["params_ratio"] > 3 and rates["bytes_ratio"] > 1.8  # HDF5 overhead is ~10 kB
+    assert pruned.predict(digits["x_val"][:7], verbose=0).shape == (7, 10)
+    pruning.save_model(trained_cnn, tmp_path / "original.h5")
+    pruning.save_model(pruned, tmp_path / "pruned.h5")
+    assert (tmp_path / "pruned.h5").stat().st_size < 0.6 * (tmp_path / "original.h5").stat().st_size
+    back = pruning.load_model(tmp_path / "pruned.h5")
+    np.testing.assert_allclose(back.predict(digits["x_val"][:7], verbose=0),
+                               pruned.predict(digits["x_val"][:7], verbose=0), atol=1e-6)
+
+
+def test_bad_plans_name_the_problem(trained_cnn):
+    with pytest.raises(PruningError, match="at least one"):
+        pruning.prune_filters(trained_cnn, {"c1": 16})
+    with pytest.raises(PruningError, match="head_dense.*classes"):
+        pruning.prune_filters(trained_cnn, {"head_dense": 1})
+    with pytest.raises(PruningError, match="no layer 'c9'"):
+        pruning.prune_filters(trained_cnn, {"c9": 1})
+    with pytest.raises(PruningError, match="c1_bn.*BatchNormalization"):
+        pruning.prune_filters(trained_cnn, {"c1_bn": 1})
+
+
+def residual_model():
+    L = keras.layers
+    inputs = keras.Input((8, 8, 1))
+    c0 = L.Conv2D(8, 3, padding="same", name="c0")(inputs)
+    x = L.Conv2D(8, 3, padding="same", name="c1")(c0)
+    x = L.BatchNormalization(name="c1_bn")(x)
+    x = L.ReLU(name="c1_relu")(x)
+    x = L.Conv2D(8, 3, padding="same", name="c2")(x)
+    x = L.Add(name="block_add")([c0, x])
+    x = L.GlobalAveragePooling2D(name="gap")(x)
+    outputs = L.Dense(10, activation="softmax", name="head_dense")(x)
+    return keras.Model(inputs, outputs)
+
+
+def test_residual_graphs_prune_inside_blocks_and_explain_the_rest(digits):
+    model = residual_model()
+    status = pruning.prunable_filter_layers(model)
+    assert status["c1"] is None
+    assert "block_add" in status["c0"] and "block_add" in status["c2"]
+    pruned = pruning.prune_filters(model, {"c1": 3})
+    assert filters(pruned, "c1") == 5 and pruned.get_layer("c2").get_weights()[0].shape == (3, 3, 5, 8)
+    assert pruned.predict(digits["x_val"][:3], verbose=0).shape == (3, 10)
+    with pytest.raises(PruningError, match=r"'c2'.*'block_add' \(Add\).*residual"):
+        pruning.prune_filters(model, {"c2": 1})
+    table = pruning.layer_sensitivity(model, lambda m: 0.5, ratio=0.5)
+    assert table.set_index("layer")["prunable"].to_dict() == {"c0": False, "c1": True, "c2": False}
+    assert table.loc[~table["prunable"], "accuracy"].isna().all()
+
+
+def test_vgg16_with_head_is_a_prunable_chain():
+    from opscore.models import build_classifier
+
+    model = build_classifier("VGG16", n_classes=4, input_size=32, seed=0)
+    status = pruning.prunable_filter_layers(model)
+    assert len(status) == 13 and all(reason is None for reason in status.values())
+    pruned = pruning.prune_filters(model, {"block1_conv1": 32, "block3_conv2": 200, "block5_conv3": 256})
+    assert filters(pruned, "block5_conv3") == 256
+    assert pruned.get_layer("head_dense").get_weights()[0].shape == (256, 4)  # after global pooling
+    assert pruned.count_params() < model.count_params() - 1_500_000
+    assert pruned.predict(np.zeros((2, 32, 32, 3), "float32"), verbose=0).shape == (2, 4)
+
+
+# ----------------------------------------------------------------------------- accuracy-aware search
+
+
+def synthetic_evaluator(costs, base=0.9):
+    """'Accuracy' falls by costs[layer] per removed filter: known sensitivities, no training."""
+    original = {"c1": 16, "c2": 16, "c3": 32}
+
+    def evaluate(model):
+        return base - sum(cost * (original[name] - filters(model, name)) for name, cost in costs.items())
+
+    return evaluate
+
+
+COSTS = {"c1": 0.01, "c2": 0.0005, "c3": 0.001}  # ratio 0.5 → drops 0.08, 0.004, 0.016
+
+
+def test_sensitivity_table():
+    table = pruning.layer_sensitivity(small_cnn(), synthetic_evaluator(COSTS), ratio=0.5)
+    assert table["layer"].tolist() == ["c1", "c2", "c3"]
+    assert table["filters"].tolist() == [16, 16, 32] and table["pruned"].tolist() == [8, 8, 16]
+    np.testing.assert_allclose(table["drop"], [0.08, 0.004, 0.016])
+    assert table.attrs["baseline_accuracy"] == pytest.approx(0.9)
+
+
+def test_sensitivity_order_is_what_prunes():
+    model = small_cnn()
+    evaluate = synthetic_evaluator(COSTS)
+    pruned, report = pruning.accuracy_aware_filter_pruning(model, evaluate, budget=0.03, ratio=0.5)
+    assert report.attrs["order"] == ["c2", "c3", "c1"]  # least sensitive first
+    assert report["layer"].tolist() == ["c2", "c3", "c1"]
+    assert report["accepted"].tolist() == [True, True, False]
+    assert report.attrs["plan"] == {"c2": 8, "c3": 16}
+    assert (filters(pruned, "c1"), filters(pruned, "c2"), filters(pruned, "c3")) == (16, 8, 16)
+    assert evaluate(model) - evaluate(pruned) <= 0.03
+
+    naive, naive_report = pruning.accuracy_aware_filter_pruning(model, evaluate, budget=0.03, ratio=0.5,
+                                                                order="input-to-output")
+    assert naive_report["layer"].tolist() == ["c1"]  # the sensitive c1 first: over budget, search ends
+    assert naive_report.attrs["plan"] == {} and naive.count_params() == model.count_params()
+    assert pruned.count_params() < naive.count_params()
+
+
+def test_budget_stops_pruning():
+    evaluate = synthetic_evaluator(COSTS)
+    _, tight = pruning.accuracy_aware_filter_pruning(small_cnn(), evaluate, budget=0.01, ratio=0.5)
+    assert tight["layer"].tolist() == ["c2", "c3"] and tight["accepted"].tolist() == [True, False]
+    assert tight.attrs["plan"] == {"c2": 8}
+    _, loose = pruning.accuracy_aware_filter_pruning(small_cnn(), evaluate, budget=0.5, ratio=0.5, rounds=2)
+    assert loose["accepted"].all() and len(loose) == 6  # every layer, twice
+    assert loose.attrs["plan"] == {"c2": 12, "c3": 24, "c1": 12}
+
+
+def test_real_accuracy_search_respects_budget_and_quantizes(trained_cnn, evaluate):
+    baseline = evaluate(trained_cnn)
+    assert baseline > 0.8
+    calls = []
+
+    def fine_tune(model):
+        calls.append(model.count_params())
+        return model
+
+    pruned, report = pruning.accuracy_aware_filter_pruning(trained_cnn, evaluate, budget=0.03, ratio=0.25,
+                                                           quantize="int8", fine_tune_fn=fine_tune)
+    assert report["action"].iloc[0] == "quantize-dense-int8"
+    assert len(calls) == (report["action"] == "prune-filters").sum()
+    assert baseline - evaluate(pruned) <= 0.03 + 1e-9
+    assert isinstance(pruned.get_layer("fc1"), pruning.QuantizedDense)
+    rates = pruning.compression_rate(trained_cnn, pruned)
+    assert rates["bytes_ratio"] > rates["params_ratio"] >= 1.0  # quantization shrinks bytes beyond params
+
+
+# ----------------------------------------------------------------------------- quantized dense layers
+
+
+@pytest.mark.parametrize("mode,dtype,shrink", [("int8", np.int8, 1.5), ("float16", np.float16, 1.25)])
+def test_quantized_dense_shrinks_file_keeps_predictions(trained_cnn, digits, mode, dtype, shrink):
+    quantized = pruning.quantize_dense(trained_cnn, mode)
+    layer = quantized.get_layer("fc1")
+    assert isinstance(layer, pruning.QuantizedDense) and layer.get_weights()[0].dtype == dtype
+    assert not quantized.trainable_weights or all("fc1" not in w.name for w in quantized.trainable_weights)
+    rates = pruning.compression_rate(trained_cnn, quantized)
+    assert rates["params_ratio"] == pytest.approx(1.0, abs=0.01)
+    assert rates["bytes_ratio"] > shrink  # fc1+head: 16.7k of the 24k weights (+ ~10 kB HDF5 overhead)
+    before = trained_cnn.predict(digits["x_val"], verbose=0)
+    after = quantized.predict(digits["x_val"], verbose=0)
+    assert np.mean(before.argmax(1) == after.argmax(1)) > 0.98
+    np.testing.assert_allclose(after, before, atol=0.05)
+
+
+def test_filter_pruning_after_quantization_slices_int8_rows(trained_cnn, digits):
+    quantized = pruning.quantize_dense(trained_cnn, "int8")
+    pruned = pruning.prune_filters(quantized, {"c3": 8})
+    assert pruned.get_layer("fc1").get_weights()[0].shape == (4 * 4 * 24, 32)
+    assert pruned.get_layer("fc1").get_weights()[0].dtype == np.int8
+    assert pruned.predict(digits["x_val"][:2], verbose=0).shape == (2, 10)
+
+
+# ----------------------------------------------------------------------------- magnitude pruning
+
+
+@pytest.mark.parametrize("schedule,target", [("polynomial", 0.5), ("constant", 0.8)])
+def test_magnitude_pruning_reaches_target_sparsity(trained_cnn, digits, schedule, target):
+    nonzero_before = np.count_nonzero(trained_cnn.get_layer("fc1").get_weights()[0])
+    train = (digits["x_train"][:640], digits["y_train"][:640])  # 10 steps per epoch
+    pruned, info = pruning.prune_magnitude(trained_cnn, train, target, epochs=2, learning_rate=1e-3,
+                                           schedule=schedule, batch_size=64)
+    assert info["steps"] == 20
+    assert info["schedule"] == schedule
+    assert abs(info["sparsity"] - target) < 0.01
+    assert sorted(info["pruned_layers"]) == ["c1", "c2", "c3", "fc1"]  # the head stays dense
+    kernel = pruned.get_layer("fc1").get_weights()[0]
+    assert abs(1 - np.count_nonzero(kernel) / kernel.size - target) < 0.01  # counted independently
+    assert np.count_nonzero(pruned.get_layer("head_dense").get_weights()[0]) == 320
+    assert not any("prune_low_magnitude" in layer.name for layer in pruned.layers)  # stripped
+    assert pruned.count_params() == trained_cnn.count_params()  # same shapes: only zeros grow
+    assert info["nonzero_params"] < (1 - target + 0.05) * info["params"]
+    assert len(info["history"]) == 2
+    assert np.count_nonzero(trained_cnn.get_layer("fc1").get_weights()[0]) == nonzero_before  # input untouched
+
+
+def test_magnitude_pruning_of_named_layers_only(trained_cnn, digits):
+    train = (digits["x_train"][:512], digits["y_train"][:512])
+    pruned, info = pruning.prune_magnitude(trained_cnn, train, 0.7, epochs=1, learning_rate=1e-3, layers=["fc1"],
+                                           batch_size=64)
+    assert info["pruned_layers"] == ["fc1"] and abs(info["sparsity"] - 0.7) < 0.01
+    assert np.count_nonzero(pruned.get_layer("c3").get_weights()[0]) == pruned.get_layer("c3").get_weights()[0].size
+    with pytest.raises(PruningError, match="target_sparsity"):
+        pruning.prune_magnitude(trained_cnn, (digits["x_train"], digits["y_train"]), 1.0, 1, 1e-3)
+
+
+# ----------------------------------------------------------------------------- out-of-order layer removal
+
+
+def accordion(seed=0):
+    L = keras.layers
+    inputs = keras.Input((8, 8, 1))
+    x = L.Flatten(name="flatten")(inputs)
+    for i, units in enumerate((48, 16, 48, 16), start=1):
+        x = L.Dense(units, activation="relu", name=f"fold{i}",
+                    kernel_initializer=keras.initializers.GlorotUniform(seed=seed + i))(x)
+        x = L.Dropout(0.1, name=f"fold{i}_dropout")(x)
+    outputs = L.Dense(10, activation="softmax", name="head_dense")(x)
+    return keras.Model(inputs, outputs)
+
+
+def test_removal_candidates_need_matching_shapes():
+    table = pruning.removal_candidates(accordion())
+    assert table["candidate"].tolist() == ["fold2+fold3", "fold3+fold4"]
+    assert table.loc[0, "removed"] == ["fold2", "fold2_dropout", "fold3", "fold3_dropout"]
+    cnn = pruning.removal_candidates(small_cnn())
+    assert cnn["candidate"].tolist() == ["c2"]  # 16→16 channels, same padding; c1, c3, fc1 change shape
+    assert cnn.loc[cnn["candidate"] == "c2", "removed"].iloc[0] == ["c2", "c2_bn", "c2_relu"]
+    with pytest.raises(PruningError, match=r"fold2.*\(48,\).*\(16,\)"):
+        pruning.remove_layers(accordion(), ["fold2"])
+    with pytest.raises(PruningError, match="head_dense.*output"):
+        pruning.remove_layers(accordion(), ["head_dense"])
+
+
+def test_layer_removal_gives_smaller_model_that_runs(trained_cnn, digits):
+    model = accordion()
+    smaller = pruning.remove_layers(model, ["fold2+fold3"])
+    assert [layer.name for layer in smaller.layers if layer.weights] == ["fold1", "fold4", "head_dense"]
+    assert smaller.count_params() == model.count_params() - (48 * 16 + 16) - (16 * 48 + 48)
+    np.testing.assert_array_equal(smaller.get_layer("fold4").get_weights()[0], model.get_layer("fold4").get_weights()[0])
+    assert smaller.predict(digits["x_val"][:5], verbose=0).shape == (5, 10)
+    no_c2 = pruning.remove_layers(trained_cnn, ["c2"])
+    assert "c2_bn" not in [layer.name for layer in no_c2.layers]
+    assert no_c2.count_params() < trained_cnn.count_params()
+    assert no_c2.predict(digits["x_val"][:5], verbose=0).shape == (5, 10)
+
+
+def test_layer_removal_follows_measured_sensitivity():
+    def evaluate(model):  # fold3+fold4 barely matters, fold2+fold3 a lot
+        names = {layer.name for layer in model.layers}
+        return 0.9 - (0.2 if "fold2" not in names else 0) - (0.01 if "fold4" not in names else 0)
+
+    table = pruning.layer_removal_sensitivity(accordion(), evaluate)
+    assert table["candidate"].tolist() == ["fold3+fold4", "fold2+fold3"]  # least sensitive first
+    np.testing.assert_allclose(table["drop"], [0.01, 0.2])
+    smaller, report = pruning.out_of_order_layer_removal(accordion(), evaluate, budget=0.05)
+    assert report["candidate"].tolist() == ["fold3+fold4"]  # fold2+fold3 overlaps: skipped
+    assert report.attrs["removed"] == ["fold3", "fold4"]
+    assert [layer.name for layer in smaller.layers if layer.weights] == ["fold1", "fold2", "head_dense"]
+    unchanged, strict = pruning.out_of_order_layer_removal(accordion(), evaluate, budget=0.001)
+    assert strict["accepted"].tolist() == [False] and unchanged.count_params() == accordion().count_params()
+
+
+def test_sequential_models_are_accepted(digits):
+    model = keras.Sequential([keras.layers.Conv2D(6, 3, input_shape=(8, 8, 1), name="a"),
+                              keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax", name="head")])
+    pruned = pruning.prune_filters(model, {"a": 2})
+    assert filters(pruned, "a") == 4 and pruned.predict(digits["x_val"][:2], verbose=0).shape == (2, 10)
