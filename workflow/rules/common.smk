@@ -180,7 +180,7 @@ def measurements_of(dataset):
     runs = experiments(dataset)
     return {
         "metrics": [METRICS.format(**run) for run in runs],
-        "histories": [HISTORY.format(**run) for run in runs],
+        "histories": [HISTORY.format(**run) for run in runs if is_trained(run["variant"])],
         "baselines": [BASELINE.format(**run) for run in dataset_runs(dataset)],
     }
 
