@@ -1,4 +1,5 @@
 """The one lock and the conda env files name the same versions of the user's stack."""
+import re
 from pathlib import Path
 
 import yaml
@@ -50,7 +51,11 @@ def test_conda_envs_name_the_locked_versions():
 
 
 def test_every_rule_names_an_existing_conda_env():
+    named = 0
     for rules in (ROOT / "workflow" / "rules").glob("*.smk"):
-        for line in rules.read_text().splitlines():
-            if line.strip().startswith('"../../envs/'):
-                assert (rules.parent / line.strip().strip('"')).resolve().exists(), line
+        text = rules.read_text()
+        assert text.count("    script:") == text.count("    conda:"), f"{rules.name}: a rule without conda env"
+        for name in re.findall(r'conda_env\("(\w+)"\)', text):
+            assert (ROOT / "envs" / f"{name}.yaml").exists(), name
+            named += 1
+    assert named >= 8

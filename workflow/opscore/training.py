@@ -19,23 +19,47 @@ class TrainingError(Exception):
     """Training failed in a way that must not produce an artifact (e.g. a NaN loss)."""
 
 
-def make_pipeline(x: np.ndarray, y: np.ndarray, preprocess, input_size: int, batch_size: int,
-                  shuffle: bool = False, seed: int = 0, dtype: str = "float32"):
-    """A batched tf.data pipeline from uint8 images; preprocessing runs per batch in the graph."""
+def epoch_pipelines(x: np.ndarray, y: np.ndarray, preprocess, input_size: int, batch_size: int,
+                    seed: int = 0, dtype: str = "float32"):
+    """A function epoch -> that epoch's batches, in an order fixed by (seed, epoch).
+
+    The order depends on nothing else, so a training job resumed at epoch E sees exactly the
+    batches an uninterrupted run would have seen from epoch E on.
+    """
     from opscore.tf import tf
 
-    def to_model_input(images, labels):
-        images = tf.cast(images, "float32")
-        if images.shape[-1] == 1:
-            images = tf.image.grayscale_to_rgb(images)
-        if images.shape[1] != input_size or images.shape[2] != input_size:
-            images = tf.image.resize(images, (input_size, input_size))
-        return tf.cast(preprocess(images), dtype), labels
+    images, labels = tf.constant(x), tf.constant(y)  # one uint8 copy, shared by every epoch
 
-    data = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle:
-        data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    return data.batch(batch_size).map(to_model_input, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    def for_epoch(epoch: int):
+        order = np.random.default_rng([seed, epoch]).permutation(len(x))
+        return _batches(images, labels, order, preprocess, input_size, batch_size, dtype)
+
+    return for_epoch
+
+
+def make_pipeline(x: np.ndarray, y: np.ndarray, preprocess, input_size: int, batch_size: int,
+                  shuffle: bool = False, seed: int = 0, dtype: str = "float32"):
+    """Batches of a whole split in file order, or shuffled once by `seed`."""
+    from opscore.tf import tf
+
+    order = np.random.default_rng([seed, 0]).permutation(len(x)) if shuffle else np.arange(len(x))
+    return _batches(tf.constant(x), tf.constant(y), order, preprocess, input_size, batch_size, dtype)
+
+
+def _batches(images, labels, order: np.ndarray, preprocess, input_size: int, batch_size: int, dtype: str):
+    """Gather uint8 images batch by batch and make them model input in the graph."""
+    from opscore.tf import tf
+
+    def to_model_input(indices):
+        batch = tf.cast(tf.gather(images, indices), "float32")
+        if batch.shape[-1] == 1:
+            batch = tf.image.grayscale_to_rgb(batch)
+        if batch.shape[1] != input_size or batch.shape[2] != input_size:
+            batch = tf.image.resize(batch, (input_size, input_size))
+        return tf.cast(preprocess(batch), dtype), tf.gather(labels, indices)
+
+    return (tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+            .map(to_model_input, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE))
 
 
 def use_threads(threads: int) -> None:
@@ -78,42 +102,51 @@ def _epoch_recorder(rows: list):
 
 def train_classifier(model, train_data, validation_data, epochs: int, learning_rate: float,
                      backup_dir: str | Path | None = None, optimizer=None) -> pd.DataFrame:
-    """Compile with Adam (or the given optimizer) and fit; return one row per epoch.
+    """Compile with Adam (or the given optimizer) and train epoch by epoch; one row per epoch.
 
-    With `backup_dir`, Keras BackupAndRestore keeps the state of the last completed epoch
-    there, so a killed job resumes where it stopped; the epoch records are kept beside it.
+    `train_data` is a dataset, or a function epoch -> dataset (see `epoch_pipelines`). With
+    `backup_dir`, the model and optimizer state of the last completed epoch are checkpointed
+    there with its record, so a killed job resumes after that epoch; removed on success.
     """
-    from opscore.tf import keras
+    from opscore.tf import keras, tf
 
     model.compile(optimizer=optimizer or keras.optimizers.Adam(learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     rows: list = []
     callbacks = [_epoch_recorder(rows), keras.callbacks.TerminateOnNaN()]
-    done_rows = pd.DataFrame()
+    first_epoch, manager = 0, None
     if backup_dir is not None:
         backup_dir = Path(backup_dir)
-        record = backup_dir / "epochs.csv"
-        if record.exists():
-            done_rows = pd.read_csv(record)
-        callbacks.insert(0, keras.callbacks.BackupAndRestore(str(backup_dir / "state")))
-        callbacks.append(keras.callbacks.LambdaCallback(
-            on_epoch_end=lambda epoch, logs: _append_epoch(record, rows[-1])))
-    model.fit(train_data, validation_data=validation_data, epochs=epochs, callbacks=callbacks, verbose=2)
-    history = pd.concat([done_rows, pd.DataFrame(rows)], ignore_index=True)
-    history = history.drop_duplicates("epoch", keep="last").sort_values("epoch").reset_index(drop=True)
+        completed = tf.Variable(0, dtype="int64")
+        checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, completed_epochs=completed)
+        manager = tf.train.CheckpointManager(checkpoint, str(backup_dir / "state"), max_to_keep=1)
+        if manager.latest_checkpoint:
+            checkpoint.restore(manager.latest_checkpoint).expect_partial()
+            first_epoch = int(completed.numpy())
+            # the checkpoint is the truth: a record row written after it is dropped
+            rows.extend(pd.read_csv(backup_dir / "epochs.csv").query("epoch <= @first_epoch").to_dict("records"))
+            print(f"resuming after epoch {first_epoch} from {backup_dir}", flush=True)
+    for epoch in range(first_epoch, epochs):
+        data = train_data(epoch) if callable(train_data) else train_data
+        model.fit(data, validation_data=validation_data, initial_epoch=epoch, epochs=epoch + 1,
+                  callbacks=callbacks, verbose=2)
+        if not np.isfinite(rows[-1].get("loss", np.nan)):
+            break
+        if manager is not None:
+            completed.assign(epoch + 1)
+            manager.save()
+            pd.DataFrame(rows).to_csv(backup_dir / "epochs.csv", index=False)
+    history = pd.DataFrame(rows)
     losses = history.get("loss", pd.Series(dtype=float))
     if len(history) < epochs or not np.isfinite(losses).all():
         bad = history.loc[~np.isfinite(losses), "epoch"].tolist()
+        if backup_dir is not None:
+            shutil.rmtree(backup_dir, ignore_errors=True)  # never resume from a diverged state
         raise TrainingError(f"training loss became NaN/inf (epochs {bad or [len(history) + 1]}); "
                             "no model is saved. Lower the learning rate or check the data.")
     if backup_dir is not None:
         shutil.rmtree(backup_dir, ignore_errors=True)
     return history
-
-
-def _append_epoch(record: Path, row: dict) -> None:
-    record.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame([row]).to_csv(record, mode="a", header=not record.exists(), index=False)
 
 
 def save_weights_atomic(model, path: str | Path) -> None:

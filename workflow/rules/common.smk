@@ -9,6 +9,8 @@ LIBRARY = str(Path(workflow.basedir) / "workflow")
 sys.path.insert(0, LIBRARY)
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (LIBRARY, os.environ.get("PYTHONPATH")) if p)
 
+from snakemake.settings.types import DeploymentMethod
+
 from opscore.data import BUILTIN_DATASETS, DATASET_ARCHIVES
 from opscore.models import APPLICATIONS, SCRATCH_MODELS
 from opscore.variants import NAME_PATTERN as VARIANT_PATTERN, parse_variant
@@ -53,6 +55,16 @@ VARIANTS = _variants()
 CLUSTERING = {"init": "linear", "method": "auto", "order": "before-training", **config.get("clustering", {})}
 PRUNING = {"fine_tune_epochs": 2, "filter_ratio": 0.5, "schedule": "polynomial", **config.get("pruning", {})}
 _check_config()
+
+USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+
+
+def conda_env(name):
+    """The rule's conda env (envs/NAME.yaml) under `--sdm conda`; none otherwise, so that plain
+    runs and `snakemake --archive` work without conda (the pinned venv is the environment)."""
+    path = str(Path(workflow.basedir) / "envs" / f"{name}.yaml")
+    return lambda wildcards: path if USE_CONDA else None
+
 
 DOWNLOADS = config.get("download_dir", "resources/downloads")
 WEIGHTS = config.get("weights_dir", "resources/weights")

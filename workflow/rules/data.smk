@@ -12,7 +12,7 @@ rule download_archive:
     log:
         f"{LOGS}/download/{{archive}}.log",
     conda:
-        "../../envs/analysis.yaml"
+        conda_env("analysis")
     script:
         "../scripts/download_archive.py"
 
@@ -31,6 +31,6 @@ rule prepare_data:
         mem_mb=4000,
         runtime=20,
     conda:
-        "../../envs/analysis.yaml"
+        conda_env("analysis")
     script:
         "../scripts/prepare_data.py"

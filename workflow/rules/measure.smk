@@ -23,7 +23,7 @@ rule evaluate:
         mem_mb=8000,
         runtime=60,
     conda:
-        "../../envs/tensorflow.yaml"
+        conda_env("tensorflow")
     script:
         "../scripts/evaluate.py"
 
@@ -36,7 +36,7 @@ rule random_baseline:
     log:
         f"{LOGS}/random_baseline/{{dataset}}/{{split}}/seed-{{seed}}.log",
     conda:
-        "../../envs/analysis.yaml"
+        conda_env("analysis")
     script:
         "../scripts/random_baseline.py"
 
@@ -51,6 +51,6 @@ rule collect_measurements:
     log:
         f"{LOGS}/collect_measurements/{{dataset}}.log",
     conda:
-        "../../envs/analysis.yaml"
+        conda_env("analysis")
     script:
         "../scripts/collect_measurements.py"

@@ -13,6 +13,6 @@ rule download_weights:
     log:
         f"{LOGS}/download_weights/{{model}}.log",
     conda:
-        "../../envs/tensorflow.yaml"
+        conda_env("tensorflow")
     script:
         "../scripts/download_weights.py"

@@ -19,6 +19,6 @@ rule plot:
     wildcard_constraints:
         figure="bubble|accuracy|curves",
     conda:
-        "../../envs/analysis.yaml"
+        conda_env("analysis")
     script:
         "../scripts/plot.py"

@@ -14,6 +14,6 @@ rule score:
     log:
         f"{LOGS}/score/{{dataset}}.log",
     conda:
-        "../../envs/analysis.yaml"
+        conda_env("analysis")
     script:
         "../scripts/score.py"

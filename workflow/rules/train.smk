@@ -21,7 +21,7 @@ rule cluster_base:
         mem_mb=16000,
         runtime=60,
     conda:
-        "../../envs/tensorflow.yaml"
+        conda_env("tensorflow")
     script:
         "../scripts/cluster_base.py"
 
@@ -51,6 +51,6 @@ rule train:
         mem_mb=8000,
         runtime=120,
     conda:
-        "../../envs/tensorflow.yaml"
+        conda_env("tensorflow")
     script:
         "../scripts/train.py"

@@ -23,7 +23,7 @@ rule convert_tflite:
         mem_mb=8000,
         runtime=30,
     conda:
-        "../../envs/tensorflow.yaml"
+        conda_env("tensorflow")
     script:
         "../scripts/convert_tflite.py"
 
@@ -52,6 +52,6 @@ rule derive_model:
         mem_mb=8000,
         runtime=120,
     conda:
-        "../../envs/tensorflow.yaml"
+        conda_env("tensorflow")
     script:
         "../scripts/derive_model.py"

@@ -39,8 +39,8 @@ if params.batchnorm_momentum:
 depth = unfreeze_top(model, wc.unfreeze)
 print(f"{wc.model} {wc.variant}: {depth} of {len(model.layers)} layers trainable (unfreeze={wc.unfreeze})")
 preprocess = preprocess_function(wc.model)
-train_data = training.make_pipeline(data["x_train"], data["y_train"], preprocess, params.input_size,
-                                     params.batch_size, shuffle=True, seed=seed, dtype=dtype)
+train_data = training.epoch_pipelines(data["x_train"], data["y_train"], preprocess, params.input_size,
+                                      params.batch_size, seed=seed, dtype=dtype)
 validation_data = training.make_pipeline(data["x_test"], data["y_test"], preprocess, params.input_size,
                                          params.batch_size, dtype=dtype)
 history = training.train_classifier(model, train_data, validation_data, params.epochs, params.learning_rate,

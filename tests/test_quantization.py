@@ -1,0 +1,204 @@
+"""float16 as in the paper (weights, file size, training) and the TFLite conversions
+(accuracy against the Keras model, sizes, batch handling), on small models and real digits."""
+import numpy as np
+import pytest
+
+from opscore import models, quantization
+from opscore.tf import keras, tf
+
+N_TRAIN = 1400
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """scikit-learn's 1,797 8x8 digits, zero-padded to 32x32, grey to RGB, scaled to [-1, 1]."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    images = np.pad(data.images, ((0, 0), (12, 12), (12, 12)))[..., None].repeat(3, axis=-1)
+    x = (images / 8.0 - 1.0).astype("float32")
+    y = data.target.astype("int64")
+    order = np.random.default_rng(0).permutation(len(y))
+    x, y = x[order], y[order]
+    return x[:N_TRAIN], y[:N_TRAIN], x[N_TRAIN:], y[N_TRAIN:]
+
+
+def small_convnet(n_classes=10, width=16):
+    """Conv-BN-ReLU blocks, a dense softmax head: quick to train, big enough that its weights
+    (~70 k) and not the flatbuffer's bookkeeping dominate the TFLite file size."""
+    return keras.Sequential([
+        keras.Input((32, 32, 3)),
+        keras.layers.Conv2D(width, 3, use_bias=False), keras.layers.BatchNormalization(momentum=0.9),
+        keras.layers.ReLU(), keras.layers.MaxPool2D(),
+        keras.layers.Conv2D(2 * width, 3, use_bias=False), keras.layers.BatchNormalization(momentum=0.9),
+        keras.layers.ReLU(), keras.layers.MaxPool2D(),
+        keras.layers.Flatten(), keras.layers.Dense(n_classes, activation="softmax"),
+    ])
+
+
+# --- float16, as in the paper -------------------------------------------------------------------
+
+def test_float16_scope_sets_and_restores_floatx_even_after_an_error():
+    keras.backend.set_floatx("float64")
+    try:
+        with pytest.raises(RuntimeError, match="boom"):
+            with quantization.float16_scope():
+                assert keras.backend.floatx() == "float16"
+                assert keras.layers.Dense(2).dtype == "float16"
+                raise RuntimeError("boom")
+        assert keras.backend.floatx() == "float64"
+    finally:
+        keras.backend.set_floatx("float32")
+    with quantization.float16_scope():
+        pass
+    assert keras.backend.floatx() == "float32"
+
+
+def test_float16_classifier_has_float16_weights_from_the_base_file_and_half_the_file(tmp_path):
+    base = models.build_base("MobileNetV2", 32)  # stands in for a staged float32 base weights file
+    base.save_weights(str(tmp_path / "base.h5"))
+    model = quantization.build_float16_classifier("MobileNetV2", 4, 32, base_weights=str(tmp_path / "base.h5"),
+                                                  seed=3)
+    original = models.build_classifier("MobileNetV2", 4, 32, base_weights=str(tmp_path / "base.h5"), seed=3)
+    assert keras.backend.floatx() == "float32"
+
+    batchnorm = {id(w) for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)
+                 for w in layer.weights}
+    assert batchnorm
+    for weight in model.weights:  # Keras keeps BatchNormalization parameters in float32
+        assert weight.dtype == (tf.float32 if id(weight) in batchnorm else tf.float16), weight.name
+    float16_share = sum(w.shape.num_elements() for w in model.weights if w.dtype == tf.float16) / model.count_params()
+    assert float16_share > 0.95
+
+    # the base comes from the file, the head is the original's seeded Glorot init, both rounded
+    kernel = model.get_layer("Conv1").kernel.numpy()
+    np.testing.assert_array_equal(kernel, base.get_layer("Conv1").get_weights()[0].astype("float16"))
+    np.testing.assert_array_equal(model.get_layer("head_dense").kernel.numpy(),
+                                  original.get_layer("head_dense").get_weights()[0].astype("float16"))
+
+    probabilities = model.predict(np.zeros((2, 32, 32, 3), "float32"), verbose=0)
+    assert probabilities.dtype == np.float16
+    np.testing.assert_allclose(probabilities.astype("float32").sum(axis=1), 1.0, atol=2e-3)
+
+    model.save_weights(str(tmp_path / "float16.h5"))
+    original.save_weights(str(tmp_path / "float32.h5"))
+    ratio = (tmp_path / "float16.h5").stat().st_size / (tmp_path / "float32.h5").stat().st_size
+    assert 0.45 <= ratio <= 0.6
+
+    # a saved float16 variant loads back into a freshly built float16 classifier
+    with quantization.float16_scope():
+        again = models.build_classifier("MobileNetV2", 4, 32, seed=9)
+    again.load_weights(str(tmp_path / "float16.h5"))
+    np.testing.assert_array_equal(again.get_layer("head_dense").kernel.numpy(),
+                                  model.get_layer("head_dense").kernel.numpy())
+
+
+def _float16_training_losses(digits, optimizer, steps=6):
+    x_train, y_train, _, _ = digits
+    keras.utils.set_random_seed(0)
+    with quantization.float16_scope():
+        model = small_convnet(width=8)
+    model.compile(optimizer, "sparse_categorical_crossentropy")
+    x, y = x_train[:32], y_train[:32]
+    losses = [float(model.train_on_batch(x, y)) for _ in range(steps)]
+    assert all(w.dtype == tf.float16 for w in model.layers[0].weights)
+    return losses
+
+
+def test_a_few_float16_training_steps_reduce_the_loss(digits):
+    losses = _float16_training_losses(digits, quantization.float16_optimizer(1e-3))
+    assert np.isfinite(losses).all(), losses
+    assert losses[-1] < 0.85 * losses[0], losses
+
+
+def test_adam_default_epsilon_is_what_breaks_float16_training(digits):
+    """The same steps with Adam's default epsilon (1e-7): the second moment underflows in
+    float16 and the steps explode. If this ever trains fine, the epsilon fix is moot."""
+    losses = _float16_training_losses(digits, keras.optimizers.Adam(1e-3))
+    assert not (np.isfinite(losses).all() and losses[-1] < 0.85 * losses[0]), losses
+
+
+def test_float16_optimizer_rejects_a_learning_rate_that_underflows():
+    assert quantization.float16_optimizer(1e-3).epsilon >= 1e-4
+    with pytest.raises(ValueError, match="float16"):
+        quantization.float16_optimizer(1e-9)
+
+
+# --- TFLite --------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def trained(digits):
+    x_train, y_train, x_test, y_test = digits
+    keras.utils.set_random_seed(0)
+    model = small_convnet()
+    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x_train, y_train, batch_size=64, epochs=5, verbose=0)
+    reference = model.predict(x_test, verbose=0)
+    assert (reference.argmax(axis=1) == y_test).mean() > 0.85  # else agreement means little
+    return model, reference
+
+
+@pytest.fixture(scope="module")
+def tflite_models(trained, digits):
+    model, _ = trained
+    x_train = digits[0]
+    representative = [x_train[start:start + 50] for start in range(0, 400, 50)]
+    return {mode: quantization.convert_to_tflite(model, mode, representative if mode == "int8" else None)
+            for mode in ("float32",) + quantization.TFLITE_MODES}
+
+
+@pytest.mark.parametrize("mode, min_agreement, sum_tolerance",
+                         [("float16", 0.9, 1e-4), ("dynamic", 0.9, 1e-4), ("int8", 0.8, 0.05)])
+def test_tflite_mode_runs_and_agrees_with_keras(mode, min_agreement, sum_tolerance, tflite_models, trained, digits):
+    _, reference = trained
+    x_test = digits[2]
+    probabilities = quantization.tflite_predict(tflite_models[mode], np.array_split(x_test, 4), threads=1)
+    assert probabilities.shape == reference.shape and probabilities.dtype == np.float32
+    assert (probabilities >= 0).all()
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=sum_tolerance)
+    agreement = (probabilities.argmax(axis=1) == reference.argmax(axis=1)).mean()
+    assert agreement >= min_agreement, f"{mode}: {agreement:.3f}"
+
+
+def test_int8_is_integer_inside_with_float32_input_and_output(tflite_models):
+    predictor = quantization.TFLitePredictor(tflite_models["int8"], threads=1)
+    interpreter = predictor.interpreter
+    assert interpreter.get_input_details()[0]["dtype"] == np.float32
+    assert interpreter.get_output_details()[0]["dtype"] == np.float32
+    float_tensors = [t["name"] for t in interpreter.get_tensor_details() if t["dtype"] == np.float32]
+    assert len(float_tensors) == 2, float_tensors  # only the model's input and output
+    ops = predictor.op_names
+    assert ops[0] == "QUANTIZE" and ops[-1] == "DEQUANTIZE" and "CONV_2D" in ops
+
+
+def test_tflite_files_shrink_from_float32_to_float16_to_int8(tflite_models):
+    sizes = {mode: len(content) for mode, content in tflite_models.items()}
+    assert sizes["int8"] < sizes["float16"] < sizes["float32"], sizes
+    assert sizes["float16"] < 0.6 * sizes["float32"] and sizes["dynamic"] < 0.35 * sizes["float32"], sizes
+
+
+def test_int8_without_representative_data_or_unknown_mode_raises(trained):
+    model, _ = trained
+    with pytest.raises(ValueError, match="representative"):
+        quantization.convert_to_tflite(model, "int8")
+    with pytest.raises(ValueError, match="empty"):
+        quantization.convert_to_tflite(model, "int8", [])
+    with pytest.raises(ValueError, match=r"\(7, 32, 3\)|shape"):
+        quantization.convert_to_tflite(model, "int8", [np.zeros((2, 7, 32, 3), "float32")])
+    with pytest.raises(ValueError, match="unknown TFLite mode"):
+        quantization.convert_to_tflite(model, "int4")
+
+
+def test_predictor_takes_any_batch_size_and_repeats_identically(tflite_models, digits):
+    x_test = digits[2][:40]
+    predictor = quantization.TFLitePredictor(tflite_models["dynamic"], threads=2)
+    assert predictor.op_count == len(predictor.op_names) >= 5 and "DELEGATE" not in predictor.op_names
+    whole = predictor.predict([x_test])
+    sizes = [5, 1, 17, 5, 12]
+    batches = np.split(x_test, np.cumsum(sizes)[:-1])
+    pieces = predictor.predict(iter(batches))  # a one-shot iterable, like a tf.data pass
+    assert pieces.shape == (40, 10)
+    np.testing.assert_allclose(pieces, whole, atol=1e-5)
+    np.testing.assert_array_equal(predictor.predict(batches), pieces)
+    np.testing.assert_array_equal(quantization.tflite_predict(tflite_models["dynamic"], batches, threads=1).argmax(1),
+                                  pieces.argmax(1))

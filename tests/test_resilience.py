@@ -1,0 +1,98 @@
+"""Nothing lost when a job dies: real kills of real training jobs, resumed; NaN losses fail loudly."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN = "results/models/digits/70-30/seed-0/A2E/original/unfreeze-all"
+
+
+def config(**training):
+    return {
+        "datasets": {"digits": {"splits": ["70-30"]}},
+        "models": {"A2E": {"unfreeze": ["all"]}},  # no dropout: resumption can be exact
+        "variants": ["original"], "weights": "none", "input_size": 32, "seeds": [0],
+        "training": {"epochs": 12, "batch_size": 32, "learning_rate": 0.001, **training},
+        "measure": {"repeats": 1}, "score": {"time_basis": "inference"},
+    }
+
+
+def start(workdir: Path, cfg: dict, target: str) -> subprocess.Popen:
+    (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
+    return subprocess.Popen(
+        [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
+         "--configfile", str(workdir / "config.yaml"), "--cores", "2", "--workflow-profile", "none",
+         "--rerun-incomplete", target],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "workflow")})
+
+
+def finish(process: subprocess.Popen, timeout: int = 900) -> tuple[int, str]:
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        raise
+    return process.returncode, output
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_from_the_last_completed_epoch(tmp_path):
+    target = f"{RUN}/weights.h5"
+    process = start(tmp_path, config(), target)
+    record = tmp_path / RUN / "backup" / "epochs.csv"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and process.poll() is None:
+        if record.exists() and len(pd.read_csv(record)) >= 3:
+            break
+        time.sleep(0.2)
+    assert process.poll() is None, "training ended before it could be killed:\n" + process.stdout.read()[-3000:]
+    os.killpg(process.pid, signal.SIGKILL)  # snakemake and its training job, mid-training
+    process.wait(timeout=30)
+    before_kill = pd.read_csv(record)
+    assert not (tmp_path / target).exists(), "a killed job left a checkpoint that looks complete"
+    assert not list((tmp_path / RUN).glob("history.parquet"))
+
+    # A SIGKILL leaves Snakemake's lock behind; the user unlocks, as Snakemake tells them to.
+    code, output = finish(start(tmp_path, config(), "--unlock"))
+    assert code == 0, output[-3000:]
+    code, output = finish(start(tmp_path, config(), target))
+    assert code == 0, output[-3000:]
+    log = (tmp_path / "results/logs/train" / RUN.removeprefix("results/models/")).with_suffix(".log").read_text()
+    assert f"resuming after epoch {int(before_kill['epoch'].max())}" in log
+    history = pd.read_parquet(tmp_path / RUN / "history.parquet")
+    assert list(history["epoch"]) == list(range(1, 13))
+    # The epochs finished before the kill are kept as they were, not redone.
+    pd.testing.assert_frame_equal(history.loc[: len(before_kill) - 1, before_kill.columns].reset_index(drop=True),
+                                  before_kill, check_dtype=False)
+    assert not (tmp_path / RUN / "backup").exists()
+
+    # An uninterrupted run of the same seed gives the same epochs: the batch order is a function
+    # of (seed, epoch), the optimizer state is restored, kernels are deterministic. Tolerance:
+    # 1e-5 relative on every epoch's losses and accuracies.
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    code, output = finish(start(fresh, config(), target))
+    assert code == 0, output[-3000:]
+    uninterrupted = pd.read_parquet(fresh / RUN / "history.parquet")
+    columns = ["loss", "accuracy", "val_loss", "val_accuracy"]
+    pd.testing.assert_frame_equal(uninterrupted[columns], history[columns], rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_nan_loss_fails_the_job_and_scores_nothing(tmp_path):
+    code, output = finish(start(tmp_path, config(learning_rate=1e35, epochs=2), "all"))
+    assert code != 0
+    log = (tmp_path / "results/logs/train" / RUN.removeprefix("results/models/")).with_suffix(".log").read_text()
+    assert "training loss became NaN" in log
+    assert not (tmp_path / RUN / "weights.h5").exists()
+    assert not (tmp_path / RUN / "backup").exists()
+    assert not list(tmp_path.glob("results/measurements/**/metrics.parquet"))
+    assert not (tmp_path / "results/scores").exists()

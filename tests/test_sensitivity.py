@@ -1,0 +1,342 @@
+"""Tests for opscore.sensitivity: the paper's sensitivity tables, figures and study registry."""
+
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+
+import pandas as pd
+import pytest
+
+from opscore import sensitivity as sens
+
+SVG_NS = "{http://www.w3.org/2000/svg}"
+
+
+def _row(model="ResNet50", variant="original", unfreeze="all", split="70-30", seed=0, dataset="cifar10", **values):
+    base = dict(
+        dataset=dataset, model=model, variant=variant, unfreeze=unfreeze, split=split, seed=seed,
+        accuracy=0.8, precision_macro=0.7, recall_macro=0.6, f1_macro=0.65, auc_ovr=0.9, top5_accuracy=0.99,
+        n_test=100, train_time_s=100.0, first_epoch_s=12.0, epochs=10, prep_time_s=0.0, inference_time_s=2.0,
+        inference_median_s=0.2, inference_ms_per_image=2.0, repeats=10, size_bytes=98_000_000,
+        size_compressed_bytes=90_000_000, size_mb=98.0, size_compressed_mb=90.0, params=1000, nonzero_params=1000,
+        layers=177, precision="float32", device="cpu", row="variant",
+    )
+    base.update(values)
+    return base
+
+
+def _full_table() -> pd.DataFrame:
+    """Two models, quantized, clustered, three depths and three splits (out of order on purpose)."""
+    rows = []
+    for model, size, acc in [("VGG16", 528.0, 0.70), ("ResNet50", 98.0, 0.80)]:
+        for split in ["90-10", "official", "70-30"]:
+            for unfreeze, bump in [("all", 0.05), ("10", 0.02), ("1", 0.0)]:
+                rows.append(_row(model, "original", unfreeze, split, accuracy=acc + bump, size_mb=size,
+                                 size_compressed_mb=size * 0.9, train_time_s=float({"90-10": 90, "official": 83,
+                                                                                    "70-30": 70}[split]),
+                                 inference_time_s=float({"90-10": 1, "official": 1.7, "70-30": 3}[split])))
+        rows.append(_row(model, "float16", accuracy=acc - 0.01, size_mb=size / 2, size_compressed_mb=size * 0.4,
+                         precision="float16", inference_time_s=4.0, train_time_s=150.0))
+        rows.append(_row(model, "tflite-int8", accuracy=acc - 0.03, size_mb=size / 4, size_compressed_mb=size * 0.2,
+                         precision="int8", inference_time_s=1.0, prep_time_s=5.0, layers=80))
+        for k in (512, 16, 4):
+            rows.append(_row(model, f"cluster-k{k}", accuracy=acc - 0.1 / math.log2(k), size_mb=size,
+                             size_compressed_mb=size * (0.1 + 0.02 * math.log2(k)), prep_time_s=float(k)))
+    rows.append(dict(dataset="cifar10", model="MAX", variant="MAX", accuracy=1.0, size_mb=9999.0, row="MAX"))
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def full() -> pd.DataFrame:
+    return _full_table()
+
+
+def _data_rows(spec: dict) -> list[dict]:
+    rows = []
+    for values in spec.get("datasets", {}).values():
+        rows.extend(values)
+    return rows
+
+
+def _find(spec, key):
+    """All values of ``key`` anywhere in a nested chart spec."""
+    found = []
+    if isinstance(spec, dict):
+        for k, v in spec.items():
+            if k == key:
+                found.append(v)
+            found.extend(_find(v, key))
+    elif isinstance(spec, list):
+        for v in spec:
+            found.extend(_find(v, key))
+    return found
+
+
+# --------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------
+
+
+def test_helpers_parse_names():
+    assert [sens.model_family(m) for m in ["ResNet50", "ResNet101", "VGG16", "VGG19", "EfficientNetB0",
+                                           "MobileNetV2", "ResNet50V2", "AlexNet", "A2E"]] == [
+        "ResNet", "ResNet", "VGG", "VGG", "EfficientNet", "MobileNet", "ResNet", "AlexNet", "A2E"]
+    assert sens.cluster_k("cluster-k512") == 512 and sens.cluster_k("original") is None
+    assert sens.cluster_k("cluster-k16-x") is None
+    assert sorted(["all", "10", "2", 1.0], key=sens.depth_key) == [1.0, "2", "10", "all"]
+    assert sens.split_percent("70-30") == (70.0, 30.0)
+    assert all(math.isnan(v) for v in sens.split_percent("official"))
+
+
+# --------------------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------------------
+
+
+def test_table1_pairs_original_with_quantized(full):
+    t1 = sens.quantized_size_table(full)
+    assert list(t1.columns) == sens.TABLE1_COLUMNS
+    assert list(zip(t1["model"], t1["variant"])) == [
+        ("ResNet50", "float16"), ("ResNet50", "tflite-int8"), ("VGG16", "float16"), ("VGG16", "tflite-int8")]
+    vgg16 = t1[(t1["model"] == "VGG16") & (t1["variant"] == "float16")].iloc[0]
+    assert vgg16["original_size_mb"] == pytest.approx(528.0)
+    assert vgg16["size_mb"] == pytest.approx(264.0)
+    assert vgg16["size_ratio"] == pytest.approx(0.5)
+    assert vgg16["compressed_ratio"] == pytest.approx((528 * 0.4) / (528 * 0.9))
+    assert vgg16["precision"] == "float16"
+    # The original's size is the mean over its 9 runs (depths x splits); layers of both sides kept.
+    int8 = t1[(t1["model"] == "ResNet50") & (t1["variant"] == "tflite-int8")].iloc[0]
+    assert (int8["original_layers"], int8["layers"], int8["size_ratio"]) == (177, 80, pytest.approx(0.25))
+
+
+def test_table1_without_original_and_seed_mean():
+    table = pd.DataFrame([
+        _row("VGG16", "float16", seed=0, size_mb=10.0),
+        _row("VGG16", "float16", seed=1, size_mb=12.0),
+        _row("VGG16", "cluster-k8"),
+    ])
+    t1 = sens.quantized_size_table(table)
+    assert len(t1) == 1 and t1["runs"].iloc[0] == 2 and t1["size_mb"].iloc[0] == pytest.approx(11.0)
+    assert math.isnan(t1["original_size_mb"].iloc[0]) and math.isnan(t1["size_ratio"].iloc[0])
+    assert "table1_quantized_size" not in sens.available_studies(table)
+
+
+def test_table2_metrics_per_variant_mean_over_seeds():
+    table = pd.DataFrame([
+        _row("VGG16", "float16", recall_macro=0.5, seed=0),
+        _row("VGG16", "float16", recall_macro=0.7, seed=1),
+        _row("VGG16", "original", recall_macro=0.9),
+        _row("ResNet50", "original", f1_macro=0.42),
+        dict(dataset="cifar10", model="MIN", variant="MIN", accuracy=0.0, row="MIN"),
+    ])
+    t2 = sens.classification_table(table)
+    assert list(t2.columns) == sens.TABLE2_COLUMNS
+    assert list(zip(t2["model"], t2["variant"])) == [
+        ("ResNet50", "original"), ("VGG16", "original"), ("VGG16", "float16")]
+    f16 = t2[t2["variant"] == "float16"].iloc[0]
+    assert f16["recall_macro"] == pytest.approx(0.6) and f16["runs"] == 2
+    assert t2[t2["model"] == "ResNet50"]["f1_macro"].iloc[0] == pytest.approx(0.42)
+
+
+def test_fig4_table_descending_with_rank(full):
+    t4 = sens.accuracy_table(full)
+    assert list(t4.columns) == sens.FIG4_COLUMNS
+    assert t4["accuracy"].is_monotonic_decreasing
+    assert list(t4["rank"]) == list(range(1, len(t4) + 1))
+    best = t4.iloc[0]
+    assert (best["model"], best["variant"], best["unfreeze"]) == ("ResNet50", "original", "all")
+    assert best["accuracy"] == pytest.approx(0.85) and best["runs"] == 3  # three splits averaged
+
+
+def test_fig4_ranks_per_dataset():
+    table = pd.DataFrame([
+        _row("A", dataset="d1", accuracy=0.5), _row("B", dataset="d1", accuracy=0.9),
+        _row("A", dataset="d2", accuracy=0.7),
+    ])
+    t4 = sens.accuracy_table(table)
+    assert list(zip(t4["dataset"], t4["model"], t4["rank"])) == [("d1", "B", 1), ("d1", "A", 2), ("d2", "A", 1)]
+    spec = sens.accuracy_figure(table).to_dict()
+    assert len(spec["vconcat"]) == 2
+
+
+def test_fig5_ordered_by_depth_all_last(full):
+    t5 = sens.unfreeze_sweep_table(full)
+    assert list(t5.columns) == sens.FIG5_COLUMNS
+    one = t5[(t5["model"] == "ResNet50") & (t5["split"] == "70-30")]
+    assert list(one["unfreeze"]) == ["1", "10", "all"]  # input order was all, 10, 1
+    assert list(one["depth_rank"]) == [0, 1, 2]
+    assert list(one["accuracy"]) == pytest.approx([0.80, 0.82, 0.85])
+    assert set(t5["family"]) == {"ResNet", "VGG"}
+    assert len(t5) == 2 * 3 * 3  # original variant only: models x splits x depths
+    assert list(t5["split"].drop_duplicates()) == ["official", "70-30", "90-10"]
+
+
+def test_fig5_figure_encodes_depth_order_and_families(full):
+    spec = sens.unfreeze_sweep_figure(full[full["split"] == "70-30"]).to_dict()
+    xs = [x for x in _find(spec, "x") if isinstance(x, dict) and x.get("field") == "unfreeze"]
+    assert xs and all(x["sort"] == ["1", "10", "all"] for x in xs)
+    assert {"family"} == {e["field"] for e in _find(spec, "strokeDash")}
+    assert "facet" not in spec  # one split: one plot
+    faceted = sens.unfreeze_sweep_figure(full).to_dict()
+    assert faceted["facet"]["field"] == "panel" and faceted["facet"]["sort"] == ["official", "70-30", "90-10"]
+
+
+def test_table7_sorted_by_k_with_original_reference(full):
+    t7 = sens.cluster_count_table(full)
+    assert list(t7.columns) == sens.TABLE7_COLUMNS
+    vgg = t7[t7["model"] == "VGG16"]
+    assert list(vgg["variant"]) == ["original", "cluster-k4", "cluster-k16", "cluster-k512"]
+    assert vgg["k"].isna().tolist() == [True, False, False, False]
+    assert list(vgg["k"].iloc[1:].astype(int)) == [4, 16, 512]
+    assert list(vgg["size_compressed_mb"]) == pytest.approx([528 * 0.9, 528 * 0.14, 528 * 0.18, 528 * 0.28])
+    assert list(vgg["prep_time_s"].iloc[1:]) == pytest.approx([4.0, 16.0, 512.0])
+    assert vgg["runs"].iloc[0] == 9  # the original averaged over depths and splits
+    assert set(t7["variant"]) == {"original", "cluster-k4", "cluster-k16", "cluster-k512"}
+
+
+def test_table7_only_models_with_clusters_and_markdown_none(tmp_path):
+    table = pd.DataFrame([_row("A"), _row("A", "cluster-k8", size_compressed_mb=9.0), _row("B")])
+    t7 = sens.cluster_count_table(table)
+    assert list(t7["model"]) == ["A", "A"]
+    sens.write_study(table, "fig8_table7_cluster_count", tmp_path / "t7.csv")
+    md = (tmp_path / "t7.md").read_text()
+    assert "| none" in md and "Table 7" in md
+    back = pd.read_csv(tmp_path / "t7.csv")
+    assert list(back.columns) == sens.TABLE7_COLUMNS and back["k"].isna().tolist() == [True, False]
+
+
+def test_fig8_log2_axis_and_reference(full):
+    spec = sens.cluster_count_figure(full).to_dict()
+    xs = [x for x in _find(spec, "x") if isinstance(x, dict) and x.get("field") == "k"]
+    assert xs and xs[0]["scale"]["type"] == "log" and xs[0]["scale"]["base"] == 2
+    assert xs[0]["axis"]["values"] == [4, 16, 512]
+    assert "rule" in [m if isinstance(m, str) else m.get("type") for m in _find(spec, "mark")]
+    rows = _data_rows(spec)
+    originals = [r for r in rows if r["is_original"]]
+    assert originals and all(r["k"] is None or (isinstance(r["k"], float) and math.isnan(r["k"])) for r in originals)
+    assert sorted({r["k"] for r in rows if not r["is_original"]}) == [4, 16, 512]
+
+
+def test_table3_split_ratio_vs_time(full):
+    t3 = sens.split_time_table(full)
+    assert list(t3.columns) == sens.TABLE3_COLUMNS
+    one = t3[(t3["model"] == "VGG16") & (t3["unfreeze"] == "all")]
+    assert list(one["split"]) == ["official", "70-30", "90-10"]
+    assert list(one["train_time_s"]) == pytest.approx([83, 70, 90])
+    assert list(one["inference_time_s"]) == pytest.approx([1.7, 3, 1])
+    assert math.isnan(one["train_percent"].iloc[0]) and list(one["train_percent"].iloc[1:]) == [70, 90]
+    assert list(one["test_percent"].iloc[1:]) == [30, 10]
+    assert len(t3) == 2 * 3 * 3  # original only
+
+
+def test_table4_times_and_ratios(full):
+    t4 = sens.variant_time_table(full)
+    assert list(t4.columns) == sens.TABLE4_COLUMNS
+    run = t4[(t4["model"] == "ResNet50") & (t4["unfreeze"] == "all") & (t4["split"] == "70-30")]
+    assert list(run["variant"]) == ["original", "float16", "cluster-k4", "cluster-k16", "cluster-k512", "tflite-int8"]
+    f16 = run[run["variant"] == "float16"].iloc[0]
+    assert f16["train_time_ratio"] == pytest.approx(150 / 70) and f16["inference_time_ratio"] == pytest.approx(4 / 3)
+    assert run[run["variant"] == "tflite-int8"]["prep_time_s"].iloc[0] == pytest.approx(5.0)
+    assert t4[t4["variant"] == "original"]["train_time_ratio"].eq(1).all()
+    # No original for that model, depth and split: the ratios are NaN.
+    alone = sens.variant_time_table(pd.DataFrame([_row("A"), _row("A", "float16", split="official")]))
+    assert alone.set_index("variant")["inference_time_ratio"].isna().to_dict() == {"original": False, "float16": True}
+
+
+# --------------------------------------------------------------------------------------
+# Empty input, no-data figures, availability
+# --------------------------------------------------------------------------------------
+
+EXPECTED_COLUMNS = {
+    "table1_quantized_size": sens.TABLE1_COLUMNS,
+    "table2_classification": sens.TABLE2_COLUMNS,
+    "fig4_accuracy": sens.FIG4_COLUMNS,
+    "fig5_unfreeze_sweep": sens.FIG5_COLUMNS,
+    "fig8_table7_cluster_count": sens.TABLE7_COLUMNS,
+    "table3_split_time": sens.TABLE3_COLUMNS,
+    "table4_variant_time": sens.TABLE4_COLUMNS,
+}
+
+
+def test_registry_keys_are_stable():
+    assert list(sens.STUDIES) == list(EXPECTED_COLUMNS)
+    assert [k for k, (_, fig) in sens.STUDIES.items() if fig] == [
+        "fig4_accuracy", "fig5_unfreeze_sweep", "fig8_table7_cluster_count"]
+    assert set(sens.TITLES) == set(sens.STUDIES)
+
+
+@pytest.mark.parametrize("empty", [pd.DataFrame(), pd.DataFrame(columns=list(_row()))], ids=["bare", "columns"])
+def test_empty_input_gives_empty_tables_and_no_data_charts(empty):
+    for key, (table_fn, figure_fn) in sens.STUDIES.items():
+        result = table_fn(empty)
+        assert len(result) == 0, key
+        assert list(result.columns) == EXPECTED_COLUMNS[key], key
+        if figure_fn:
+            spec = figure_fn(empty).to_dict()
+            assert _data_rows(spec) == [{"message": sens.NO_DATA_TEXT}], key
+    assert sens.available_studies(empty) == []
+
+
+def test_figures_without_their_rows_say_no_data():
+    table = pd.DataFrame([_row("A", variant="float16")])  # no original, no clusters
+    assert _data_rows(sens.cluster_count_figure(table).to_dict()) == [{"message": sens.NO_DATA_TEXT}]
+    assert _data_rows(sens.unfreeze_sweep_figure(table).to_dict()) == [{"message": sens.NO_DATA_TEXT}]
+    assert len(sens.cluster_count_table(table)) == 0 and len(sens.unfreeze_sweep_table(table)) == 0
+
+
+def test_available_studies(full):
+    assert sens.available_studies(full) == list(sens.STUDIES)
+    minimal = pd.DataFrame([_row("ResNet50"), _row("VGG16", unfreeze="2")])  # one depth per model
+    base = ["table2_classification", "fig4_accuracy", "table4_variant_time"]
+    assert sens.available_studies(minimal) == base
+    more = pd.concat([minimal, pd.DataFrame([
+        _row("VGG16", "float16", unfreeze="2"),
+        _row("ResNet50", "cluster-k32"),
+        _row("ResNet50", unfreeze="10"),
+        _row("VGG16", unfreeze="2", split="official"),
+    ])])
+    assert sens.available_studies(more) == list(sens.STUDIES)
+    # A second depth or split of a non-original variant is no sweep / no split study.
+    pruned = _row("ResNet50", "prune-magnitude-s50", unfreeze="10", split="official")
+    other = pd.concat([minimal, pd.DataFrame([pruned])])
+    assert sens.available_studies(other) == base
+
+
+# --------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------
+
+
+def _svg_texts(path) -> str:
+    root = ET.parse(path).getroot()
+    assert root.tag == f"{SVG_NS}svg"
+    return " ".join(t.text or "" for t in root.iter(f"{SVG_NS}text"))
+
+
+@pytest.mark.parametrize("key", [k for k, (_, fig) in sens.STUDIES.items() if fig])
+def test_write_study_svg_for_each_figure(full, tmp_path, key):
+    result = sens.write_study(full, key, tmp_path / f"{key}.csv", tmp_path / f"{key}.svg")
+    assert len(result) > 0
+    assert pd.read_csv(tmp_path / f"{key}.csv").shape == result.shape
+    assert (tmp_path / f"{key}.md").read_text().startswith(f"### {sens.TITLES[key]} — cifar10")
+    texts = _svg_texts(tmp_path / f"{key}.svg")
+    assert "ResNet50" in texts and sens.NO_DATA_TEXT not in texts
+
+    sens.write_study(pd.DataFrame(), key, tmp_path / "empty" / f"{key}.csv", tmp_path / "empty" / f"{key}.svg")
+    assert sens.NO_DATA_TEXT in _svg_texts(tmp_path / "empty" / f"{key}.svg")
+    empty = pd.read_csv(tmp_path / "empty" / f"{key}.csv")
+    assert len(empty) == 0 and list(empty.columns) == EXPECTED_COLUMNS[key]
+    assert sens.NO_DATA_TEXT in (tmp_path / "empty" / f"{key}.md").read_text()
+
+
+def test_write_study_tables_and_errors(full, tmp_path):
+    for key, (_, fig) in sens.STUDIES.items():
+        if fig is None:
+            sens.write_study(full, key, tmp_path / f"{key}.csv")
+            assert (tmp_path / f"{key}.csv").exists() and (tmp_path / f"{key}.md").exists()
+    assert "| VGG16" in (tmp_path / "table1_quantized_size.md").read_text()
+    with pytest.raises(ValueError, match="no figure"):
+        sens.write_study(full, "table1_quantized_size", tmp_path / "x.csv", tmp_path / "x.svg")
+    with pytest.raises(ValueError, match="unknown study"):
+        sens.write_study(full, "table9", tmp_path / "x.csv")
