@@ -13,6 +13,7 @@ from snakemake.settings.types import DeploymentMethod
 
 from opscore.data import BUILTIN_DATASETS, DATASET_ARCHIVES
 from opscore.models import APPLICATIONS, SCRATCH_MODELS
+from opscore.sensitivity import STUDIES
 from opscore.variants import NAME_PATTERN as VARIANT_PATTERN, parse_variant
 from opscore.job import git_version
 
@@ -56,6 +57,8 @@ CLUSTERING = {"init": "linear", "method": "auto", "order": "before-training", **
 PRUNING = {"fine_tune_epochs": 2, "filter_ratio": 0.5, "schedule": "polynomial", **config.get("pruning", {})}
 _check_config()
 
+STUDY_KEYS = list(STUDIES)
+STUDY_FIGURES = [key for key, (_, figure) in STUDIES.items() if figure is not None]
 USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
 
 
@@ -86,6 +89,7 @@ BASELINE = "results/measurements/{dataset}/{split}/seed-{seed}/random-baseline.p
 TABLES = "results/tables/{dataset}"
 SCORES = "results/scores/{dataset}"
 FIGURES = "results/figures/{dataset}"
+STUDIES_DIR = "results/studies/{dataset}"
 LOGS = "results/logs"
 
 wildcard_constraints:
@@ -203,4 +207,7 @@ def all_outputs():
         targets += [f"{SCORES.format(dataset=dataset)}/ranking.{ext}" for ext in ("parquet", "csv", "md")]
         targets += [f"{FIGURES.format(dataset=dataset)}/{name}.{ext}"
                     for name in ("bubble", "curves", "accuracy") for ext in ("svg", "html")]
+        studies = STUDIES_DIR.format(dataset=dataset)
+        targets += [f"{studies}/{key}.{ext}" for key in STUDY_KEYS for ext in ("csv", "md")]
+        targets += [f"{studies}/{key}.{ext}" for key in STUDY_FIGURES for ext in ("svg", "html")]
     return targets

@@ -22,3 +22,26 @@ rule plot:
         conda_env("analysis")
     script:
         "../scripts/plot.py"
+
+
+
+rule studies:
+    input:
+        f"{TABLES}/measurements.parquet",
+    output:
+        [report(f"{STUDIES_DIR}/{key}.csv", caption="../report/study.rst", category="Sensitivity studies",
+                subcategory="{dataset}", labels={"dataset": "{dataset}", "study": key, "kind": "table"})
+         for key in STUDY_KEYS],
+        [f"{STUDIES_DIR}/{key}.md" for key in STUDY_KEYS],
+        [report(f"{STUDIES_DIR}/{key}.svg", caption="../report/study.rst", category="Sensitivity studies",
+                subcategory="{dataset}", labels={"dataset": "{dataset}", "study": key, "kind": "figure"})
+         for key in STUDY_FIGURES],
+        [f"{STUDIES_DIR}/{key}.html" for key in STUDY_FIGURES],
+    params:
+        directory=STUDIES_DIR,
+    log:
+        f"{LOGS}/studies/{{dataset}}.log",
+    conda:
+        conda_env("analysis")
+    script:
+        "../scripts/studies.py"
