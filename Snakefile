@@ -1,5 +1,7 @@
 # opscore: which deep-learning model variant to ship, by accuracy, time and size together.
 # Rules live in workflow/rules/, logic in the tested package workflow/opscore/.
+import os
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -9,7 +11,7 @@ min_version("9.0")
 # it (Snakemake merges by default, which would leak the default's datasets into the paper grid).
 if not workflow.overwrite_configfiles:
 
-    configfile: "config/config.yaml"
+    configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 validate(config, "workflow/schemas/config.schema.yaml")

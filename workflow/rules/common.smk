@@ -35,9 +35,9 @@ def _check_config():
         if name not in APPLICATIONS and name not in SCRATCH_MODELS:
             raise ValueError(f"config models: unknown model {name!r}. Known: {', '.join(APPLICATIONS)}; "
                              f"trained from scratch: {', '.join(SCRATCH_MODELS)}")
-    for name, models in VARIANTS.items():
+    for name, options in VARIANTS.items():
         variant = parse_variant(name)  # raises with the known forms
-        unknown = set(models) - set(config["models"])
+        unknown = set(options["models"]) - set(config["models"])
         if unknown:
             raise ValueError(f"config variants.{name}.models: {sorted(unknown)} not in config models")
         if variant.kind == "transfer" and variant.options["donor"] not in APPLICATIONS:
@@ -45,15 +45,18 @@ def _check_config():
 
 
 def _variants():
-    """Variant name -> the models it applies to (a plain list applies each to every model)."""
+    """Variant name -> {models: the models it applies to, unfreeze: depths overriding the
+    model's, or None}; a plain list applies each variant to every model at its depths."""
     spec = config["variants"]
     if isinstance(spec, list):
         spec = {name: None for name in spec}
-    return {name: (options or {}).get("models", list(config["models"])) for name, options in spec.items()}
+    return {name: {"models": (options or {}).get("models", list(config["models"])),
+                   "unfreeze": (options or {}).get("unfreeze")} for name, options in spec.items()}
 
 
 VARIANTS = _variants()
-CLUSTERING = {"init": "linear", "method": "auto", "order": "before-training", **config.get("clustering", {})}
+CLUSTERING = {"init": "linear", "method": "auto", "iterations": 0, "order": "before-training",
+              **config.get("clustering", {})}
 PRUNING = {"fine_tune_epochs": 2, "filter_ratio": 0.5, "schedule": "polynomial", **config.get("pruning", {})}
 _check_config()
 
@@ -108,12 +111,12 @@ def experiments(dataset=None):
     for name, options in config["datasets"].items():
         if dataset is not None and name != dataset:
             continue
-        for split, seed, (model, model_options), (variant, variant_models) in product(
+        for split, seed, (model, model_options), (variant, variant_options) in product(
             options["splits"], config["seeds"], config["models"].items(), VARIANTS.items()
         ):
-            if model not in variant_models:
+            if model not in variant_options["models"]:
                 continue
-            for unfreeze in model_options["unfreeze"]:
+            for unfreeze in variant_options["unfreeze"] or model_options["unfreeze"]:
                 grid.append(dict(dataset=name, split=split, seed=seed, model=model, variant=variant,
                                  unfreeze=str(unfreeze)))
     return grid

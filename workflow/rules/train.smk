@@ -13,6 +13,7 @@ rule cluster_base:
         input_size=config["input_size"],
         init=CLUSTERING["init"],
         method=CLUSTERING["method"],
+        iterations=CLUSTERING["iterations"],
     log:
         f"{LOGS}/cluster_base/{{model}}/{{variant}}.log",
     wildcard_constraints:

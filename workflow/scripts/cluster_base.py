@@ -14,7 +14,7 @@ params = snakemake.params
 seed_everything(0)  # a random base (weights: none) must be the same one for every job that reads it
 base = build_base(snakemake.wildcards.model, params.input_size, snakemake.input.base_weights or None)
 clustered, info = cluster_model(base, parse_variant(snakemake.wildcards.variant).options["k"],
-                                init=params.init, method=params.method)
+                                init=params.init, method=params.method, iterations=params.iterations)
 save_weights_atomic(clustered, snakemake.output.weights)
 with open(snakemake.output.info, "w") as handle:
     json.dump(info, handle, indent=2, default=str)

@@ -46,7 +46,7 @@ if variant.kind == "cluster":
 
     clustering = params.clustering
     derived, cluster_info = cluster_model(model, variant.options["k"], init=clustering["init"],
-                                          method=clustering["method"], seed=seed)
+                                          method=clustering["method"], iterations=clustering["iterations"], seed=seed)
     info.update(cluster_info)
     layers = pd.DataFrame(distinct_values_per_layer(derived).items(), columns=["layer", "distinct_values"])
 elif variant.kind == "prune-magnitude":

@@ -1,0 +1,390 @@
+"""Workflows run through profiles/slurm on a real single-node Slurm cluster.
+
+A session fixture starts the cluster with tests/slurm/start-slurm.sh (installs Slurm with apt-get
+if missing; needs root on Debian) and stops it with tests/slurm/stop-slurm.sh at the end, unless it
+was already running or OPSCORE_SLURM_KEEP=1. OPSCORE_SKIP_SLURM=1 skips these tests.
+
+The runs use the repository's profile as a user would, with test-only overrides: the test cluster's
+partition and account, resources capped to its 2 CPUs, and fast status polling. Every subprocess
+runs in its own process group under a time limit; on expiry the group is killed and the run's
+Slurm jobs are cancelled, so a stuck run fails the test instead of hanging the session.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slurm
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPTS = REPO / "tests" / "slurm"
+PROFILE = REPO / "profiles" / "slurm"
+PARTITION = os.environ.get("OPSCORE_SLURM_PARTITION", "debug")
+ACCOUNT = "root"  # slurmdbd's default association: user root, account root
+
+START_TIMEOUT = 1200  # apt-get install on a fresh machine included; ~5 s when installed
+STOP_TIMEOUT = 180
+# Caps for the test node (2 CPUs, 2 fake GPUs, ~21 GB): the profile asks for more on a real cluster.
+MAX_CPUS = int(os.environ.get("OPSCORE_SLURM_CPUS")
+               or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+MAX_MEM_MB = 4000
+FAST_POLLING = ["--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "1"]
+
+
+@dataclass
+class Result:
+    returncode: int | None  # None: killed after the time limit
+    output: str
+    seconds: float
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """TERM, then KILL, the process group of proc (snakemake may ignore TERM while polling)."""
+    for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+class Process:
+    """cmd in its own session with output to log (a file, so no daemon can hold a pipe open)."""
+
+    def __init__(self, cmd: list[str], *, log: Path, cwd: Path | None = None, env: dict | None = None):
+        self.log, self.t0 = log, time.monotonic()
+        with open(log, "w") as out:
+            self.proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait(self, timeout: float) -> Result:
+        """Wait at most timeout seconds from the start; then kill the process group."""
+        try:
+            returncode = self.proc.wait(timeout=max(0.0, timeout - (time.monotonic() - self.t0)))
+        except subprocess.TimeoutExpired:
+            _kill_group(self.proc)
+            returncode = None
+        except BaseException:  # e.g. Ctrl-C: leave nothing behind
+            _kill_group(self.proc)
+            raise
+        return Result(returncode, self.log.read_text(errors="replace"), time.monotonic() - self.t0)
+
+
+def run(cmd: list[str], *, timeout: float, log: Path, cwd: Path | None = None, env: dict | None = None) -> Result:
+    return Process(cmd, log=log, cwd=cwd, env=env).wait(timeout)
+
+
+def tail(text: str, lines: int = 60) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _quick(cmd: list[str], timeout: float = 15) -> subprocess.CompletedProcess | None:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def cancel_jobs_under(directory: Path) -> list[str]:
+    """scancel the jobs (pending or running) whose working directory is under directory."""
+    listing = _quick(["squeue", "-h", "-t", "PD,R,CG,S", "-o", "%A %Z"])
+    if listing is None or listing.returncode != 0:
+        return []
+    root = str(directory.resolve())
+    jobs = [line.split(maxsplit=1)[0] for line in listing.stdout.splitlines()
+            if len(line.split(maxsplit=1)) == 2 and (line.split(maxsplit=1)[1] + "/").startswith(root + "/")]
+    if jobs:
+        _quick(["scancel", *jobs])
+    return jobs
+
+
+@dataclass
+class Cluster:
+    partition: str
+    logs: Path
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory) -> Cluster:
+    if os.environ.get("OPSCORE_SKIP_SLURM") == "1":
+        pytest.skip("OPSCORE_SKIP_SLURM=1")
+    if not sys.platform.startswith("linux") or os.geteuid() != 0 or not shutil.which("apt-get"):
+        pytest.skip("the Slurm test cluster needs root on Debian (tests/slurm/start-slurm.sh)")
+    logs = tmp_path_factory.mktemp("slurm-cluster")
+    ping = _quick(["scontrol", "ping"]) if shutil.which("scontrol") else None
+    was_running = ping is not None and ping.returncode == 0 and "UP" in ping.stdout
+
+    env = {**os.environ, "OPSCORE_SLURM_PARTITION": PARTITION}
+    started = run(["bash", str(SCRIPTS / "start-slurm.sh")], timeout=START_TIMEOUT, log=logs / "start.log", env=env)
+    if started.returncode != 0:
+        what = "timed out" if started.returncode is None else f"failed (exit {started.returncode})"
+        if not was_running:  # stop what it did start
+            run(["bash", str(SCRIPTS / "stop-slurm.sh")], timeout=STOP_TIMEOUT, log=logs / "stop.log")
+        pytest.fail(f"tests/slurm/start-slurm.sh {what} after {started.seconds:.0f}s:\n{tail(started.output)}",
+                    pytrace=False)
+    try:
+        yield Cluster(partition=PARTITION, logs=logs)
+    finally:
+        if not was_running and os.environ.get("OPSCORE_SLURM_KEEP") != "1":
+            stopped = run(["bash", str(SCRIPTS / "stop-slurm.sh")], timeout=STOP_TIMEOUT, log=logs / "stop.log")
+            if stopped.returncode != 0:
+                print(f"stop-slurm.sh: exit {stopped.returncode}\n{tail(stopped.output)}", file=sys.stderr)
+
+
+def profile_overrides(cluster: Cluster, extra_set_resources: list[str] = ()) -> list[str]:
+    """--profile profiles/slurm plus what the test cluster needs: its account and partition in
+    place of the profile's placeholders, CPUs and memory capped to the node, fast polling.
+    A key given on the command line replaces the profile's whole key, so the profile's
+    default-resources and set-resources are read here and passed on, changed only in those values."""
+    profile = yaml.safe_load((PROFILE / "config.yaml").read_text())
+
+    def fit(resources: dict) -> dict:
+        resources = dict(resources)
+        if "slurm_account" in resources:
+            resources["slurm_account"] = ACCOUNT
+        if "slurm_partition" in resources:
+            resources["slurm_partition"] = cluster.partition
+        if "cpus_per_task" in resources:
+            resources["cpus_per_task"] = min(int(resources["cpus_per_task"]), MAX_CPUS)
+        if "mem_mb" in resources:
+            resources["mem_mb"] = min(int(resources["mem_mb"]), MAX_MEM_MB)
+        return resources
+
+    defaults = fit(profile["default-resources"])
+    assert defaults.get("slurm_account") == ACCOUNT and defaults.get("slurm_partition") == cluster.partition, \
+        "profiles/slurm/config.yaml should have slurm_account and slurm_partition placeholders in default-resources"
+    args = ["--profile", str(PROFILE), "--default-resources", *(f"{k}={v}" for k, v in defaults.items())]
+    set_resources = [f"{rule}:{k}={v}" for rule, res in (profile.get("set-resources") or {}).items()
+                     for k, v in fit(res).items()]
+    set_resources += list(extra_set_resources)
+    if set_resources:
+        args += ["--set-resources", *set_resources]
+    for rule, threads in (profile.get("set-threads") or {}).items():
+        args += ["--set-threads", f"{rule}={min(int(threads), MAX_CPUS)}"]
+    return args + FAST_POLLING
+
+
+def snakemake_env() -> dict:
+    env = dict(os.environ)
+    # a GPU list or Slurm job context of the caller must not leak into the jobs
+    for name in list(env):
+        if name == "CUDA_VISIBLE_DEVICES" or name.startswith("SLURM_") or name == "SNAKEMAKE_PROFILE":
+            env.pop(name)
+    return env
+
+
+def start_snakemake(args: list[str], *, workdir: Path, cwd: Path | None = None) -> Process:
+    workdir.mkdir(parents=True, exist_ok=True)
+    return Process([sys.executable, "-m", "snakemake", *args], cwd=cwd or workdir, env=snakemake_env(),
+                   log=workdir.parent / f"{workdir.name}-snakemake.log")
+
+
+def finish_snakemake(process: Process, *, workdir: Path, timeout: float) -> Result:
+    """Wait for snakemake; afterwards cancel any Slurm job of this run that is still queued."""
+    try:
+        return process.wait(timeout)
+    finally:
+        cancel_jobs_under(workdir)
+
+
+def snakemake(args: list[str], *, workdir: Path, timeout: float, cwd: Path | None = None) -> Result:
+    return finish_snakemake(start_snakemake(args, workdir=workdir, cwd=cwd), workdir=workdir, timeout=timeout)
+
+
+def report(result: Result) -> str:
+    state = "timed out" if result.returncode is None else f"exit {result.returncode}"
+    return f"snakemake {state} after {result.seconds:.0f}s:\n{tail(result.output)}"
+
+
+# ------------------------------------------------------------------------------------ tests
+
+GPU_WORKFLOW = r'''
+rule all:
+    input: "summary.txt"
+
+# gpu=1 becomes `sbatch --gpus=1`; the job proves it got one GPU from Slurm
+rule gpu:
+    output: "gpu.txt"
+    resources: gpu=1
+    shell:
+        r"""
+        scontrol show job "$SLURM_JOB_ID" > {output}.job
+        grep -Eq 'TRES=.*gres/gpu=1' {output}.job || {{ echo "job $SLURM_JOB_ID was given no GPU" >&2; exit 1; }}
+        test -n "${{CUDA_VISIBLE_DEVICES:-}}" || {{ echo "CUDA_VISIBLE_DEVICES is not set" >&2; exit 1; }}
+        echo "job=$SLURM_JOB_ID CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES host=$(hostname)" > {output}
+        """
+
+# the profile's alternative for clusters that want --gres: set-resources gpu=0 and gres="gpu:1"
+rule gres:
+    output: "gres.txt"
+    resources: gpu=1
+    shell:
+        r"""
+        scontrol show job "$SLURM_JOB_ID" > {output}.job
+        grep -Eq 'TRES=.*gres/gpu=1' {output}.job || {{ echo "job $SLURM_JOB_ID was given no GPU" >&2; exit 1; }}
+        test -n "${{CUDA_VISIBLE_DEVICES:-}}" || {{ echo "CUDA_VISIBLE_DEVICES is not set" >&2; exit 1; }}
+        echo "job=$SLURM_JOB_ID CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES host=$(hostname)" > {output}
+        """
+
+# a job that asks for no GPU gets none
+rule summary:
+    input: "gpu.txt", "gres.txt"
+    output: "summary.txt"
+    shell:
+        r"""
+        scontrol show job "$SLURM_JOB_ID" > {output}.job
+        cat {input} > {output}
+        echo "job=$SLURM_JOB_ID" >> {output}
+        """
+'''
+
+
+def _job_id(text: str) -> str:
+    fields = dict(f.split("=", 1) for f in text.split() if "=" in f)
+    return fields["job"]
+
+
+def test_gpu_jobs_run_through_the_slurm_profile(slurm_cluster, tmp_path):
+    work = tmp_path / "gpu-workflow"
+    work.mkdir()
+    (work / "Snakefile").write_text(textwrap.dedent(GPU_WORKFLOW))
+    result = snakemake(profile_overrides(slurm_cluster, ["gres:gpu=0", "gres:gres=gpu:1"]),
+                       workdir=work, timeout=180)
+    assert result.returncode == 0, report(result)
+    assert result.output.count("has been submitted with SLURM jobid") == 3, report(result)
+
+    gpu, gres = (work / "gpu.txt").read_text(), (work / "gres.txt").read_text()
+    for text in (gpu, gres):
+        assert "CUDA_VISIBLE_DEVICES=" in text and "CUDA_VISIBLE_DEVICES= " not in text, text
+    assert "TresPerJob=gres:gpu:1" in (work / "gpu.txt.job").read_text()      # sbatch --gpus=1
+    assert "TresPerNode=gres:gpu:1" in (work / "gres.txt.job").read_text()    # sbatch --gres=gpu:1
+    summary_job = (work / "summary.txt.job").read_text()
+    assert "gres/gpu" not in summary_job and "gres:gpu" not in summary_job, summary_job
+    summary = (work / "summary.txt").read_text().splitlines()
+    ids = {_job_id(gpu), _job_id(gres), _job_id(summary[-1])}
+    assert len(ids) == 3, f"expected three separate Slurm jobs: {summary}"
+    # the profile's default runtime (minutes) reached sbatch
+    runtime = int(yaml.safe_load((PROFILE / "config.yaml").read_text())["default-resources"]["runtime"])
+    assert f"TimeLimit={runtime // 60:02d}:{runtime % 60:02d}:00" in summary_job, summary_job
+
+
+FAILING_WORKFLOW = r'''
+rule all:
+    input: "never.txt"
+
+rule fail:
+    output: "never.txt"
+    shell: "echo 'failing on purpose' >&2; exit 3"
+'''
+
+
+def test_a_failing_job_fails_the_run_in_bounded_time(slurm_cluster, tmp_path):
+    work = tmp_path / "failing-workflow"
+    work.mkdir()
+    (work / "Snakefile").write_text(textwrap.dedent(FAILING_WORKFLOW))
+    # --retries 0: the profile's retry would add a second round (~20 s) to the same outcome
+    result = snakemake([*profile_overrides(slurm_cluster), "--retries", "0"], workdir=work, timeout=120)
+    assert result.returncode is not None, report(result)
+    assert result.returncode != 0, report(result)
+    assert "Error in rule fail" in result.output, report(result)
+    assert not (work / "never.txt").exists()
+    # The plugin backs off +10 s per status check without news and waits out the last
+    # back-off before exiting: ~35 s here, up to ~3 min on a real cluster.
+    assert result.seconds < 90, report(result)
+    logs = list((work / ".snakemake" / "slurm_logs" / "rule_fail").glob("*.log"))
+    assert logs and any("failing on purpose" in log.read_text() for log in logs), logs
+
+
+
+def test_the_profile_placeholders_fail_loudly(slurm_cluster, tmp_path):
+    """Run unedited, the profile stops at once, naming the placeholder account."""
+    work = tmp_path / "unedited-profile"
+    work.mkdir()
+    (work / "Snakefile").write_text('rule all:\n    output: "x.txt"\n    shell: "touch {output}"\n')
+    result = snakemake(["--profile", str(PROFILE), *FAST_POLLING, "--retries", "0"], workdir=work, timeout=90)
+    assert result.returncode not in (0, None), report(result)
+    assert "account CHANGE_ME_account appears to be invalid" in result.output, report(result)
+    assert not (work / "x.txt").exists()
+
+# ------------------------------------------------------------------------------------ the real workflow
+
+def tiny_config() -> dict:
+    """config/config.yaml cut down to seconds of work: 10 % of digits to train on, one small
+    model, one epoch, one timed inference pass."""
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config.update(
+        datasets={"digits": {"splits": ["10-90"]}},
+        models={"MobileNetV3Small": {"unfreeze": ["all"]}},
+        variants=["original"],
+        weights="none",
+        input_size=32,
+        seeds=[0],
+    )
+    config["training"]["epochs"] = 1
+    config["measure"]["repeats"] = 1
+    return config
+
+
+def slurm_job_ids(output: str, rule: str) -> list[str]:
+    return re.findall(rf"submitted with SLURM jobid (\d+) \(log: \S*/rule_{rule}/", output)
+
+
+def test_real_workflow_scores_equal_locally_and_on_slurm(slurm_cluster, tmp_path):
+    if not (REPO / "Snakefile").exists():
+        pytest.skip("no Snakefile yet")
+    import pandas as pd
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny_config()))
+    common = ["--snakefile", str(REPO / "Snakefile"), "--configfile", str(config)]
+    local_dir, slurm_dir = tmp_path / "local", tmp_path / "slurm"
+    # Both at once, to halve the wall time; they share the 2 CPUs, which changes the timings
+    # but not the (seeded, deterministic) accuracies compared here.
+    local = start_snakemake([*common, "--directory", str(local_dir), "--cores", "2"], workdir=local_dir)
+    slurm = start_snakemake([*common, "--directory", str(slurm_dir), *profile_overrides(slurm_cluster)],
+                            workdir=slurm_dir)
+    slurm_result = finish_snakemake(slurm, workdir=slurm_dir, timeout=480)
+    local_result = finish_snakemake(local, workdir=local_dir, timeout=480)
+    assert local_result.returncode == 0, report(local_result)
+    assert slurm_result.returncode == 0, report(slurm_result)
+
+    # the GPU rules went to Slurm, each job with a GPU
+    for rule in ("train", "evaluate"):
+        ids = slurm_job_ids(slurm_result.output, rule)
+        assert ids, f"no {rule} job was submitted to Slurm:\n{report(slurm_result)}"
+        for job in ids:
+            tres = _quick(["sacct", "-n", "-X", "-P", "-j", job, "-o", "AllocTRES"])
+            assert tres is not None and "gres/gpu=1" in tres.stdout, (rule, job, tres and tres.stdout)
+
+    # Same accuracies in the score tables, and the same training losses: training is seeded and
+    # deterministic for a given thread count (the Slurm job has both CPUs, as the local run).
+    keys = ["dataset", "model", "variant", "unfreeze", "split", "seed"]
+
+    def table(directory: Path, path: str, columns: list[str]):
+        frame = pd.read_parquet(directory / path)
+        frame = frame[~frame["model"].isin(["MIN", "MAX"])]
+        return frame[keys + columns].astype({"seed": "int64", "unfreeze": str}).sort_values(keys).reset_index(drop=True)
+
+    ranking = "results/scores/digits/ranking.parquet"
+    local_scores, slurm_scores = table(local_dir, ranking, ["accuracy"]), table(slurm_dir, ranking, ["accuracy"])
+    assert list(local_scores["model"]) == ["MobileNetV3Small"], local_scores
+    pd.testing.assert_frame_equal(local_scores, slurm_scores)
+    histories = "results/tables/digits/histories.parquet"
+    pd.testing.assert_frame_equal(table(local_dir, histories, ["epoch", "loss", "val_loss"]),
+                                  table(slurm_dir, histories, ["epoch", "loss", "val_loss"]))
