@@ -164,6 +164,11 @@ def is_trained(variant_name):
     return variant.trained
 
 
+def learning_rate(wildcards):
+    """The model's own learning rate if it sets one, else training.learning_rate."""
+    return config["models"][wildcards.model].get("learning_rate", config["training"]["learning_rate"])
+
+
 def original_of(wildcards):
     return {**wildcards, "variant": "original"}
 

@@ -40,7 +40,7 @@ rule train:
         input_size=config["input_size"],
         epochs=config["training"]["epochs"],
         batch_size=config["training"]["batch_size"],
-        learning_rate=lambda wc: config["models"][wc.model].get("learning_rate", config["training"]["learning_rate"]),
+        learning_rate=learning_rate,
         batchnorm_momentum=config["training"].get("batchnorm_momentum"),
         backup_dir=lambda wc: f"results/models/{RUN.format(**wc)}/backup",
     log:

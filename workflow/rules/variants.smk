@@ -40,7 +40,7 @@ rule derive_model:
     params:
         input_size=config["input_size"],
         batch_size=config["training"]["batch_size"],
-        learning_rate=config["training"]["learning_rate"],
+        learning_rate=learning_rate,
         clustering=CLUSTERING,
         pruning=PRUNING,
     log:
