@@ -85,7 +85,7 @@ def test_rerun_plans_nothing_and_a_new_model_plans_only_its_jobs(finished_run):
     assert planned_jobs(snakemake(finished_run, TINY, "-n")) == {}
     bigger = {**TINY, "models": {**TINY["models"], "ResNet50": {"unfreeze": [1]}}}
     assert planned_jobs(snakemake(finished_run, bigger, "-n")) == {
-        "train": 1, "evaluate": 1, "collect_measurements": 1, "score": 1, "plot": 3, "all": 1}
+        "train": 1, "evaluate": 1, "collect_measurements": 1, "score": 1, "plot": 3, "studies": 1, "all": 1}
 
 
 @pytest.mark.slow

@@ -40,7 +40,11 @@ def _check_config():
         unknown = set(options["models"]) - set(config["models"])
         if unknown:
             raise ValueError(f"config variants.{name}.models: {sorted(unknown)} not in config models")
-        if variant.kind == "transfer" and variant.options["donor"] not in APPLICATIONS:
+        scratch = sorted(set(options["models"]) & set(SCRATCH_MODELS))
+        if variant.kind == "cluster" and CLUSTERING["order"] == "before-training" and scratch:
+            raise ValueError(f"config variants.{name}: {scratch} have no pretrained base to cluster before "
+                             "training; restrict the variant with `models:` or set clustering.order: after-training")
+        if variant.kind == "transfer" and variant.options["donor"] not in (*APPLICATIONS, *SCRATCH_MODELS):
             raise ValueError(f"config variants: donor {variant.options['donor']!r} of {name} is not a known model")
 
 
