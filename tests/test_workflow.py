@@ -99,8 +99,11 @@ def test_report_is_built(finished_run):
 def test_paper_grid_plans_without_data(tmp_path):
     paper = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
     jobs = planned_jobs(snakemake(tmp_path, paper, "-n"))
-    n_runs = 2 * 4 * 5 * 2  # datasets x splits x models x unfreeze depths
-    assert jobs["train"] == jobs["evaluate"] == n_runs
+    runs = 2 * 4  # datasets x splits
+    originals = 5 * 2  # models x unfreeze depths, each also in float16
+    clustered = 6 * 2 * 2  # K values x models (ResNet50, VGG16) x their unfreeze depths
+    assert jobs["train"] == jobs["evaluate"] == runs * (2 * originals + clustered + 1)  # + Res50+101
+    assert jobs["cluster_base"] == 6 * 2
     assert jobs["download_archive"] == 2 and jobs["download_weights"] == 5
     assert jobs["prepare_data"] == 8 and jobs["score"] == 2
 
