@@ -261,9 +261,10 @@ EXPECTED_COLUMNS = {
 
 def test_registry_keys_are_stable():
     assert list(sens.STUDIES) == list(EXPECTED_COLUMNS)
-    assert [k for k, (_, fig) in sens.STUDIES.items() if fig] == [
-        "fig4_accuracy", "fig5_unfreeze_sweep", "fig8_table7_cluster_count"]
-    assert set(sens.TITLES) == set(sens.STUDIES)
+    assert all(fig is not None for _, fig in sens.STUDIES.values())  # every study has a figure
+    assert set(sens.TITLES) == set(sens.STUDIES) == set(sens.FIGURE_TITLES)
+    assert "pruning_sensitivity" not in sens.STUDIES
+    assert sens.PRUNING_STUDY == (sens.pruning_sensitivity_table, sens.pruning_sensitivity_figure)
 
 
 @pytest.mark.parametrize("empty", [pd.DataFrame(), pd.DataFrame(columns=list(_row()))], ids=["bare", "columns"])
@@ -331,12 +332,154 @@ def test_write_study_svg_for_each_figure(full, tmp_path, key):
 
 
 def test_write_study_tables_and_errors(full, tmp_path):
-    for key, (_, fig) in sens.STUDIES.items():
-        if fig is None:
-            sens.write_study(full, key, tmp_path / f"{key}.csv")
-            assert (tmp_path / f"{key}.csv").exists() and (tmp_path / f"{key}.md").exists()
+    for key in sens.STUDIES:  # the table alone, without a figure
+        sens.write_study(full, key, tmp_path / f"{key}.csv")
+        assert (tmp_path / f"{key}.csv").exists() and (tmp_path / f"{key}.md").exists()
     assert "| VGG16" in (tmp_path / "table1_quantized_size.md").read_text()
-    with pytest.raises(ValueError, match="no figure"):
-        sens.write_study(full, "table1_quantized_size", tmp_path / "x.csv", tmp_path / "x.svg")
+    with pytest.MonkeyPatch.context() as mp:  # every registered study has a figure: fake one without
+        mp.setitem(sens.STUDIES, "table1_quantized_size", (sens.quantized_size_table, None))
+        with pytest.raises(ValueError, match="no figure"):
+            sens.write_study(full, "table1_quantized_size", tmp_path / "x.csv", tmp_path / "x.svg")
     with pytest.raises(ValueError, match="unknown study"):
         sens.write_study(full, "table9", tmp_path / "x.csv")
+
+
+# --------------------------------------------------------------------------------------
+# Figures of Tables 1-4
+# --------------------------------------------------------------------------------------
+
+
+def _encodings(spec: dict, channel: str) -> set[str]:
+    return {e.get("field") for e in _find(spec, channel) if isinstance(e, dict) and "field" in e}
+
+
+def test_table1_figure_raw_and_compressed_per_variant(full):
+    spec = sens.quantized_size_figure(full).to_dict()
+    assert _encodings(spec, "y") == {"size_mb"} and _encodings(spec, "xOffset") == {"measure"}
+    assert spec["facet"]["column"]["field"] == "panel"  # one panel per model
+    xs = [x for x in _find(spec, "x") if isinstance(x, dict) and x.get("field") == "variant"]
+    assert xs[0]["sort"] == ["original", "float16", "tflite-int8"]
+    rows = _data_rows(spec)
+    got = {(r["model"], r["variant"], r["measure"]): r["size_mb"] for r in rows}
+    assert len(rows) == len(got) == 2 * 3 * 2  # models x (original + 2 quantized) x (raw, compressed)
+    assert got[("VGG16", "original", "raw")] == pytest.approx(528.0)
+    assert got[("VGG16", "float16", "compressed")] == pytest.approx(528 * 0.4)
+    assert spec["title"]["text"].endswith("— cifar10")
+
+
+def test_table2_figure_grouped_metrics(full):
+    spec = sens.classification_figure(full[full["split"] == "70-30"]).to_dict()
+    assert _encodings(spec, "xOffset") == {"metric"} and _encodings(spec, "y") == {"value"}
+    rows = _data_rows(spec)
+    assert {r["metric"] for r in rows} == {"precision", "recall", "F1"}
+    one = {r["metric"]: r["value"] for r in rows
+           if (r["model"], r["variant"], r["unfreeze"]) == ("VGG16", "float16", "all")}
+    assert one == pytest.approx({"precision": 0.7, "recall": 0.6, "F1": 0.65})
+    assert spec["facet"]["row"]["sort"] == ["unfreeze 1", "unfreeze 10", "unfreeze all"]
+    assert "column" not in spec["facet"]  # one split: no split panels
+
+
+def test_table3_figure_time_vs_train_share(full):
+    spec = sens.split_time_figure(full).to_dict()
+    assert _encodings(spec, "x") == {"train_percent"} and _encodings(spec, "y") == {"seconds"}
+    assert _encodings(spec, "color") == {"model"}
+    assert spec["facet"]["column"]["sort"] == list(sens.TIME_MEASURES)
+    assert spec["resolve"]["scale"]["y"] == "independent"
+    rows = _data_rows(spec)
+    assert sorted({r["train_percent"] for r in rows}) == [70, 90]  # "official" has no share
+    vgg = {(r["measure"], r["train_percent"]): r["seconds"] for r in rows
+           if r["model"] == "VGG16" and r["unfreeze"] == "all"}
+    assert vgg == pytest.approx({("training time (s)", 70): 70, ("training time (s)", 90): 90,
+                                 ("test time (s)", 70): 3, ("test time (s)", 90): 1})
+    only_named = full[full["split"] == "official"]
+    assert _data_rows(sens.split_time_figure(only_named).to_dict()) == [{"message": sens.NO_DATA_TEXT}]
+
+
+def test_table4_figure_times_per_variant_and_model(full):
+    run = full[(full["split"] == "70-30") & (full["unfreeze"] == "all")]
+    spec = sens.variant_time_figure(run).to_dict()
+    assert _encodings(spec, "xOffset") == {"model"} and _encodings(spec, "color") == {"model"}
+    xs = [x for x in _find(spec, "x") if isinstance(x, dict) and x.get("field") == "variant"]
+    assert xs[0]["sort"][0] == "original"
+    rows = _data_rows(spec)
+    got = {(r["model"], r["variant"], r["measure"]): r["seconds"] for r in rows}
+    assert got[("ResNet50", "float16", "training time (s)")] == pytest.approx(150)
+    assert got[("ResNet50", "float16", "test time (s)")] == pytest.approx(4)
+    assert "subtitle" not in spec["title"]  # one depth and split: nothing averaged
+    assert sens.variant_time_figure(full).to_dict()["title"]["subtitle"] == "mean over unfreeze depths and splits"
+
+
+# --------------------------------------------------------------------------------------
+# Pruning sensitivity
+# --------------------------------------------------------------------------------------
+
+
+def _steps() -> pd.DataFrame:
+    """preparation.parquet tables of one run, concatenated: two filter-pruning orders, a layer
+    removal and a clustering table (ignored); rows deliberately out of step order."""
+    ids = dict(model="VGG16", dataset="cifar10", unfreeze="all", split="70-30", seed=0)
+    rows = []
+    for variant, tried in [("prune-filters-b2-io", [("conv1", 0.03), ("conv2", 0.01), ("conv3", 0.001)]),
+                           ("prune-filters-b2", [("conv3", 0.001), ("conv2", 0.01), ("conv1", 0.03)])]:
+        for step, (layer, drop) in enumerate(tried, 1):
+            rows.append(dict(step=step, round=1, action="prune-filters", layer=layer, filters_before=64, removed=16,
+                             filters_after=48, accuracy=0.9 - drop, drop=drop, accepted=drop <= 0.02,
+                             params=1000 - step, variant=variant, **ids))
+    rows.append(dict(step=1, candidate="block5_conv3", params=900, accuracy=0.895, drop=0.005, accepted=True,
+                     variant="prune-layers-b1", **ids))
+    rows.append(dict(step=2, candidate="fc1+dropout", params=800, accuracy=0.8, drop=0.1, accepted=False,
+                     variant="prune-layers-b1", **ids))
+    rows.append(dict(layer="dense", distinct_values=16, variant="cluster-k16", **ids))
+    rows.append(dict(layer="dense", sparsity=0.5, variant="prune-magnitude-s50", **ids))
+    return pd.DataFrame(rows).iloc[::-1].reset_index(drop=True)
+
+
+def test_pruning_table_keeps_step_order():
+    table = sens.pruning_sensitivity_table(_steps())
+    assert list(table.columns) == sens.PRUNING_COLUMNS
+    assert list(table["variant"].drop_duplicates()) == ["prune-filters-b2", "prune-filters-b2-io", "prune-layers-b1"]
+    sens_order = table[table["variant"] == "prune-filters-b2"]
+    assert list(sens_order["layer"]) == ["conv3", "conv2", "conv1"] and list(sens_order["step"]) == [1, 2, 3]
+    assert list(table[table["variant"] == "prune-filters-b2-io"]["layer"]) == ["conv1", "conv2", "conv3"]
+    assert set(sens_order["order"]) == {"sensitivity"}
+    assert set(table[table["variant"] == "prune-filters-b2-io"]["order"]) == {"input-to-output"}
+    layers = table[table["method"] == "prune-layers"]
+    assert list(layers["layer"]) == ["block5_conv3", "fc1+dropout"] and set(layers["action"]) == {"remove-layers"}
+    assert table["accepted"].dtype == bool
+    assert list(sens_order["accepted"]) == [True, True, False]
+    assert table["budget"].tolist() == pytest.approx([0.02] * 6 + [0.01] * 2)
+
+
+def test_pruning_figure_bars_in_order_coloured_by_accepted(tmp_path):
+    from opscore import plots
+
+    chart = sens.pruning_sensitivity_figure(_steps())
+    spec = chart.to_dict()
+    assert {"drop"} <= _encodings(spec, "y")
+    colors = [c for c in _find(spec, "color") if isinstance(c, dict) and c.get("field") == "status"]
+    assert colors and colors[0]["scale"]["domain"] == ["accepted", "rejected"]
+    xs = [x for x in _find(spec, "x") if isinstance(x, dict) and x.get("field") == "label"]
+    assert xs and xs[0]["sort"] == {"field": "step", "op": "min"}
+    rows = _data_rows(spec)
+    io = [(r["label"], r["status"]) for r in rows if r["variant"] == "prune-filters-b2-io"]
+    assert io == [("1. conv1", "rejected"), ("2. conv2", "accepted"), ("3. conv3", "accepted")]
+    assert all(r["status"] == ("accepted" if r["accepted"] else "rejected") for r in rows)
+    # Both orders of the same settings side by side in one row; prune-layers in its own row.
+    assert len(spec["vconcat"]) == 2 and len(spec["vconcat"][0]["hconcat"]) == 2
+    plots.save_chart(chart, tmp_path / "pruning.svg")
+    texts = _svg_texts(tmp_path / "pruning.svg")
+    assert "3. conv1" in texts and "input-to-output" in texts and sens.NO_DATA_TEXT not in texts
+
+
+@pytest.mark.parametrize("steps", [pd.DataFrame(), None, pd.DataFrame([dict(layer="d", distinct_values=4,
+                                                                            variant="cluster-k4", model="A")])],
+                         ids=["bare", "none", "no-pruning"])
+def test_pruning_empty_gives_no_data(steps, tmp_path):
+    from opscore import plots
+
+    table = sens.pruning_sensitivity_table(steps)
+    assert len(table) == 0 and list(table.columns) == sens.PRUNING_COLUMNS
+    chart = sens.pruning_sensitivity_figure(steps)
+    assert _data_rows(chart.to_dict()) == [{"message": sens.NO_DATA_TEXT}]
+    plots.save_chart(chart, tmp_path / "empty.svg")
+    assert sens.NO_DATA_TEXT in _svg_texts(tmp_path / "empty.svg")

@@ -5,8 +5,8 @@ Size", study how accuracy, time and size react to quantization, unfreezing depth
 clustering and the train/test split. This module rebuilds those studies from the per-dataset
 measurement table (``results/tables/<dataset>/measurements.parquet``: one row per trained or
 derived variant of one model, unfreeze depth, split and seed). Each study is a *table function*
-(``table -> DataFrame``) and, where the paper has a figure, a *figure function*
-(``table, title=None -> altair chart``, themed with :func:`opscore.plots.apply_theme`):
+(``table -> DataFrame``) and a *figure function* (the paper's figure, or the paper's table
+drawn as a chart; ``table, title=None -> altair chart``, themed with :func:`opscore.plots.apply_theme`):
 
 ==============================  ===========  ===========================================================
 key (:data:`STUDIES`)           paper        what it shows
@@ -14,10 +14,13 @@ key (:data:`STUDIES`)           paper        what it shows
 ``table1_quantized_size``       Table 1      each model's original beside each quantized variant
                                              (``float16``, ``tflite-*``, ``quantize-q8|q16``): layers,
                                              size in MB raw and deflate-compressed, and the size ratios
-                                             quantized / original (:func:`quantized_size_table`)
+                                             quantized / original (:func:`quantized_size_table`;
+                                             :func:`quantized_size_figure`: raw and compressed size bars
+                                             per variant, one panel per model)
 ``table2_classification``       Table 2      accuracy and macro precision, recall and F1 per model,
                                              variant, unfreeze depth and split
-                                             (:func:`classification_table`)
+                                             (:func:`classification_table`;
+                                             :func:`classification_figure`: grouped bars)
 ``fig4_accuracy``               Fig. 4       accuracy per model and variant, best first, per dataset
                                              (:func:`accuracy_table`, :func:`accuracy_figure`, which
                                              draws :func:`opscore.plots.accuracy_bars`)
@@ -35,11 +38,19 @@ key (:data:`STUDIES`)           paper        what it shows
                                              :func:`cluster_count_figure`)
 ``table3_split_time``           Table 3      train/test split ratio against training time and test
                                              (inference) time per model, original variant
-                                             (:func:`split_time_table`)
+                                             (:func:`split_time_table`; :func:`split_time_figure`:
+                                             times against the train share, one line per model)
 ``table4_variant_time``         Table 4      training, preparation and test (inference) time per
                                              variant, with ratios to the original of the same run
-                                             (:func:`variant_time_table`)
+                                             (:func:`variant_time_table`; :func:`variant_time_figure`:
+                                             training and test time bars per variant and model)
 ==============================  ===========  ===========================================================
+
+Pruning sensitivity (Lee et al.): :data:`PRUNING_STUDY` = (:func:`pruning_sensitivity_table`,
+:func:`pruning_sensitivity_figure`) reads the concatenated per-variant ``preparation.parquet``
+step tables (not the measurement table, so it is not in :data:`STUDIES`): the accuracy drop of
+each filter-pruning or layer-removal step in the order tried, accepted or rejected, with the
+sensitivity order and the input-to-output (``-io``) order side by side.
 
 Conventions. MIN/MAX reference rows are dropped (:func:`opscore.plots.variant_rows`). Repeated
 runs (seeds) are averaged and counted in ``runs``. Accuracy and time tables keep ``unfreeze``
@@ -88,6 +99,13 @@ __all__ = [
     "cluster_count_figure",
     "split_time_table",
     "variant_time_table",
+    "quantized_size_figure",
+    "classification_figure",
+    "split_time_figure",
+    "variant_time_figure",
+    "pruning_sensitivity_table",
+    "pruning_sensitivity_figure",
+    "PRUNING_STUDY",
     "model_family",
     "cluster_k",
     "depth_key",
@@ -585,6 +603,317 @@ def _with_dataset(title: str, df: pd.DataFrame) -> str:
     return title
 
 
+def _panel_chart(chart: alt.Chart, data: pd.DataFrame, title: str, subtitle: str | None = None, *,
+                 column: str | None = None, row: str | None = None, column_sort: list | None = None,
+                 row_sort: list | None = None, independent: tuple[str, ...] = (),
+                 size: dict | None = None) -> alt.TopLevelMixin:
+    """``chart`` alone (one panel) or faceted by ``column``/``row`` fields of ``data`` (only those
+    with more than one value); ``independent`` names the scales ("x", "y") resolved per panel.
+    Themed."""
+    head = alt.TitleParams(title, subtitle=subtitle) if subtitle else alt.TitleParams(title)
+    column = column if column and data[column].nunique() > 1 else None
+    row = row if row and data[row].nunique() > 1 else None
+    if column is None and row is None:
+        return plots.apply_theme(chart.properties(data=data, **(size or plots.CHART_SIZE), title=head))
+    facet: dict[str, Any] = {}
+    if column:
+        facet["column"] = alt.Facet(f"{column}:N", title=None, sort=column_sort or sorted(data[column].unique()))
+    if row:
+        facet["row"] = alt.Facet(f"{row}:N", title=None, sort=row_sort or sorted(data[row].unique()),
+                                 header=alt.Header(labelAngle=0, labelAlign="left"))
+    faceted = chart.properties(**(size or plots.PANEL_SIZE)).facet(data=data, title=head, **facet)
+    for channel in independent:
+        faceted = faceted.resolve_scale(**{channel: "independent"})
+    return plots.apply_theme(faceted)
+
+
+def _several(df: pd.DataFrame, column: str) -> bool:
+    return column in df.columns and df[column].nunique() > 1
+
+
+def _run_panel(df: pd.DataFrame, columns: tuple[str, ...] = ("dataset", "split")) -> pd.Series:
+    """Panel label from those of ``columns`` that take several values ("" when none does)."""
+    parts = [c for c in columns if _several(df, c)]
+    if not parts:
+        return pd.Series("", index=df.index)
+    return df[parts].astype(str).agg(" · ".join, axis=1)
+
+
+def _variant_order(values) -> list[str]:
+    return sorted({str(v) for v in values}, key=_variant_key)
+
+
+# --------------------------------------------------------------------------------------
+# Figures of Tables 1-4
+# --------------------------------------------------------------------------------------
+
+#: Size measures drawn by :func:`quantized_size_figure` (label -> table column).
+SIZE_MEASURES = {"raw": "size_mb", "compressed": "size_compressed_mb"}
+
+
+def quantized_size_figure(table: pd.DataFrame, title: str | None = None) -> alt.TopLevelMixin:
+    """Table 1 as a figure: grouped bars of size in MB (raw and deflate-compressed side by side)
+    per variant (the original first, then the quantized variants), one panel per model (and
+    dataset)."""
+    t1 = quantized_size_table(table)
+    name = title or _with_dataset(FIGURE_TITLES["table1_quantized_size"], t1)
+    rows = []
+    for rec in t1.to_dict("records"):
+        for measure, col in SIZE_MEASURES.items():
+            base = {"dataset": rec["dataset"], "model": rec["model"], "measure": measure}
+            rows.append({**base, "variant": "original", "size_mb": rec[f"original_{col}"]})
+            rows.append({**base, "variant": rec["variant"], "size_mb": rec[col]})
+    data = pd.DataFrame(rows, columns=["dataset", "model", "measure", "variant", "size_mb"])
+    data = data[pd.to_numeric(data["size_mb"], errors="coerce").notna()].drop_duplicates().reset_index(drop=True)
+    if len(data) == 0:
+        return no_data_chart(name)
+    data["size_mb"] = data["size_mb"].astype(float)
+    data["panel"] = (data["dataset"] + " · " + data["model"]) if _several(data, "dataset") else data["model"]
+    measures = list(SIZE_MEASURES)
+    chart = alt.Chart().mark_bar().encode(
+        x=alt.X("variant:N", title="variant", sort=_variant_order(data["variant"]),
+                axis=alt.Axis(labelAngle=-30, labelLimit=160)),
+        xOffset=alt.XOffset("measure:N", sort=measures),
+        y=alt.Y("size_mb:Q", title="size (MB)"),
+        color=alt.Color("measure:N", title="size", sort=measures, scale=alt.Scale(domain=measures)),
+        tooltip=[alt.Tooltip(f"{c}:N") for c in ("model", "variant", "measure")]
+        + [alt.Tooltip("size_mb:Q", title="size (MB)", format=".2f")],
+    )
+    return _panel_chart(chart, data, name, column="panel", independent=("y",))
+
+
+#: Classification metrics drawn by :func:`classification_figure` (label -> table column).
+CLASSIFICATION_LABELS = {"precision": "precision_macro", "recall": "recall_macro", "F1": "f1_macro"}
+
+
+def classification_figure(table: pd.DataFrame, title: str | None = None) -> alt.TopLevelMixin:
+    """Table 2 as a figure: grouped bars of macro precision, recall and F1 per model and variant;
+    one column of panels per split (and dataset) and one row per unfreeze depth when there are
+    several."""
+    t2 = classification_table(table)
+    name = title or _with_dataset(FIGURE_TITLES["table2_classification"], t2)
+    if len(t2) == 0:
+        return no_data_chart(name)
+    t2 = t2.assign(label=t2["model"] + " · " + t2["variant"], panel=_run_panel(t2),
+                   depth="unfreeze " + t2["unfreeze"])
+    data = t2.melt(id_vars=["dataset", "model", "variant", "unfreeze", "split", "label", "panel", "depth", "runs"],
+                   value_vars=list(CLASSIFICATION_LABELS.values()), var_name="column", value_name="value")
+    data["metric"] = data["column"].map({v: k for k, v in CLASSIFICATION_LABELS.items()})
+    data = data[pd.to_numeric(data["value"], errors="coerce").notna()].drop(columns="column").reset_index(drop=True)
+    if len(data) == 0:
+        return no_data_chart(name)
+    data["value"] = data["value"].astype(float)
+    metrics = list(CLASSIFICATION_LABELS)
+    chart = alt.Chart().mark_bar().encode(
+        x=alt.X("label:N", title=None, sort=list(dict.fromkeys(t2["label"])),
+                axis=alt.Axis(labelAngle=-40, labelLimit=220)),
+        xOffset=alt.XOffset("metric:N", sort=metrics),
+        y=alt.Y("value:Q", title="macro average", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=".0%")),
+        color=alt.Color("metric:N", title="metric", sort=metrics, scale=alt.Scale(domain=metrics)),
+        tooltip=[alt.Tooltip(f"{c}:N") for c in ("model", "variant", "unfreeze", "split", "metric")]
+        + [alt.Tooltip("value:Q", format=".4f"), alt.Tooltip("runs:Q")],
+    )
+    panels = sorted(data["panel"].unique(), key=lambda p: _split_key(p.rsplit(" · ", 1)[-1]) + (p,))
+    depths = ["unfreeze " + d for d in sorted(t2["unfreeze"].unique(), key=depth_key)]
+    return _panel_chart(chart, data, name, column="panel", column_sort=panels, row="depth", row_sort=depths)
+
+
+#: Times drawn by :func:`split_time_figure` and :func:`variant_time_figure` (label -> column).
+TIME_MEASURES = {"training time (s)": "train_time_s", "test time (s)": "inference_time_s"}
+
+
+def _time_long(df: pd.DataFrame, ids: list[str]) -> pd.DataFrame:
+    data = df.melt(id_vars=ids, value_vars=list(TIME_MEASURES.values()), var_name="column", value_name="seconds")
+    data["measure"] = data["column"].map({v: k for k, v in TIME_MEASURES.items()})
+    data = data[pd.to_numeric(data["seconds"], errors="coerce").notna()].drop(columns="column")
+    data = data.reset_index(drop=True)
+    data["seconds"] = data["seconds"].astype(float)
+    return data
+
+
+def split_time_figure(table: pd.DataFrame, title: str | None = None) -> alt.TopLevelMixin:
+    """Table 3 as a figure: training time and test (inference) time (one panel each, own y
+    scale) against the train share of the split in percent (e.g. 50, 70, 90), one line per
+    model (and unfreeze depth, told apart by marker, when there are several); original variant.
+    Named splits (``official``) have no share and are left out. One row of panels per dataset
+    when there are several."""
+    t3 = split_time_table(table)
+    name = title or _with_dataset(FIGURE_TITLES["table3_split_time"], t3)
+    t3 = t3[pd.to_numeric(t3["train_percent"], errors="coerce").notna()]
+    data = _time_long(t3, ["dataset", "model", "unfreeze", "split", "train_percent", "runs"]) if len(t3) else t3
+    if len(data) == 0:
+        return no_data_chart(name)
+    data["train_percent"] = data["train_percent"].astype(float)
+    data["series"] = data["model"] + " · unfreeze " + data["unfreeze"]
+    measures = list(TIME_MEASURES)
+    data["measure"] = pd.Categorical(data["measure"], measures).astype(str)
+    shares = sorted(data["train_percent"].unique())
+    tooltip = [alt.Tooltip(f"{c}:N") for c in ("model", "unfreeze", "split", "measure")] + [
+        alt.Tooltip("seconds:Q", format=".4g"), alt.Tooltip("runs:Q")]
+    base = alt.Chart().encode(
+        x=alt.X("train_percent:Q", title="train share of the split (%)",
+                scale=alt.Scale(zero=False, padding=15, nice=False), axis=alt.Axis(values=shares, format="d")),
+        y=alt.Y("seconds:Q", title="time (s)", scale=alt.Scale(zero=False, padding=15)),
+        color=alt.Color("model:N", title="model"),
+        detail="series:N",
+        tooltip=tooltip,
+    )
+    points = base.mark_point(filled=True, size=60, opacity=1)
+    if _several(data, "unfreeze"):
+        points = points.encode(shape=alt.Shape("unfreeze:N", title="unfreeze",
+                                               sort=sorted(data["unfreeze"].unique(), key=depth_key)))
+    return _panel_chart(alt.layer(base.mark_line(strokeWidth=2), points), data, name,
+                        subtitle="original variant; named splits (e.g. official) left out",
+                        column="measure", column_sort=measures, row="dataset", independent=("y",))
+
+
+def variant_time_figure(table: pd.DataFrame, title: str | None = None) -> alt.TopLevelMixin:
+    """Table 4 as a figure: training and test (inference) time per variant (one panel each, own
+    y scale), bars grouped by model (mean over unfreeze depths and splits when there are
+    several). One row of panels per dataset when there are several."""
+    t4 = variant_time_table(table)
+    name = title or _with_dataset(FIGURE_TITLES["table4_variant_time"], t4)
+    data = _time_long(t4, ["dataset", "model", "variant", "unfreeze", "split", "runs"]) if len(t4) else t4
+    if len(data) == 0:
+        return no_data_chart(name)
+    averaged = _several(data, "unfreeze") or _several(data, "split")
+    data = data.groupby(["dataset", "model", "variant", "measure"], as_index=False, sort=False).agg(
+        seconds=("seconds", "mean"), runs=("runs", "sum"))
+    measures = list(TIME_MEASURES)
+    chart = alt.Chart().mark_bar().encode(
+        x=alt.X("variant:N", title="variant", sort=_variant_order(data["variant"]),
+                axis=alt.Axis(labelAngle=-30, labelLimit=180)),
+        xOffset=alt.XOffset("model:N", sort=sorted(data["model"].unique())),
+        y=alt.Y("seconds:Q", title="time (s)"),
+        color=alt.Color("model:N", title="model"),
+        tooltip=[alt.Tooltip(f"{c}:N") for c in ("model", "variant", "measure")]
+        + [alt.Tooltip("seconds:Q", format=".4g"), alt.Tooltip("runs:Q")],
+    )
+    subtitle = "mean over unfreeze depths and splits" if averaged else None
+    return _panel_chart(chart, data, name, subtitle, column="measure", column_sort=measures, row="dataset",
+                        independent=("y",))
+
+
+# --------------------------------------------------------------------------------------
+# Pruning sensitivity (Lee et al.): accuracy drop of each step, in the order tried
+# --------------------------------------------------------------------------------------
+
+PRUNING_KINDS = ("prune-filters", "prune-layers")
+PRUNING_COLUMNS = [
+    "dataset", "model", "variant", "unfreeze", "split", "seed", "method", "order", "budget",
+    "step", "round", "action", "layer", "filters_before", "removed", "filters_after",
+    "params", "accuracy", "drop", "accepted",
+]
+PRUNING_TITLE = "Accuracy drop per pruning step, in the order tried"
+
+
+def _pruning_order(variant: str) -> str:
+    return "input-to-output" if parse_variant(variant).options.get("order") else "sensitivity"
+
+
+def pruning_sensitivity_table(steps: pd.DataFrame | None) -> pd.DataFrame:
+    """The pruning steps of the per-variant ``preparation.parquet`` tables (concatenated): one row
+    per step tried by ``prune-filters-*`` (accuracy-aware filter pruning, one row per layer try,
+    plus a ``quantize-dense-*`` step) and ``prune-layers-*`` variants (out-of-order layer
+    removal: ``candidate`` becomes ``layer``, ``action`` is ``remove-layers``), in step order per
+    run. ``method`` is the variant kind, ``order`` ``sensitivity`` or ``input-to-output``
+    (``-io`` variants), ``budget`` the allowed accuracy drop as a fraction; ``accepted`` is
+    boolean. Rows of other variants (clustering, magnitude pruning) are dropped."""
+    if steps is None or len(steps) == 0 or "variant" not in steps.columns:
+        return _empty(PRUNING_COLUMNS)
+    df = steps.copy()
+    df["variant"] = df["variant"].astype(str)
+    df = df[df["variant"].map(_variant_kind).isin(PRUNING_KINDS)].reset_index(drop=True)
+    if len(df) == 0:
+        return _empty(PRUNING_COLUMNS)
+    kinds = df["variant"].map(_variant_kind)
+    if "candidate" in df.columns:
+        layer = df["layer"] if "layer" in df.columns else pd.Series(math.nan, index=df.index)
+        df["layer"] = layer.where(kinds != "prune-layers", df["candidate"])
+    if "action" not in df.columns:
+        df["action"] = math.nan
+    df["action"] = df["action"].where(kinds != "prune-layers", "remove-layers")
+    df["method"] = kinds
+    df["order"] = df["variant"].map(_pruning_order)
+    df["budget"] = [parse_variant(v).options["budget"] / 100 for v in df["variant"]]
+    for col in ("dataset", "model", "unfreeze", "split", "seed", "layer", "action"):
+        if col not in df.columns:
+            df[col] = ""
+        df[col] = df[col].fillna("").map(_unfreeze_str if col in ("unfreeze", "seed") else str)
+    for col in ("step", "round", "filters_before", "removed", "filters_after", "params", "accuracy", "drop"):
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype(float) if col in df.columns else math.nan
+    df["accepted"] = df["accepted"].map(
+        lambda v: str(v).strip().lower() in ("true", "1", "1.0")) if "accepted" in df.columns else False
+    df["accepted"] = df["accepted"].astype(bool)
+    df["step"] = df["step"].astype("Int64")
+    return _sorted(df, ["dataset", "model", "unfreeze", "split", "seed", "variant", "step"])[PRUNING_COLUMNS]
+
+
+def pruning_sensitivity_figure(steps: pd.DataFrame | None, title: str | None = None) -> alt.TopLevelMixin:
+    """Lee et al.'s pruning, step by step: per variant, the accuracy drop (y) of each step in the
+    order tried (x: ``step. layer``), bars coloured by accepted / rejected, the variant's budget
+    as a dashed rule. One row of panels per model and base variant, the ``sensitivity`` order and
+    the input-to-output (``-io``) order of the same settings side by side; the run
+    (unfreeze, split, seed, dataset) is added to the row label when there are several."""
+    table = pruning_sensitivity_table(steps)
+    name = title or _with_dataset(PRUNING_TITLE, table)
+    table = table[table["drop"].notna()] if len(table) else table
+    if len(table) == 0:
+        return no_data_chart(name)
+    data = table.copy()
+    data["step"] = data["step"].astype(float)
+    data["drop"] = data["drop"].astype(float)
+    data["status"] = data["accepted"].map({True: "accepted", False: "rejected"})
+    what = data["layer"].where(data["layer"] != "", data["action"])
+    data["label"] = data["step"].astype(int).astype(str) + ". " + what
+    data["base"] = data["variant"].str.replace(r"-io$", "", regex=True)
+    run = _run_panel(data, ("dataset", "unfreeze", "split", "seed"))
+    data["facet_run"] = data["model"] + " · " + data["base"] + run.map(lambda r: f" · {r}" if r else "")
+    data["facet_order"] = data["order"]
+    rows = list(dict.fromkeys(data["facet_run"]))  # table order: model, run, variant
+    orders = [o for o in ("sensitivity", "input-to-output") if o in set(data["order"])]
+    statuses = ["accepted", "rejected"]
+    tooltip = [alt.Tooltip(f"{c}:N") for c in ("model", "variant", "order", "layer", "action", "status")] + [
+        alt.Tooltip("step:Q"), alt.Tooltip("removed:Q", title="removed (filters)"),
+        alt.Tooltip("accuracy:Q", format=".4f"), alt.Tooltip("drop:Q", format=".4f"),
+        alt.Tooltip("budget:Q", format=".4f")]
+    bars = alt.Chart().mark_bar().encode(
+        x=alt.X("label:N", title="layer, in the order tried",
+                sort=alt.EncodingSortField("step", op="min"), axis=alt.Axis(labelAngle=-60, labelLimit=140)),
+        y=alt.Y("drop:Q", title="accuracy drop", axis=alt.Axis(format=".1%")),
+        color=alt.Color("status:N", title="step", sort=statuses,
+                        scale=alt.Scale(domain=statuses, range=["#4c78a8", "#e45756"])),
+        tooltip=tooltip,
+    )
+    budget = alt.Chart().mark_rule(strokeDash=[5, 4], color="#555555").encode(
+        y="mean(budget):Q", tooltip=[alt.Tooltip("mean(budget):Q", title="budget", format=".4f")])
+    data = data.assign(budget=data["budget"].astype(float), status=data["status"].astype(str))
+    data["accepted"] = data["accepted"].astype(bool)
+    head = alt.TitleParams(name, subtitle="dashed: the variant's accuracy-drop budget")
+    if len(rows) == 1 and len(orders) == 1:
+        chart = alt.layer(bars, budget, data=data).properties(**plots.CHART_SIZE, title=head)
+        return plots.apply_theme(chart)
+    # A grid of concatenated panels, not a row x column facet: Vega-Lite packs a facet grid with
+    # empty cells (a prune-layers row has no input-to-output cell) and independent x scales wrongly.
+    grid = []
+    for run_label in rows:
+        cells = []
+        for order in orders:
+            cell = data[(data["facet_run"] == run_label) & (data["facet_order"] == order)]
+            if len(cell):
+                cells.append(alt.layer(bars, budget, data=cell.reset_index(drop=True)).properties(
+                    width=260, height=170, title=alt.TitleParams(f"{run_label} · {order} order",
+                                                                 fontSize=plots.FONT_SIZES["header"])))
+        grid.append(alt.hconcat(*cells).resolve_scale(y="shared") if len(cells) > 1 else cells[0])
+    chart = alt.vconcat(*grid, title=head).resolve_scale(color="shared")
+    return plots.apply_theme(chart)
+
+
+#: The pruning study: its input is the concatenated ``preparation.parquet`` step tables, not
+#: the measurement table, so it is not in :data:`STUDIES`.
+PRUNING_STUDY = (pruning_sensitivity_table, pruning_sensitivity_figure)
+
+
 # --------------------------------------------------------------------------------------
 # Registry
 # --------------------------------------------------------------------------------------
@@ -594,13 +923,13 @@ FigureFn = Callable[..., alt.TopLevelMixin]
 
 #: study key -> (table function, figure function or None). Keys are stable file names.
 STUDIES: dict[str, tuple[TableFn, FigureFn | None]] = {
-    "table1_quantized_size": (quantized_size_table, None),
-    "table2_classification": (classification_table, None),
+    "table1_quantized_size": (quantized_size_table, quantized_size_figure),
+    "table2_classification": (classification_table, classification_figure),
     "fig4_accuracy": (accuracy_table, accuracy_figure),
     "fig5_unfreeze_sweep": (unfreeze_sweep_table, unfreeze_sweep_figure),
     "fig8_table7_cluster_count": (cluster_count_table, cluster_count_figure),
-    "table3_split_time": (split_time_table, None),
-    "table4_variant_time": (variant_time_table, None),
+    "table3_split_time": (split_time_table, split_time_figure),
+    "table4_variant_time": (variant_time_table, variant_time_figure),
 }
 
 #: Study titles (headings of the Markdown tables).
@@ -616,6 +945,10 @@ TITLES = {
 
 #: Default figure titles (`` — <dataset>`` is added for one-dataset data).
 FIGURE_TITLES = {
+    "table1_quantized_size": "Size of the original and quantized variants (Table 1)",
+    "table2_classification": "Macro precision, recall and F1 per variant (Table 2)",
+    "table3_split_time": "Training and test time vs train share (Table 3)",
+    "table4_variant_time": "Training and test time per variant (Table 4)",
     "fig4_accuracy": "Accuracy per variant (Fig. 4)",
     "fig5_unfreeze_sweep": "Accuracy vs unfrozen layers (Fig. 5)",
     "fig8_table7_cluster_count": "Accuracy vs cluster count K (Fig. 8)",

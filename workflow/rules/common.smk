@@ -204,6 +204,12 @@ def evaluate_inputs(wildcards):
     return inputs
 
 
+def pruning_steps_of(dataset):
+    """The per-step tables of a dataset's filter- and layer-pruned variants."""
+    return [f"results/models/{RUN}/preparation.parquet".format(**run) for run in experiments(dataset)
+            if parse_variant(run["variant"]).kind in ("prune-filters", "prune-layers")]
+
+
 def measurements_of(dataset):
     runs = experiments(dataset)
     return {
@@ -222,4 +228,5 @@ def all_outputs():
         studies = STUDIES_DIR.format(dataset=dataset)
         targets += [f"{studies}/{key}.{ext}" for key in STUDY_KEYS for ext in ("csv", "md")]
         targets += [f"{studies}/{key}.{ext}" for key in STUDY_FIGURES for ext in ("svg", "html")]
+        targets += [f"{studies}/pruning_sensitivity.{ext}" for ext in ("csv", "md", "svg", "html")]
     return targets

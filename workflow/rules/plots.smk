@@ -45,3 +45,23 @@ rule studies:
         conda_env("analysis")
     script:
         "../scripts/studies.py"
+
+
+rule pruning_study:
+    input:
+        lambda wc: pruning_steps_of(wc.dataset),
+    output:
+        csv=report(f"{STUDIES_DIR}/pruning_sensitivity.csv", caption="../report/pruning.rst",
+                   category="Sensitivity studies", subcategory="{dataset}",
+                   labels={"dataset": "{dataset}", "study": "pruning_sensitivity", "kind": "table"}),
+        markdown=f"{STUDIES_DIR}/pruning_sensitivity.md",
+        svg=report(f"{STUDIES_DIR}/pruning_sensitivity.svg", caption="../report/pruning.rst",
+                   category="Sensitivity studies", subcategory="{dataset}",
+                   labels={"dataset": "{dataset}", "study": "pruning_sensitivity", "kind": "figure"}),
+        html=f"{STUDIES_DIR}/pruning_sensitivity.html",
+    log:
+        f"{LOGS}/pruning_study/{{dataset}}.log",
+    conda:
+        conda_env("analysis")
+    script:
+        "../scripts/pruning_study.py"
