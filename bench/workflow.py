@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -71,6 +70,10 @@ def run_child(case: str, args: argparse.Namespace, images: int) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+SLURM_TOOLS = {"sacct", "sacctmgr", "salloc", "sattach", "sbatch", "sbcast", "scancel", "scontrol", "scrontab",
+               "sdiag", "sinfo", "sprio", "squeue", "sreport", "srun", "sshare", "sstat", "strigger", "sview"}
+
+
 def planning_seconds(repeats: int, without_slurm_tools: bool) -> list[float]:
     """Wall time of `snakemake -n` on the paper grid.
 
@@ -81,9 +84,11 @@ def planning_seconds(repeats: int, without_slurm_tools: bool) -> list[float]:
     seconds = []
     env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow")}
     with tempfile.TemporaryDirectory() as workdir, tempfile.TemporaryDirectory() as tools:
-        if without_slurm_tools:
-            for tool in ("git", "tar"):
-                os.symlink(shutil.which(tool), Path(tools) / tool)
+        if without_slurm_tools:  # PATH as it is, less the Slurm client commands
+            for folder in os.environ["PATH"].split(os.pathsep):
+                for tool in Path(folder).glob("*") if Path(folder).is_dir() else []:
+                    if tool.name not in SLURM_TOOLS and not (Path(tools) / tool.name).exists():
+                        os.symlink(tool, Path(tools) / tool.name)
             env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), tools])
         for _ in range(repeats):
             start = time.perf_counter()
