@@ -12,7 +12,8 @@ RUN = "results/models/digits/70-30/seed-0/{model}/{variant}/unfreeze-{unfreeze}"
 ALEXNET = {"models": ["AlexNet"]}
 VARIANTS = {
     "original": None,
-    "float16": {**ALEXNET, "unfreeze": [1]},   # float16 training is emulated on CPUs: the head only
+    # float16 convolutions are emulated on CPUs (slow for AlexNet's): MobileNetV2, its head trained
+    "float16": {"models": ["MobileNetV2"]},
     "tflite-int8": ALEXNET,
     # the paper's order: the (here random) MobileNetV2 base is clustered, then only the head trains
     "cluster-k16": {"models": ["MobileNetV2"]},
@@ -40,14 +41,15 @@ def variants_run(tmp_path_factory):
 def test_every_variant_is_ranked_and_drawn(variants_run):
     ranking = pd.read_csv(variants_run / "results/scores/digits/ranking.csv")
     ranked = ranking[(ranking["row"] == "variant") & (ranking["model"] == "AlexNet")]
-    assert sorted(ranked["variant"]) == sorted(set(VARIANTS) - {"cluster-k16"})
-    assert set(ranking.loc[ranking["model"] == "MobileNetV2", "variant"]) == {"original", "cluster-k16"}
+    assert sorted(ranked["variant"]) == sorted(set(VARIANTS) - {"cluster-k16", "float16"})
+    mobilenet = ranking[ranking["model"] == "MobileNetV2"].set_index("variant")
+    assert set(mobilenet.index) == {"original", "cluster-k16", "float16"}
     assert ranked["opscore"].notna().all() and (ranked["size_mb"] > 0).all()
     bubble = (variants_run / "results/figures/digits/bubble.svg").read_text()
     for variant in VARIANTS:
         assert variant in bubble, variant
     by_variant = ranked.set_index("variant")
-    assert by_variant.loc["float16", "precision"] == "float16"
+    assert mobilenet.loc["float16", "precision"] == "float16"
     assert by_variant.loc["tflite-int8", "precision"] == "int8"
     # physically smaller: fewer parameters and a smaller file than the original
     assert by_variant.loc["prune-filters-b50", "params"] < by_variant.loc["original", "params"]
@@ -55,11 +57,10 @@ def test_every_variant_is_ranked_and_drawn(variants_run):
     # magnitude pruning keeps the shapes and zeroes half the pruned kernels
     assert by_variant.loc["prune-magnitude-s50", "params"] == by_variant.loc["original", "params"]
     assert by_variant.loc["prune-magnitude-s50", "nonzero_params"] < 0.6 * by_variant.loc["original", "params"]
-    assert by_variant.loc["float16", "size_mb"] < 0.6 * by_variant.loc["original", "size_mb"]
+    assert mobilenet.loc["float16", "size_mb"] < 0.6 * mobilenet.loc["original", "size_mb"]
     for variant in ("prune-filters-b50", "tflite-int8"):
         assert by_variant.loc[variant, "prep_time_s"] > 0, variant
-    clustered = ranking[(ranking["model"] == "MobileNetV2") & (ranking["variant"] == "cluster-k16")].iloc[0]
-    assert clustered["prep_time_s"] > 0
+    assert mobilenet.loc["cluster-k16", "prep_time_s"] > 0
 
 
 @pytest.mark.slow

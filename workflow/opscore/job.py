@@ -37,3 +37,9 @@ def git_version(repo: str | Path) -> str:
         return head + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def code_version() -> str:
+    """The git version of the checkout this library runs from. Read by the job itself, not passed
+    as a rule parameter, so that a new commit does not make Snakemake redo every measurement."""
+    return git_version(Path(__file__).resolve().parents[2])

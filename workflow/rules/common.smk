@@ -15,7 +15,6 @@ from opscore.data import BUILTIN_DATASETS, DATASET_ARCHIVES
 from opscore.models import APPLICATIONS, SCRATCH_MODELS
 from opscore.sensitivity import STUDIES
 from opscore.variants import NAME_PATTERN as VARIANT_PATTERN, parse_variant
-from opscore.job import git_version
 
 
 # ---- config checks the schema cannot express -------------------------------------------
@@ -78,7 +77,6 @@ def conda_env(name):
 
 DOWNLOADS = config.get("download_dir", "resources/downloads")
 WEIGHTS = config.get("weights_dir", "resources/weights")
-CODE_VERSION = git_version(workflow.basedir)
 
 # ---- artifact paths: each wildcard names what the file holds --------------------------
 DATA = "results/data/{dataset}/{split}/seed-{seed}.npz"

@@ -15,7 +15,6 @@ rule evaluate:
         input_size=config["input_size"],
         batch_size=config["training"]["batch_size"],
         repeats=config["measure"]["repeats"],
-        code_version=CODE_VERSION,
     log:
         f"{LOGS}/evaluate/{RUN}.log",
     resources:

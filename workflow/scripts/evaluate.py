@@ -3,7 +3,7 @@ import json
 
 import pandas as pd
 
-from opscore.job import identity, redirect_output
+from opscore.job import code_version, identity, redirect_output
 
 redirect_output(snakemake.log[0])
 
@@ -26,7 +26,7 @@ test_data = make_pipeline(data["x_test"], data["y_test"], preprocess_function(wc
 probabilities, seconds = measure.time_repeats(lambda: deployable.predict(test_data), params.repeats)
 history = pd.read_parquet(inputs.history)
 preparation = json.loads(open(inputs.preparation).read()) if "preparation" in inputs.keys() else {}
-context = {**measure.runtime_context(), "precision": variant.precision, "code_version": params.code_version,
+context = {**measure.runtime_context(), "precision": variant.precision, "code_version": code_version(),
            "batch_size": params.batch_size, "threads": snakemake.threads}
 row = {
     **identity(wc),
