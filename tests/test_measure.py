@@ -35,6 +35,17 @@ def test_perfect_and_missing_class_auc():
     assert np.isnan(m["auc_ovr"])  # class 2 absent from the test split: AUC undefined, not a crash
 
 
+def test_two_classes_are_scored_the_binary_way():
+    # fraud-style: 4 negatives, 2 positives; P(positive) ranks 7 of the 8 positive-negative pairs right
+    y = np.array([0, 0, 0, 0, 1, 1])
+    positive = np.array([.1, .2, .3, .7, .6, .9])
+    m = measure.classification_metrics(y, np.column_stack([1 - positive, positive]))
+    assert m["accuracy"] == pytest.approx(5 / 6)  # 0.7 is the one false alarm; 0.6 and 0.9 are caught
+    assert m["auc_ovr"] == pytest.approx(7 / 8)
+    assert m["top5_accuracy"] == m["accuracy"]  # top-1 with two classes
+    assert measure.random_baseline(y, 2, seed=0)["n_classes"] == 2
+
+
 def test_time_repeats_excludes_warmup_and_keeps_every_repeat():
     calls = []
 

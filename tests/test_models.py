@@ -22,6 +22,20 @@ def test_unknown_model_lists_the_known_ones():
     assert "ResNet5O" in str(error.value)
 
 
+def test_tabular_rows_go_to_a2e_only_and_through_the_pipeline_unchanged():
+    from opscore.training import make_pipeline
+
+    model = models.build_classifier("A2E", n_classes=2, input_size=32, features=5)
+    assert model.input_shape == (None, 5) and model.layers[1].name == "a2e_normalize"
+    with pytest.raises(models.ModelError, match="table of 5 features.*A2E"):
+        models.build_classifier("MobileNetV2", n_classes=2, input_size=32, features=5)
+    rows = np.array([[1e4, -3.5, 0.0, 2.0, 7.0]] * 3, np.float32)
+    batch, labels = next(iter(make_pipeline(rows, np.array([0, 1, 0]), models.preprocess_function("A2E"),
+                                            input_size=32, batch_size=4)))
+    np.testing.assert_array_equal(batch.numpy(), rows)  # no /255, resize or grey->RGB for tabular rows
+    assert model.predict(batch, verbose=0).shape == (3, 2)
+
+
 def test_head_is_softmax_dense_with_seeded_glorot_init(small_classifier):
     head = small_classifier.get_layer("head_dense")
     assert head.units == 4 and head.activation.__name__ == "softmax"

@@ -102,16 +102,21 @@ def test_a2e_accordion_on_images(digits):
     assert "fold2+fold3" in pruning.removal_candidates(model)["candidate"].tolist()
 
 
-def test_a2e_on_tabular_vectors_with_normalization():
+def test_a2e_on_tabular_vectors_with_normalization(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(loc=[0.0, 1000.0, -5.0], scale=[1.0, 300.0, 0.1], size=(256, 3)).astype("float32")
     y = (x[:, 1] > 1000).astype("int64")
-    model = scratch_models.build("A2E", n_classes=2, input_shape=(3,), seed=1, accordion=(16, 4, 16),
-                                 normalization_data=x)
-    normalized = model.get_layer("normalize")(x).numpy()
+    build = lambda: scratch_models.build("A2E", n_classes=2, input_shape=(3,), seed=1, accordion=(16, 4, 16),
+                                         normalize=True)
+    model = build()
+    assert scratch_models.adapt_normalization(model, x) == 1
+    normalized = model.get_layer(scratch_models.NORMALIZATION_LAYER)(x).numpy()
     np.testing.assert_allclose(normalized.mean(axis=0), 0.0, atol=1e-3)
     np.testing.assert_allclose(normalized.std(axis=0), 1.0, atol=1e-2)
     train_one_step(model, tf.data.Dataset.from_tensor_slices((x, y)).batch(64))
     assert model.predict(x[:5], verbose=0).shape == (5, 2)
-    # normalization statistics are weights: they travel with the weights file
-    assert any("mean" in w.name for w in model.get_layer("normalize").weights)
+    # normalization statistics are weights: a fresh model given the weights file predicts the same
+    model.save_weights(str(tmp_path / "a2e.h5"))
+    reloaded = build()
+    reloaded.load_weights(str(tmp_path / "a2e.h5"))
+    np.testing.assert_allclose(reloaded.predict(x[:5], verbose=0), model.predict(x[:5], verbose=0), rtol=1e-5)

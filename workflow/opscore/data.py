@@ -55,6 +55,7 @@ __all__ = [
     "parse_split",
     "load_dataset",
     "has_official_split",
+    "feature_count",
     "save_prepared",
     "load_prepared",
 ]
@@ -706,6 +707,12 @@ def load_dataset(name: str, options: dict | None, download_dir: str | os.PathLik
         raise DataError(f"unknown dataset {name!r}; known: {_known_names()}")
     ds["name"] = name
     return ds
+
+
+def feature_count(ds: dict) -> int | None:
+    """The number of features of a tabular dataset's rows; None for images."""
+    x = ds["x_train"]
+    return int(x.shape[1]) if x.ndim == 2 else None
 
 
 def has_official_split(name: str, options: dict | None = None) -> bool:

@@ -21,28 +21,35 @@ from sklearn.exceptions import UndefinedMetricWarning
 
 
 def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dict:
-    """Accuracy, macro precision/recall/F1, one-vs-rest AUC and top-5 accuracy (scikit-learn)."""
+    """Accuracy, macro precision/recall/F1, one-vs-rest AUC and top-5 accuracy (scikit-learn).
+
+    Two classes (e.g. fraud or not) are scored the binary way: AUC of the second class's
+    probability, and top-k is top-1 (accuracy)."""
     n_classes = probabilities.shape[1]
     labels = np.arange(n_classes)
     predicted = probabilities.argmax(axis=1)
     precision, recall, f1, _ = metrics.precision_recall_fscore_support(
         y_true, predicted, labels=labels, average="macro", zero_division=0)
+    binary = n_classes == 2
     with warnings.catch_warnings():
         # AUC is undefined when the test split lacks a class; say so with NaN, not a crash.
         warnings.simplefilter("ignore", UndefinedMetricWarning)
         try:
-            auc = metrics.roc_auc_score(y_true, probabilities, multi_class="ovr", labels=labels)
+            auc = (metrics.roc_auc_score(y_true, probabilities[:, 1]) if binary else
+                   metrics.roc_auc_score(y_true, probabilities, multi_class="ovr", labels=labels))
         except ValueError:
             auc = float("nan")
     # top-5, or top-(classes-1) for fewer than 6 classes, where top-5 would be trivially 1
     top_k = min(5, n_classes - 1) if n_classes > 2 else 1
+    accuracy = metrics.accuracy_score(y_true, predicted)
     return {
-        "accuracy": metrics.accuracy_score(y_true, predicted),
+        "accuracy": accuracy,
         "precision_macro": precision,
         "recall_macro": recall,
         "f1_macro": f1,
         "auc_ovr": auc,
-        "top5_accuracy": metrics.top_k_accuracy_score(y_true, probabilities, k=top_k, labels=labels),
+        "top5_accuracy": accuracy if binary else metrics.top_k_accuracy_score(y_true, probabilities, k=top_k,
+                                                                              labels=labels),
         "n_test": int(len(y_true)),
         "n_classes": int(n_classes),
     }

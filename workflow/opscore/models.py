@@ -12,7 +12,7 @@ import importlib
 from pathlib import Path
 
 from opscore import scratch_models
-from opscore.scratch_models import SCRATCH_MODELS
+from opscore.scratch_models import SCRATCH_MODELS, TABULAR_MODELS
 
 # keras.applications names known to tf_keras 2.21 (kept static so config validation needs no
 # TensorFlow import; tests/test_models.py checks it against the installed tf_keras).
@@ -66,11 +66,22 @@ def build_base(name: str, input_size: int, weights: str | None = None):
     return base
 
 
-def build_classifier(name: str, n_classes: int, input_size: int, base_weights: str | None = None, seed: int = 0):
+def build_classifier(name: str, n_classes: int, input_size: int, base_weights: str | None = None, seed: int = 0,
+                     features: int | None = None):
     """Base + global average pooling + softmax head (Glorot uniform, seeded); the models made
-    for training from scratch (opscore.scratch_models) come whole and ignore base weights."""
+    for training from scratch (opscore.scratch_models) come whole and ignore base weights.
+
+    ``features`` is the width of a tabular dataset's rows (see ``data.feature_count``); None
+    means images of ``input_size``². Only :data:`TABULAR_MODELS` take feature vectors; they get
+    a Normalization layer in front (``scratch_models.adapt_normalization`` fits it).
+    """
     from opscore.tf import keras
 
+    if features is not None:
+        if name not in TABULAR_MODELS:
+            raise ModelError(f"{name} takes images, but this dataset is a table of {features} features; "
+                             f"models for tabular data: {', '.join(TABULAR_MODELS)}")
+        return scratch_models.build(name, n_classes, (features,), seed=seed, normalize=True)
     if name in SCRATCH_MODELS:
         return scratch_models.build(name, n_classes, (input_size, input_size, 3), seed=seed)
     base = build_base(name, input_size, base_weights)

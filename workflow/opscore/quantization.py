@@ -107,15 +107,15 @@ def float16_scope():
 
 
 def build_float16_classifier(name: str, n_classes: int, input_size: int, base_weights: str | None = None,
-                             seed: int = 0):
+                             seed: int = 0, features: int | None = None):
     """`models.build_classifier` in float16 (BatchNormalization parameters stay float32, as
     Keras makes them), starting from the float32 classifier's initial weights rounded to
     float16. Its input layer is float16 too; float32 inputs are cast on the way in."""
     from opscore.models import build_classifier
 
-    reference = build_classifier(name, n_classes, input_size, base_weights=base_weights, seed=seed)
+    reference = build_classifier(name, n_classes, input_size, base_weights=base_weights, seed=seed, features=features)
     with float16_scope():
-        model = build_classifier(name, n_classes, input_size, seed=seed)
+        model = build_classifier(name, n_classes, input_size, seed=seed, features=features)
     model.set_weights([value.astype(variable.dtype.as_numpy_dtype)
                        for value, variable in zip(reference.get_weights(), model.weights)])
     return model

@@ -22,8 +22,10 @@ from random (seeded) initialisation:
     (256 → 64 → 256 → 64 by default: the "accordion"), each with ReLU, before the softmax
     classifier. In the paper A2E reached 85.1 % (credit-card fraud) and 94.5 % (MNIST)
     complexity reduction; opscore lets it be ranked against the CNNs on the same split.
-    For tabular data, pass ``normalization_data=x_train`` to put an adapted
-    ``Normalization`` layer (feature mean/variance, saved with the weights) in front.
+    For tabular data, ``normalize=True`` puts a ``Normalization`` layer in front, whose
+    feature mean/variance :func:`adapt_normalization` learns from the training split and
+    which are saved with the weights. A2E is the one model here that takes feature vectors
+    (:data:`TABULAR_MODELS`).
 
 Every model ends in a softmax Dense layer named ``head_dense`` (Glorot uniform, seeded), like
 :func:`opscore.models.build_classifier`, so ``unfreeze_top`` and the measurement code work
@@ -39,8 +41,8 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["SCRATCH_MODELS", "ScratchModelError", "build", "build_alexnet", "build_a2e", "preprocess",
-           "preprocess_function", "is_scratch_model"]
+__all__ = ["SCRATCH_MODELS", "TABULAR_MODELS", "ScratchModelError", "build", "build_alexnet", "build_a2e",
+           "adapt_normalization", "preprocess", "preprocess_function", "is_scratch_model"]
 
 
 class ScratchModelError(ValueError):
@@ -69,6 +71,8 @@ def _as_shape(input_shape) -> tuple[int, ...]:
         return (int(input_shape),)
     return tuple(int(d) for d in input_shape)
 
+
+NORMALIZATION_LAYER = "a2e_normalize"
 
 #: AlexNet's convolutions for 32×32 inputs: (filters, max-pool after it).
 ALEXNET_CONVS = ((64, True), (192, True), (384, False), (256, False), (256, True))
@@ -104,10 +108,11 @@ def build_alexnet(n_classes: int, input_shape=(32, 32, 3), seed: int = 0, width:
 
 
 def build_a2e(n_classes: int, input_shape, seed: int = 0, accordion=(256, 64, 256, 64), dropout: float = 0.0,
-              normalization_data=None, name: str = "A2E"):
+              normalize: bool = False, name: str = "A2E"):
     """The accordion autoencoder classifier: [Normalization] → Flatten → Dense(accordion[i], ReLU)… →
-    softmax ``head_dense``. ``normalization_data`` (e.g. the training features) adapts a
-    Normalization layer so raw tabular columns (amounts, times) reach the dense layers standardised."""
+    softmax ``head_dense``. ``normalize`` adds a Normalization layer (identity until
+    :func:`adapt_normalization`) so raw tabular columns (amounts, times) reach the dense layers
+    standardised."""
     from opscore.tf import keras
 
     input_shape = _as_shape(input_shape)
@@ -117,10 +122,8 @@ def build_a2e(n_classes: int, input_shape, seed: int = 0, accordion=(256, 64, 25
     init = _seeded(seed)
     inputs = keras.Input(input_shape, name="input")
     x = inputs
-    if normalization_data is not None:
-        norm = keras.layers.Normalization(axis=-1, name="normalize")
-        norm.adapt(np.asarray(normalization_data, np.float32).reshape(-1, *input_shape))
-        x = norm(x)
+    if normalize:
+        x = keras.layers.Normalization(axis=-1, name=NORMALIZATION_LAYER)(x)
     x = keras.layers.Flatten(name="flatten")(x)
     for index, units in enumerate(accordion, start=1):
         x = keras.layers.Dense(units, activation="relu", kernel_initializer=init(), name=f"fold{index}")(x)
@@ -132,6 +135,19 @@ def build_a2e(n_classes: int, input_shape, seed: int = 0, accordion=(256, 64, 25
 
 #: name → builder(n_classes, input_shape, seed, **options)
 SCRATCH_MODELS: dict[str, Callable] = {"AlexNet": build_alexnet, "A2E": build_a2e}
+#: the models that take tabular feature vectors (built with ``normalize=True`` for them)
+TABULAR_MODELS = ("A2E",)
+
+
+def adapt_normalization(model, x) -> int:
+    """Learn the feature mean/variance of A2E's input normalization from ``x`` (the training
+    split); returns 1 if the model has that layer, else 0. Only A2E's own layer is touched
+    (EfficientNet's Normalization holds ImageNet statistics). The statistics are weights: they
+    travel with the weights file and reload with it."""
+    layers = [layer for layer in model.layers if layer.name == NORMALIZATION_LAYER]
+    for layer in layers:
+        layer.adapt(np.asarray(x, np.float32))
+    return len(layers)
 
 
 def is_scratch_model(name: str) -> bool:
@@ -142,7 +158,7 @@ def build(name: str, n_classes: int, input_shape, seed: int = 0, **options):
     """Build scratch model ``name`` as a full softmax classifier (last layer ``head_dense``).
 
     ``options`` go to the builder (AlexNet: width, dense_units, dropout; A2E: accordion,
-    dropout, normalization_data).
+    dropout, normalize).
     """
     if name not in SCRATCH_MODELS:
         raise ScratchModelError(f"unknown scratch model {name!r}; known: {', '.join(SCRATCH_MODELS)}")

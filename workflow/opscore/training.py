@@ -2,7 +2,8 @@
 
 Images stay uint8 until a batch is drawn: the pipeline casts, converts grey to RGB, resizes
 to the model's input size and applies the application's own `preprocess_input` per batch,
-so no float copy of a whole dataset is ever held in memory.
+so no float copy of a whole dataset is ever held in memory. Tabular rows (float32 features)
+go in unchanged.
 """
 from __future__ import annotations
 
@@ -47,11 +48,14 @@ def make_pipeline(x: np.ndarray, y: np.ndarray, preprocess, input_size: int, bat
 
 
 def _batches(images, labels, order: np.ndarray, preprocess, input_size: int, batch_size: int, dtype: str):
-    """Gather uint8 images batch by batch and make them model input in the graph."""
+    """Gather uint8 images batch by batch and make them model input in the graph. Tabular
+    rows (rank 2: float32 features) pass as they are: the model normalises them itself."""
     from opscore.tf import tf
 
     def to_model_input(indices):
         batch = tf.cast(tf.gather(images, indices), "float32")
+        if batch.shape.rank == 2:
+            return tf.cast(batch, dtype), tf.gather(labels, indices)
         if batch.shape[-1] == 1:
             batch = tf.image.grayscale_to_rgb(batch)
         if batch.shape[1] != input_size or batch.shape[2] != input_size:

@@ -90,10 +90,10 @@ class Deployable:
 
 
 def load_deployable(variant: Variant, artifact: str, model_name: str, n_classes: int, input_size: int,
-                    threads: int) -> Deployable:
+                    threads: int, features: int | None = None) -> Deployable:
     """Open a variant's artifact the way it would be deployed: a Keras weights file for trained
     variants, a full Keras model for derived ones (pruning may change the architecture), a
-    .tflite flatbuffer run by the TFLite interpreter."""
+    .tflite flatbuffer run by the TFLite interpreter. ``features``: a tabular dataset's row width."""
     from opscore import measure
 
     if variant.kind == "tflite":
@@ -107,11 +107,11 @@ def load_deployable(variant: Variant, artifact: str, model_name: str, n_classes:
         if variant.kind == "float16":
             from opscore.quantization import build_float16_classifier
 
-            model = build_float16_classifier(model_name, n_classes, input_size)
+            model = build_float16_classifier(model_name, n_classes, input_size, features=features)
         else:
             from opscore.models import build_classifier
 
-            model = build_classifier(model_name, n_classes, input_size)
+            model = build_classifier(model_name, n_classes, input_size, features=features)
         model.load_weights(artifact)
     else:
         from opscore.pruning import load_model  # knows the quantized dense layer

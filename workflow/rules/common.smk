@@ -11,8 +11,8 @@ os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (LIBRARY, os.environ.get("
 
 from snakemake.settings.types import DeploymentMethod
 
-from opscore.data import BUILTIN_DATASETS, DATASET_ARCHIVES
-from opscore.models import APPLICATIONS, SCRATCH_MODELS
+from opscore.data import BUILTIN_DATASETS, DATASET_ARCHIVES, is_csv_path
+from opscore.models import APPLICATIONS, SCRATCH_MODELS, TABULAR_MODELS
 from opscore.sensitivity import STUDIES
 from opscore.variants import NAME_PATTERN as VARIANT_PATTERN, parse_variant
 
@@ -23,10 +23,29 @@ def _check_config():
         if name not in BUILTIN_DATASETS and "path" not in options:
             raise ValueError(
                 f"config datasets: unknown dataset {name!r}. Known: {', '.join(BUILTIN_DATASETS)}; "
-                "or give an image folder with `path:` (train/CLASS/*, test/CLASS/*)."
+                "or give `path:`, an image folder (train/CLASS/*, test/CLASS/*) or a CSV table (with `label:`)."
             )
         if name == "digits" and "official" in options["splits"]:
             raise ValueError("config datasets.digits: digits has no official split; use a ratio like \"70-30\".")
+        unknown = sorted(set(options.get("models", [])) - set(config["models"]))
+        if unknown:
+            raise ValueError(f"config datasets.{name}.models: {unknown} not in config models")
+        table = is_csv_path(options.get("path", ""))
+        if not table and ("label" in options or "features" in options):
+            raise ValueError(f"config datasets.{name}: `label`/`features` are for CSV tables, and "
+                             f"{options.get('path', name)!r} is not one (.csv or .csv.gz).")
+        if table:
+            if "label" not in options:
+                raise ValueError(f"config datasets.{name}: the CSV table {options['path']} needs `label:`, "
+                                 "the name of its label column (e.g. label: Class).")
+            if "official" in options["splits"]:
+                raise ValueError(f"config datasets.{name}: a CSV table has no official split; use a ratio "
+                                 "like \"70-30\".")
+            image_models = sorted(set(dataset_models(name)) - set(TABULAR_MODELS))
+            if image_models:
+                raise ValueError(f"config datasets.{name}: a CSV table feeds feature vectors, which "
+                                 f"{image_models} cannot take; list the models for it with "
+                                 f"`models: [{', '.join(TABULAR_MODELS)}]`.")
         for split in options["splits"]:
             if split != "official" and sum(map(int, split.split("-"))) != 100:
                 raise ValueError(f"config datasets.{name}.splits: {split!r} must add up to 100, like \"70-30\".")
@@ -45,6 +64,11 @@ def _check_config():
                              "training; restrict the variant with `models:` or set clustering.order: after-training")
         if variant.kind == "transfer" and variant.options["donor"] not in (*APPLICATIONS, *SCRATCH_MODELS):
             raise ValueError(f"config variants: donor {variant.options['donor']!r} of {name} is not a known model")
+
+
+def dataset_models(dataset):
+    """The models that run on a dataset: its own `models:` list, or every configured model."""
+    return config["datasets"][dataset].get("models", list(config["models"]))
 
 
 def _variants():
@@ -116,7 +140,7 @@ def experiments(dataset=None):
         for split, seed, (model, model_options), (variant, variant_options) in product(
             options["splits"], config["seeds"], config["models"].items(), VARIANTS.items()
         ):
-            if model not in variant_options["models"]:
+            if model not in variant_options["models"] or model not in dataset_models(name):
                 continue
             for unfreeze in variant_options["unfreeze"] or model_options["unfreeze"]:
                 grid.append(dict(dataset=name, split=split, seed=seed, model=model, variant=variant,

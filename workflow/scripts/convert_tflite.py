@@ -8,7 +8,7 @@ from opscore.job import redirect_output
 
 redirect_output(snakemake.log[0])
 
-from opscore.data import load_prepared  # noqa: E402
+from opscore.data import feature_count, load_prepared  # noqa: E402
 from opscore.models import build_classifier, preprocess_function  # noqa: E402
 from opscore.quantization import convert_to_tflite  # noqa: E402
 from opscore.training import make_pipeline  # noqa: E402
@@ -17,7 +17,7 @@ from opscore.variants import parse_variant  # noqa: E402
 wc, params = snakemake.wildcards, snakemake.params
 mode = parse_variant(wc.variant).options["mode"]
 data = load_prepared(snakemake.input.data)
-model = build_classifier(wc.model, len(data["class_names"]), params.input_size)
+model = build_classifier(wc.model, len(data["class_names"]), params.input_size, features=feature_count(data))
 model.load_weights(snakemake.input.checkpoint)
 # Representative data for full-integer calibration comes from the training split, never the test split.
 train_batches = make_pipeline(data["x_train"], data["y_train"], preprocess_function(wc.model), params.input_size,

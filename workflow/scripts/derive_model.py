@@ -11,7 +11,7 @@ from opscore.job import redirect_output
 redirect_output(snakemake.log[0])
 
 from opscore import pruning  # noqa: E402
-from opscore.data import load_prepared  # noqa: E402
+from opscore.data import feature_count, load_prepared  # noqa: E402
 from opscore.models import build_classifier, preprocess_function, unfreeze_top  # noqa: E402
 from opscore.training import make_pipeline, seed_everything, use_threads  # noqa: E402
 from opscore.variants import DENSE_QUANTIZATION, parse_variant  # noqa: E402
@@ -21,7 +21,7 @@ variant, seed, settings = parse_variant(wc.variant), int(wc.seed), params.prunin
 use_threads(snakemake.threads)
 seed_everything(seed)
 data = load_prepared(inputs.data)
-model = build_classifier(wc.model, len(data["class_names"]), params.input_size)
+model = build_classifier(wc.model, len(data["class_names"]), params.input_size, features=feature_count(data))
 model.load_weights(inputs.checkpoint)
 unfreeze_top(model, wc.unfreeze)  # fine-tuning keeps the run's unfreeze depth
 
@@ -65,9 +65,10 @@ elif variant.kind == "prune-filters":
         quantize=DENSE_QUANTIZATION.get(variant.options.get("dense")))
     info["order"] = layers.attrs.get("order")
 elif variant.kind == "prune-layers":
-    derived, layers = pruning.out_of_order_layer_removal(model, held_out_accuracy, budget=variant.options["budget"] / 100)
-    if settings["fine_tune_epochs"]:
-        derived = fine_tune(derived)
+    # like filter pruning, each removal is retrained before it is judged against the budget
+    derived, layers = pruning.out_of_order_layer_removal(
+        model, held_out_accuracy, budget=variant.options["budget"] / 100,
+        fine_tune_fn=fine_tune if settings["fine_tune_epochs"] else None)
 elif variant.kind == "quantize-dense":
     derived = pruning.quantize_dense(model, DENSE_QUANTIZATION[variant.options["dense"]])
 else:

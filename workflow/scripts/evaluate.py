@@ -8,7 +8,7 @@ from opscore.job import code_version, identity, redirect_output
 redirect_output(snakemake.log[0])
 
 from opscore import measure  # noqa: E402
-from opscore.data import load_prepared  # noqa: E402
+from opscore.data import feature_count, load_prepared  # noqa: E402
 from opscore.models import preprocess_function  # noqa: E402
 from opscore.training import make_pipeline, use_threads  # noqa: E402
 from opscore.variants import load_deployable, parse_variant  # noqa: E402
@@ -18,7 +18,7 @@ variant = parse_variant(wc.variant)
 use_threads(snakemake.threads)
 data = load_prepared(inputs.data)
 deployable = load_deployable(variant, inputs.artifact, wc.model, len(data["class_names"]), params.input_size,
-                             snakemake.threads)
+                             snakemake.threads, features=feature_count(data))
 dtype = "float16" if variant.kind == "float16" else "float32"
 test_data = make_pipeline(data["x_test"], data["y_test"], preprocess_function(wc.model), params.input_size,
                           params.batch_size, dtype=dtype)

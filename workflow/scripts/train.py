@@ -4,8 +4,9 @@ from opscore.job import identity, redirect_output
 redirect_output(snakemake.log[0])
 
 from opscore import training  # noqa: E402
-from opscore.data import load_prepared  # noqa: E402
+from opscore.data import feature_count, load_prepared  # noqa: E402
 from opscore.models import build_classifier, preprocess_function, set_batchnorm_momentum, unfreeze_top  # noqa: E402
+from opscore.scratch_models import adapt_normalization  # noqa: E402
 from opscore.variants import parse_variant  # noqa: E402
 
 wc, params, inputs = snakemake.wildcards, snakemake.params, snakemake.input
@@ -13,7 +14,7 @@ variant = parse_variant(wc.variant)
 seed = int(wc.seed)
 training.use_threads(snakemake.threads)
 data = load_prepared(inputs.data)
-n_classes = len(data["class_names"])
+n_classes, features = len(data["class_names"]), feature_count(data)
 training.seed_everything(seed)
 
 optimizer, dtype = None, "float32"
@@ -21,15 +22,18 @@ if variant.kind == "float16":
     from opscore import quantization
 
     model = quantization.build_float16_classifier(wc.model, n_classes, params.input_size,
-                                                  base_weights=inputs.base_weights or None, seed=seed)
+                                                  base_weights=inputs.base_weights or None, seed=seed,
+                                                  features=features)
     optimizer, dtype = quantization.float16_optimizer(params.learning_rate), "float16"
 else:
     model = build_classifier(wc.model, n_classes, params.input_size, base_weights=inputs.base_weights or None,
-                             seed=seed)
+                             seed=seed, features=features)
+if features is not None and adapt_normalization(model, data["x_train"]):
+    print("feature normalization fitted on the training split")
 if variant.kind == "transfer":
     from opscore.transfer import transfer_top_layers
 
-    donor = build_classifier(variant.options["donor"], n_classes, params.input_size)
+    donor = build_classifier(variant.options["donor"], n_classes, params.input_size, features=features)
     donor.load_weights(inputs.donor)
     for pair in transfer_top_layers(donor, model, variant.options["layers"]):
         print("transferred %s -> %s" % pair)
