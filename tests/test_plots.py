@@ -94,6 +94,9 @@ def test_bubble_encodes_fields():
     assert enc["x"]["scale"]["type"] == "log"
     assert "(s" in enc["x"]["title"]
     assert enc["y"]["field"] == "accuracy"
+    low, high = enc["y"]["scale"]["domain"]
+    accuracies = [row["accuracy"] for row in _data_rows(spec)]
+    assert 0 <= low < min(accuracies) and max(accuracies) < high <= 1  # room around the data, never past 100 %
     assert enc["size"]["field"] == "size_mb"
     assert enc["size"]["title"] == "size (MB)"
     # area proportional to size: linear scale anchored at zero, range from 0

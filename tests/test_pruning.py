@@ -52,6 +52,14 @@ def trained_cnn(digits):
     return model
 
 
+def test_evaluator_takes_arrays_or_a_batched_pipeline(digits, trained_cnn, evaluate):
+    from opscore.tf import tf
+
+    batches = tf.data.Dataset.from_tensor_slices((digits["x_val"], digits["y_val"])).batch(50)
+    accuracy = pruning.accuracy_evaluator(batches, digits["y_val"])(trained_cnn)
+    assert accuracy == pytest.approx(evaluate(trained_cnn)) and accuracy > 0.5
+
+
 def filters(model, name):
     return model.get_layer(name).filters
 

@@ -231,16 +231,8 @@ rule gpu:
         """
 
 # the profile's alternative for clusters that want --gres: set-resources gpu=0 and gres="gpu:1"
-rule gres:
+use rule gpu as gres with:
     output: "gres.txt"
-    resources: gpu=1
-    shell:
-        r"""
-        scontrol show job "$SLURM_JOB_ID" > {output}.job
-        grep -Eq 'TRES=.*gres/gpu=1' {output}.job || {{ echo "job $SLURM_JOB_ID was given no GPU" >&2; exit 1; }}
-        test -n "${{CUDA_VISIBLE_DEVICES:-}}" || {{ echo "CUDA_VISIBLE_DEVICES is not set" >&2; exit 1; }}
-        echo "job=$SLURM_JOB_ID CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES host=$(hostname)" > {output}
-        """
 
 # a job that asks for no GPU gets none
 rule summary:

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
 
-from test_workflow import TINY, planned_jobs, snakemake
+from test_workflow import TINY, completed_run, planned_jobs, snakemake
 
 VARIANTS = ["original", "prune-magnitude-s50", "prune-layers-b5", "tflite-dynamic", "quantize-q8"]
 
@@ -30,10 +30,8 @@ def tabular_config(table, **dataset_options):
 
 @pytest.fixture(scope="module")
 def tabular_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("tabular")
-    result = snakemake(workdir, tabular_config(write_table(workdir / "cancer.csv")))
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
-    return workdir
+    table = write_table(tmp_path_factory.mktemp("table") / "cancer.csv")
+    return completed_run(tmp_path_factory, "tabular", tabular_config(table))
 
 
 @pytest.mark.slow

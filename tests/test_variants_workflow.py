@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from test_workflow import TINY, planned_jobs, snakemake
+from test_workflow import TINY, completed_run, planned_jobs, snakemake
 
 RUN = "results/models/digits/70-30/seed-0/{model}/{variant}/unfreeze-{unfreeze}"
 ALEXNET = {"models": ["AlexNet"]}
@@ -31,10 +31,7 @@ CONFIG = {**TINY, "models": {"AlexNet": {"unfreeze": ["all"]}, "MobileNetV2": {"
 
 @pytest.fixture(scope="module")
 def variants_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("variants")
-    result = snakemake(workdir, CONFIG)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
-    return workdir
+    return completed_run(tmp_path_factory, "variants", CONFIG)
 
 
 @pytest.mark.slow

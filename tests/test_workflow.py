@@ -44,12 +44,17 @@ def planned_jobs(result: subprocess.CompletedProcess) -> dict:
     return {name: int(count) for name, count in re.findall(r"^(\w+)\s+(\d+)$", table.group(1), re.M) if name != "total"}
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("run")
-    result = snakemake(workdir, TINY)
+def completed_run(tmp_path_factory, name: str, config: dict) -> Path:
+    """A fresh working directory in which the workflow ran `config` to the end."""
+    workdir = tmp_path_factory.mktemp(name)
+    result = snakemake(workdir, config)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return workdir
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    return completed_run(tmp_path_factory, "run", TINY)
 
 
 @pytest.mark.slow

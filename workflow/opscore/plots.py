@@ -142,6 +142,16 @@ _BUBBLE_TOOLTIP = [
 MAX_BUBBLE_AREA = 1800
 
 
+def _accuracy_domain(accuracy: pd.Series) -> list[float]:
+    """The drawn accuracies with a little room, never past 0..100 % (an axis to 110 % is noise)."""
+    values = pd.to_numeric(accuracy, errors="coerce").dropna()
+    if values.empty:
+        return [0.0, 1.0]
+    low, high = float(values.min()), float(values.max())
+    margin = max(0.05 * (high - low), 0.01)
+    return [max(0.0, low - margin), min(1.0, high + margin)]
+
+
 def bubble_chart(table: pd.DataFrame, title: str | None = None) -> alt.Chart:
     """Accuracy vs inference time (log x), bubble area ∝ size_mb, colour = model, shape = variant.
 
@@ -172,7 +182,8 @@ def bubble_chart(table: pd.DataFrame, title: str | None = None) -> alt.Chart:
             scale=alt.Scale(type="log", nice=False, padding=40),
             axis=alt.Axis(format="~g"),
         ),
-        "y": alt.Y("accuracy:Q", title="accuracy", scale=alt.Scale(zero=False, padding=30), axis=alt.Axis(format=".0%")),
+        "y": alt.Y("accuracy:Q", title="accuracy", scale=alt.Scale(domain=_accuracy_domain(df["accuracy"]), nice=False),
+                   axis=alt.Axis(format=".0%")),
         "size": alt.Size(
             "size_mb:Q",
             title="size (MB)",

@@ -1041,13 +1041,16 @@ def compression_rate(original, pruned) -> dict:
     }
 
 
-def accuracy_evaluator(x: np.ndarray, y: np.ndarray, batch_size: int = 256, preprocess=None) -> EvaluateFn:
-    """An ``evaluate_fn``: top-1 accuracy of ``model`` on (x, y), ``preprocess`` applied once."""
-    x = np.asarray(preprocess(x) if preprocess is not None else x)
+def accuracy_evaluator(x, y: np.ndarray, batch_size: int = 256, preprocess=None) -> EvaluateFn:
+    """An ``evaluate_fn``: top-1 accuracy of ``model`` on (x, y). ``x`` is an array
+    (``preprocess`` applied once) or a batched ``tf.data.Dataset`` in the order of ``y``
+    (e.g. :func:`opscore.training.make_pipeline`, which prepares images batch by batch)."""
+    if not isinstance(x, tf.data.Dataset):
+        x = np.asarray(preprocess(x) if preprocess is not None else x)
     y = np.asarray(y)
 
     def evaluate(model) -> float:
-        predictions = model.predict(x, batch_size=batch_size, verbose=0)
+        predictions = model.predict(x, batch_size=None if isinstance(x, tf.data.Dataset) else batch_size, verbose=0)
         return float(np.mean(predictions.argmax(axis=-1) == y))
 
     return evaluate

@@ -2,7 +2,6 @@
 import json
 import time
 
-import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
@@ -30,12 +29,8 @@ x_fit, x_check, y_fit, y_check = train_test_split(data["x_train"], data["y_train
                                                   stratify=data["y_train"], random_state=seed)
 preprocess = preprocess_function(wc.model)
 fit_data = make_pipeline(x_fit, y_fit, preprocess, params.input_size, params.batch_size, shuffle=True, seed=seed)
-check_data = make_pipeline(x_check, y_check, preprocess, params.input_size, params.batch_size)
-
-
-def held_out_accuracy(candidate) -> float:
-    return float(np.mean(candidate.predict(check_data, verbose=0).argmax(axis=1) == y_check))
-
+held_out_accuracy = pruning.accuracy_evaluator(
+    make_pipeline(x_check, y_check, preprocess, params.input_size, params.batch_size), y_check)
 
 fine_tune = pruning.fine_tuner(fit_data, epochs=settings["fine_tune_epochs"], learning_rate=params.learning_rate)
 start = time.perf_counter()
