@@ -43,6 +43,11 @@ def _full_table() -> pd.DataFrame:
         for k in (512, 16, 4):
             rows.append(_row(model, f"cluster-k{k}", accuracy=acc - 0.1 / math.log2(k), size_mb=size,
                              size_compressed_mb=size * (0.1 + 0.02 * math.log2(k)), prep_time_s=float(k)))
+        # 4x fewer filters' parameters; magnitude pruning keeps the shapes and zeroes half
+        rows.append(_row(model, "prune-filters-b2", accuracy=acc + 0.05 - 0.01, params=250, nonzero_params=250,
+                         size_mb=size / 4, size_compressed_mb=size * 0.9 / 4, prep_time_s=30.0))
+        rows.append(_row(model, "prune-magnitude-s50", accuracy=acc + 0.05 - 0.02, nonzero_params=500,
+                         size_mb=size, size_compressed_mb=size * 0.45, prep_time_s=20.0))
     rows.append(dict(dataset="cifar10", model="MAX", variant="MAX", accuracy=1.0, size_mb=9999.0, row="MAX"))
     return pd.DataFrame(rows)
 
@@ -234,7 +239,8 @@ def test_table4_times_and_ratios(full):
     t4 = sens.variant_time_table(full)
     assert list(t4.columns) == sens.TABLE4_COLUMNS
     run = t4[(t4["model"] == "ResNet50") & (t4["unfreeze"] == "all") & (t4["split"] == "70-30")]
-    assert list(run["variant"]) == ["original", "float16", "cluster-k4", "cluster-k16", "cluster-k512", "tflite-int8"]
+    assert list(run["variant"]) == ["original", "float16", "cluster-k4", "cluster-k16", "cluster-k512", "tflite-int8",
+                                 "prune-magnitude-s50", "prune-filters-b2"]
     f16 = run[run["variant"] == "float16"].iloc[0]
     assert f16["train_time_ratio"] == pytest.approx(150 / 70) and f16["inference_time_ratio"] == pytest.approx(4 / 3)
     assert run[run["variant"] == "tflite-int8"]["prep_time_s"].iloc[0] == pytest.approx(5.0)
@@ -256,6 +262,7 @@ EXPECTED_COLUMNS = {
     "fig8_table7_cluster_count": sens.TABLE7_COLUMNS,
     "table3_split_time": sens.TABLE3_COLUMNS,
     "table4_variant_time": sens.TABLE4_COLUMNS,
+    "compression": sens.COMPRESSION_COLUMNS,
 }
 
 
@@ -286,6 +293,20 @@ def test_figures_without_their_rows_say_no_data():
     assert len(sens.cluster_count_table(table)) == 0 and len(sens.unfreeze_sweep_table(table)) == 0
 
 
+def test_compression_rates_against_the_original_of_the_same_run(full):
+    rates = sens.compression_table(full).set_index(["model", "variant"])
+    assert set(rates.index.get_level_values("variant")) == {"prune-filters-b2", "prune-magnitude-s50"}
+    filters, magnitude = rates.loc[("VGG16", "prune-filters-b2")], rates.loc[("VGG16", "prune-magnitude-s50")]
+    assert filters["params_ratio"] == pytest.approx(4.0) and filters["bytes_ratio"] == pytest.approx(4.0)
+    assert filters["compressed_ratio"] == pytest.approx(4.0) and filters["accuracy_drop"] == pytest.approx(0.01)
+    assert magnitude["params_ratio"] == pytest.approx(1.0) and magnitude["nonzero_ratio"] == pytest.approx(2.0)
+    assert magnitude["compressed_ratio"] == pytest.approx(2.0) and magnitude["bytes_ratio"] == pytest.approx(1.0)
+    assert rates["original_accuracy"].notna().all()  # every pruned row met its original (unfreeze all, 70-30)
+    bars = _data_rows(sens.compression_figure(full).to_dict())
+    assert len(bars) == 2 * 2 * 4 and {bar["measure"] for bar in bars} == {"parameters", "non-zero parameters",
+                                                                            "file", "deflated file"}
+
+
 def test_available_studies(full):
     assert sens.available_studies(full) == list(sens.STUDIES)
     minimal = pd.DataFrame([_row("ResNet50"), _row("VGG16", unfreeze="2")])  # one depth per model
@@ -296,6 +317,7 @@ def test_available_studies(full):
         _row("ResNet50", "cluster-k32"),
         _row("ResNet50", unfreeze="10"),
         _row("VGG16", unfreeze="2", split="official"),
+        _row("VGG16", "prune-filters-b2", unfreeze="2", params=400),
     ])])
     assert sens.available_studies(more) == list(sens.STUDIES)
     # A second depth or split of a non-original variant is no sweep / no split study.

@@ -44,6 +44,11 @@ key (:data:`STUDIES`)           paper        what it shows
                                              variant, with ratios to the original of the same run
                                              (:func:`variant_time_table`; :func:`variant_time_figure`:
                                              training and test time bars per variant and model)
+``compression``                 Lee et al.   compression rates of the pruned and dense-quantized
+                                             variants, original ÷ variant: parameters, non-zero
+                                             parameters, file and deflated file, beside the accuracy
+                                             drop (:func:`compression_table`; :func:`compression_figure`:
+                                             "× smaller" bars, one panel per model)
 ==============================  ===========  ===========================================================
 
 Pruning sensitivity (Lee et al.): :data:`PRUNING_STUDY` = (:func:`pruning_sensitivity_table`,
@@ -103,6 +108,8 @@ __all__ = [
     "classification_figure",
     "split_time_figure",
     "variant_time_figure",
+    "compression_table",
+    "compression_figure",
     "pruning_sensitivity_table",
     "pruning_sensitivity_figure",
     "PRUNING_STUDY",
@@ -562,6 +569,69 @@ def variant_time_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------------------
+# Compression (Lee et al.): how many times smaller each pruned variant is than its original
+# --------------------------------------------------------------------------------------
+
+COMPRESSION_KINDS = ("prune-magnitude", "prune-filters", "prune-layers", "quantize-dense")
+#: ratio column -> (the count it divides, label in the figure); original / variant, the paper's "× smaller"
+COMPRESSION_RATIOS = {
+    "params_ratio": ("params", "parameters"),
+    "nonzero_ratio": ("nonzero_params", "non-zero parameters"),
+    "bytes_ratio": ("size_mb", "file"),
+    "compressed_ratio": ("size_compressed_mb", "deflated file"),
+}
+COMPRESSION_COLUMNS = _IDS + [
+    "original_params", "params", "nonzero_params", "original_size_mb", "size_mb", "size_compressed_mb",
+    *COMPRESSION_RATIOS, "original_accuracy", "accuracy", "accuracy_drop", "runs",
+]
+
+
+def compression_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Lee et al.'s compression rates: per pruned or dense-quantized variant, original ÷ variant
+    for parameters, non-zero parameters (what magnitude pruning removes), the weights file and
+    its deflated size, beside the accuracy drop, against the original of the same model, depth
+    and split (mean over seeds; NaN without one)."""
+    counts = [count for count, _ in COMPRESSION_RATIOS.values()]
+    df = _rows(table, counts + ["accuracy"])
+    out = _mean_by(df, _IDS, counts + ["accuracy"])
+    ref_keys = ["dataset", "model", "unfreeze", "split"]
+    ref = out[out["variant"] == "original"][ref_keys + counts + ["accuracy"]]
+    ref = ref.rename(columns={c: f"original_{c}" for c in counts + ["accuracy"]})
+    out = out[out["variant"].map(_variant_kind).isin(COMPRESSION_KINDS)].merge(ref, on=ref_keys, how="left")
+    for ratio, (count, _) in COMPRESSION_RATIOS.items():
+        out[ratio] = out[f"original_{count}"] / out[count]
+    out["accuracy_drop"] = out["original_accuracy"] - out["accuracy"]
+    return _finish(out, COMPRESSION_COLUMNS, ["dataset", "model", "unfreeze", "split", "variant"])
+
+
+def compression_figure(table: pd.DataFrame, title: str | None = None) -> alt.TopLevelMixin:
+    """The compression table as grouped bars: × smaller per variant and measure (1 = the
+    original's size), one panel per model (and dataset)."""
+    rates = compression_table(table)
+    name = title or _with_dataset(FIGURE_TITLES["compression"], rates)
+    labels = {ratio: label for ratio, (_, label) in COMPRESSION_RATIOS.items()}
+    data = rates.melt(id_vars=["dataset", "model", "variant"], value_vars=list(labels), var_name="ratio",
+                      value_name="times_smaller") if len(rates) else rates
+    data = data[pd.to_numeric(data.get("times_smaller"), errors="coerce") > 0] if len(data) else data
+    if len(data) == 0:
+        return no_data_chart(name)
+    data = data.groupby(["dataset", "model", "variant", "ratio"], as_index=False, sort=False)["times_smaller"].mean()
+    data["measure"] = data["ratio"].map(labels)
+    data["panel"] = (data["dataset"] + " · " + data["model"]) if _several(data, "dataset") else data["model"]
+    measures = list(labels.values())
+    chart = alt.Chart().mark_bar().encode(
+        x=alt.X("variant:N", title="variant", sort=_variant_order(data["variant"]),
+                axis=alt.Axis(labelAngle=-30, labelLimit=180)),
+        xOffset=alt.XOffset("measure:N", sort=measures),
+        y=alt.Y("times_smaller:Q", title="× smaller than the original"),
+        color=alt.Color("measure:N", title="what shrinks", sort=measures, scale=alt.Scale(domain=measures)),
+        tooltip=[alt.Tooltip(f"{c}:N") for c in ("model", "variant", "measure")]
+        + [alt.Tooltip("times_smaller:Q", title="× smaller", format=".2f")],
+    )
+    return _panel_chart(chart, data, name, column="panel")
+
+
+# --------------------------------------------------------------------------------------
 # Figures: shared pieces
 # --------------------------------------------------------------------------------------
 
@@ -930,6 +1000,7 @@ STUDIES: dict[str, tuple[TableFn, FigureFn | None]] = {
     "fig8_table7_cluster_count": (cluster_count_table, cluster_count_figure),
     "table3_split_time": (split_time_table, split_time_figure),
     "table4_variant_time": (variant_time_table, variant_time_figure),
+    "compression": (compression_table, compression_figure),
 }
 
 #: Study titles (headings of the Markdown tables).
@@ -941,6 +1012,7 @@ TITLES = {
     "fig8_table7_cluster_count": "Cluster count K vs size, preparation time and accuracy (Table 7)",
     "table3_split_time": "Split ratio vs training and test time, original variant (Table 3)",
     "table4_variant_time": "Training and test time per variant (Table 4)",
+    "compression": "Compression rates of the pruned variants, original ÷ variant (Lee et al.)",
 }
 
 #: Default figure titles (`` — <dataset>`` is added for one-dataset data).
@@ -952,6 +1024,7 @@ FIGURE_TITLES = {
     "fig4_accuracy": "Accuracy per variant (Fig. 4)",
     "fig5_unfreeze_sweep": "Accuracy vs unfrozen layers (Fig. 5)",
     "fig8_table7_cluster_count": "Accuracy vs cluster count K (Fig. 8)",
+    "compression": "How many times smaller the pruned variants are (Lee et al.)",
 }
 
 
@@ -974,6 +1047,7 @@ _MEANINGFUL: dict[str, Callable[[pd.DataFrame], bool]] = {
     "fig8_table7_cluster_count": lambda t: bool(t["k"].notna().any()),
     "table3_split_time": _has_splits,
     "table4_variant_time": lambda t: len(t) > 0,
+    "compression": lambda t: bool(t["params_ratio"].notna().any()),
 }
 
 
