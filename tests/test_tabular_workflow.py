@@ -2,9 +2,10 @@
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from sklearn.datasets import load_breast_cancer
 
-from test_workflow import TINY, completed_run, planned_jobs, snakemake
+from test_workflow import ROOT, TINY, completed_run, planned_jobs, snakemake
 
 VARIANTS = ["original", "prune-magnitude-s50", "prune-layers-b5", "tflite-dynamic", "quantize-q8"]
 
@@ -80,3 +81,19 @@ def test_a_table_needs_its_label_column(tmp_path):
     del config["datasets"]["cancer"]["label"]
     result = snakemake(tmp_path, config, "-n")
     assert result.returncode != 0 and "needs `label:`" in result.stdout + result.stderr
+
+
+def test_lee_grid_plans_the_fraud_table_the_user_supplies(tmp_path):
+    # the fraud table's layout (Time, V1..V28, Amount, Class) in a few rows, where config/lee.yaml expects it
+    columns = ["Time", *(f"V{i}" for i in range(1, 29)), "Amount"]
+    rows = np.random.default_rng(0).normal(size=(20, len(columns)))
+    table = pd.DataFrame(rows, columns=columns).assign(Class=[0] * 18 + [1] * 2)
+    (tmp_path / "resources").mkdir()
+    table.to_csv(tmp_path / "resources/creditcard.csv", index=False)
+    lee = yaml.safe_load((ROOT / "config/lee.yaml").read_text())
+    jobs = planned_jobs(snakemake(tmp_path, lee, "-n"))
+    assert jobs["train"] == 4  # AlexNet and VGG16 on CIFAR-10, A2E on MNIST and on the fraud table
+    # AlexNet 5 pruned variants, VGG16 4, A2E 2 on each of its two datasets
+    assert jobs["derive_model"] == 5 + 4 + 2 + 2 and jobs["evaluate"] == 4 + 13
+    assert jobs["prepare_data"] == 3 and jobs["score"] == 3
+    assert jobs["download_archive"] == 1 + 4 and jobs["download_weights"] == 1  # CIFAR-10, MNIST; VGG16 only
