@@ -299,6 +299,7 @@ def test_compression_rates_against_the_original_of_the_same_run(full):
     filters, magnitude = rates.loc[("VGG16", "prune-filters-b2")], rates.loc[("VGG16", "prune-magnitude-s50")]
     assert filters["params_ratio"] == pytest.approx(4.0) and filters["bytes_ratio"] == pytest.approx(4.0)
     assert filters["compressed_ratio"] == pytest.approx(4.0) and filters["accuracy_drop"] == pytest.approx(0.01)
+    assert filters["params_reduction"] == pytest.approx(0.75)
     assert magnitude["params_ratio"] == pytest.approx(1.0) and magnitude["nonzero_ratio"] == pytest.approx(2.0)
     assert magnitude["compressed_ratio"] == pytest.approx(2.0) and magnitude["bytes_ratio"] == pytest.approx(1.0)
     assert rates["original_accuracy"].notna().all()  # every pruned row met its original (unfreeze all, 70-30)

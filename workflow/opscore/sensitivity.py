@@ -582,7 +582,7 @@ COMPRESSION_RATIOS = {
 }
 COMPRESSION_COLUMNS = _IDS + [
     "original_params", "params", "nonzero_params", "original_size_mb", "size_mb", "size_compressed_mb",
-    *COMPRESSION_RATIOS, "original_accuracy", "accuracy", "accuracy_drop", "runs",
+    *COMPRESSION_RATIOS, "params_reduction", "original_accuracy", "accuracy", "accuracy_drop", "runs",
 ]
 
 
@@ -590,7 +590,8 @@ def compression_table(table: pd.DataFrame) -> pd.DataFrame:
     """Lee et al.'s compression rates: per pruned or dense-quantized variant, original ÷ variant
     for parameters, non-zero parameters (what magnitude pruning removes), the weights file and
     its deflated size, beside the accuracy drop, against the original of the same model, depth
-    and split (mean over seeds; NaN without one)."""
+    and split (mean over seeds; NaN without one). ``params_reduction`` is the paper's A2E unit,
+    "complexity reduced by": 1 − variant ÷ original parameters."""
     counts = [count for count, _ in COMPRESSION_RATIOS.values()]
     df = _rows(table, counts + ["accuracy"])
     out = _mean_by(df, _IDS, counts + ["accuracy"])
@@ -600,6 +601,7 @@ def compression_table(table: pd.DataFrame) -> pd.DataFrame:
     out = out[out["variant"].map(_variant_kind).isin(COMPRESSION_KINDS)].merge(ref, on=ref_keys, how="left")
     for ratio, (count, _) in COMPRESSION_RATIOS.items():
         out[ratio] = out[f"original_{count}"] / out[count]
+    out["params_reduction"] = 1 - out["params"] / out["original_params"]
     out["accuracy_drop"] = out["original_accuracy"] - out["accuracy"]
     return _finish(out, COMPRESSION_COLUMNS, ["dataset", "model", "unfreeze", "split", "variant"])
 
