@@ -135,6 +135,14 @@ def test_bad_plans_name_the_problem(trained_cnn):
         pruning.prune_filters(trained_cnn, {"c1_bn": 1})
 
 
+def test_filter_pruning_of_a_dense_network_says_what_to_use_instead():
+    from opscore import scratch_models
+
+    a2e = scratch_models.build("A2E", n_classes=2, input_shape=(4,), accordion=(8, 4))
+    with pytest.raises(PruningError, match="no convolution.*prune-layers or prune-magnitude"):
+        pruning.accuracy_aware_filter_pruning(a2e, lambda model: 0.5, budget=0.02)
+
+
 def residual_model():
     L = keras.layers
     inputs = keras.Input((8, 8, 1))

@@ -126,6 +126,9 @@ def test_rulegraph_renders(tmp_path):
     (lambda c: c["score"].update({"time_basis": "wall"}), r"'wall' is not one of \['inference', 'train', 'total'\]"),
     (lambda c: c["datasets"]["digits"].update({"splits": ["70-20"]}), r"'70-20' must add up to 100"),
     (lambda c: c["datasets"]["digits"].update({"splits": ["official"]}), r"digits has no official split"),
+    (lambda c: c.update({"models": {"A2E": {"unfreeze": ["all"]}}, "variants": ["original", "prune-filters-b2"]}),
+     r"prune-filters-b2: \['A2E'\] have no convolution filters to prune"),
+    (lambda c: c["datasets"]["digits"].update({"label": "Class"}), r"`label`/`features` are for CSV tables"),
 ])
 def test_config_errors_name_the_key_and_what_is_allowed(tmp_path, change, message):
     config = yaml.safe_load(yaml.safe_dump(TINY))

@@ -749,6 +749,11 @@ def accuracy_aware_filter_pruning(model, evaluate_fn: EvaluateFn, budget: float,
     baseline = float(evaluate_fn(model))
     if sensitivity is None:
         sensitivity = layer_sensitivity(model, evaluate_fn, ratio, layers=layers, baseline=baseline)
+    if not sensitivity["prunable"].astype(bool).any():
+        reasons = "; ".join(f"{row.layer}: {row.reason}" for row in sensitivity.itertuples())
+        raise PruningError(f"{model.name} has no convolution whose filters can be pruned"
+                           + (f" ({reasons})" if reasons else "")
+                           + "; filter pruning is for CNNs: use prune-layers or prune-magnitude for dense networks (A2E)")
     ordered = _order_layers(sensitivity, order)
     current = copy_model(model)
     rows: list[dict] = []

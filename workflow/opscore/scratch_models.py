@@ -135,7 +135,8 @@ def build_a2e(n_classes: int, input_shape, seed: int = 0, accordion=(256, 64, 25
 
 #: name → builder(n_classes, input_shape, seed, **options)
 SCRATCH_MODELS: dict[str, Callable] = {"AlexNet": build_alexnet, "A2E": build_a2e}
-#: the models that take tabular feature vectors (built with ``normalize=True`` for them)
+#: the dense-only models: they take tabular feature vectors (built with ``normalize=True`` for
+#: them) and have no convolution filters to prune
 TABULAR_MODELS = ("A2E",)
 
 

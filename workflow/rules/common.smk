@@ -62,6 +62,10 @@ def _check_config():
         if variant.kind == "cluster" and CLUSTERING["order"] == "before-training" and scratch:
             raise ValueError(f"config variants.{name}: {scratch} have no pretrained base to cluster before "
                              "training; restrict the variant with `models:` or set clustering.order: after-training")
+        dense_only = sorted(set(options["models"]) & set(TABULAR_MODELS))
+        if variant.kind == "prune-filters" and dense_only:
+            raise ValueError(f"config variants.{name}: {dense_only} have no convolution filters to prune; "
+                             "restrict the variant with `models:` (prune-layers and prune-magnitude work on them)")
         if variant.kind == "transfer" and variant.options["donor"] not in (*APPLICATIONS, *SCRATCH_MODELS):
             raise ValueError(f"config variants: donor {variant.options['donor']!r} of {name} is not a known model")
 
