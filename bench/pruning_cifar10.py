@@ -196,7 +196,8 @@ def bench_model(name: str, data: dict, args, epochs: int, learning_rate: float, 
         t0 = time.perf_counter()
         pruned, report = pruning.accuracy_aware_filter_pruning(
             model, held_out_accuracy, budget=args.budget / 100, ratio=args.ratio, order=order,
-            fine_tune_fn=fine_tune, rounds=rounds, quantize=quantize, sensitivity=sensitivity)
+            fine_tune_fn=fine_tune, rounds=rounds, quantize=quantize, sensitivity=sensitivity,
+            stop_at_first_rejection=args.on_rejection == "stop")
         prune_seconds = time.perf_counter() - t0
         p_original, probabilities, seconds, load = paired_timing(model, pruned, test_data, args.repeats)
         timing = measure.timing_summary(seconds["pruned"], len(y_test))
@@ -279,6 +280,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--budget", type=float, default=2.0, help="allowed held-out accuracy drop, in points")
     parser.add_argument("--ratio", type=float, default=0.5, help="share of a layer's filters removed per step")
+    parser.add_argument("--on-rejection", choices=["stop", "skip"], default="stop",
+                        help="a step past the budget ends the search (stop) or skips that layer (skip)")
     parser.add_argument("--fine-tune-epochs", type=int, default=1, help="after each pruning step (0: none)")
     parser.add_argument("--fine-tune-images", type=int, default=1_000, help="stratified subset of the fit images")
     parser.add_argument("--repeats", type=int, default=3,
@@ -319,6 +322,7 @@ def main() -> None:
              + f", batch {args.batch_size}. Pruning: budget {args.budget:g} accuracy points on the held-out "
              f"slice, ratio {args.ratio:g} of a layer's filters per step, rounds "
              + ", ".join(f"{m}={rounds[m]}" for m in models)
+             + f", a rejected step {'ends the search' if args.on_rejection == 'stop' else 'skips that layer'}"
              + f", {args.fine_tune_epochs} fine-tune epoch(s) after each step on {args.fine_tune_images:,} fit "
              f"images. Inference time: median of {args.repeats} timed predict passes over the test subset "
              f"(after a warm-up), original and pruned timed alternately in each run, batch {args.batch_size}, {args.threads} threads, on a shared 2-core CPU.")

@@ -135,6 +135,18 @@ def test_bad_plans_name_the_problem(trained_cnn):
         pruning.prune_filters(trained_cnn, {"c1_bn": 1})
 
 
+@pytest.mark.parametrize("on_rejection, pruned", [("stop", ["c1"]), ("skip", ["c1", "c3"])])
+def test_a_rejected_step_ends_the_search_or_skips_the_layer(trained_cnn, on_rejection, pruned):
+    def evaluate(model):  # pruning c2 always breaks the budget, the others never do
+        return 0.0 if filters(model, "c2") < 16 else 0.9
+
+    model, report = pruning.accuracy_aware_filter_pruning(
+        trained_cnn, evaluate, budget=0.05, order="input-to-output", stop_at_first_rejection=on_rejection == "stop")
+    assert sorted(report.attrs["plan"]) == pruned
+    assert report["layer"].tolist() == ["c1", "c2", "c3"][: len(report)]
+    assert filters(model, "c2") == 16 and (filters(model, "c3") < 32) == (on_rejection == "skip")
+
+
 def test_filter_pruning_of_a_dense_network_says_what_to_use_instead():
     from opscore import scratch_models
 

@@ -88,7 +88,8 @@ def _variants():
 VARIANTS = _variants()
 CLUSTERING = {"init": "linear", "method": "auto", "iterations": 0, "order": "before-training",
               **config.get("clustering", {})}
-PRUNING = {"fine_tune_epochs": 2, "filter_ratio": 0.5, "schedule": "polynomial", **config.get("pruning", {})}
+PRUNING = {"fine_tune_epochs": 2, "filter_ratio": 0.5, "schedule": "polynomial", "on_rejection": "stop", "rounds": 1,
+           **config.get("pruning", {})}
 _check_config()
 
 STUDY_KEYS = list(STUDIES)

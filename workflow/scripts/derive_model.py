@@ -56,14 +56,16 @@ elif variant.kind == "prune-filters":
         model, held_out_accuracy, budget=variant.options["budget"] / 100,
         ratio=variant.options.get("ratio", settings["filter_ratio"] * 100) / 100,
         order="input-to-output" if variant.options.get("order") else "sensitivity",
-        fine_tune_fn=fine_tune if settings["fine_tune_epochs"] else None,
-        quantize=DENSE_QUANTIZATION.get(variant.options.get("dense")))
+        fine_tune_fn=fine_tune if settings["fine_tune_epochs"] else None, rounds=settings["rounds"],
+        quantize=DENSE_QUANTIZATION.get(variant.options.get("dense")),
+        stop_at_first_rejection=settings["on_rejection"] == "stop")
     info["order"] = layers.attrs.get("order")
 elif variant.kind == "prune-layers":
     # like filter pruning, each removal is retrained before it is judged against the budget
     derived, layers = pruning.out_of_order_layer_removal(
         model, held_out_accuracy, budget=variant.options["budget"] / 100,
-        fine_tune_fn=fine_tune if settings["fine_tune_epochs"] else None)
+        fine_tune_fn=fine_tune if settings["fine_tune_epochs"] else None,
+        stop_at_first_rejection=settings["on_rejection"] == "stop")
 elif variant.kind == "quantize-dense":
     derived = pruning.quantize_dense(model, DENSE_QUANTIZATION[variant.options["dense"]])
 else:
