@@ -619,18 +619,25 @@ def compression_figure(table: pd.DataFrame, title: str | None = None) -> alt.Top
         return no_data_chart(name)
     data = data.groupby(["dataset", "model", "variant", "ratio"], as_index=False, sort=False)["times_smaller"].mean()
     data["measure"] = data["ratio"].map(labels)
-    data["panel"] = (data["dataset"] + " · " + data["model"]) if _several(data, "dataset") else data["model"]
-    measures = list(labels.values())
+    return _measure_bars(data, name, "times_smaller", "× smaller than the original", "what shrinks",
+                         list(labels.values()))
+
+
+def _measure_bars(data: pd.DataFrame, name: str, value: str, value_title: str, legend_title: str,
+                  measures: list[str], independent: tuple[str, ...] = ()) -> alt.TopLevelMixin:
+    """Bars of ``value`` per variant, one bar per measure side by side, one panel per model
+    (and dataset): the shape of Table 1's sizes and of the compression rates."""
+    data = data.assign(panel=(data["dataset"] + " · " + data["model"]) if _several(data, "dataset") else data["model"])
     chart = alt.Chart().mark_bar().encode(
         x=alt.X("variant:N", title="variant", sort=_variant_order(data["variant"]),
                 axis=alt.Axis(labelAngle=-30, labelLimit=180)),
         xOffset=alt.XOffset("measure:N", sort=measures),
-        y=alt.Y("times_smaller:Q", title="× smaller than the original"),
-        color=alt.Color("measure:N", title="what shrinks", sort=measures, scale=alt.Scale(domain=measures)),
+        y=alt.Y(f"{value}:Q", title=value_title),
+        color=alt.Color("measure:N", title=legend_title, sort=measures, scale=alt.Scale(domain=measures)),
         tooltip=[alt.Tooltip(f"{c}:N") for c in ("model", "variant", "measure")]
-        + [alt.Tooltip("times_smaller:Q", title="× smaller", format=".2f")],
+        + [alt.Tooltip(f"{value}:Q", title=value_title, format=".2f")],
     )
-    return _panel_chart(chart, data, name, column="panel")
+    return _panel_chart(chart, data, name, column="panel", independent=independent)
 
 
 # --------------------------------------------------------------------------------------
@@ -740,18 +747,7 @@ def quantized_size_figure(table: pd.DataFrame, title: str | None = None) -> alt.
     if len(data) == 0:
         return no_data_chart(name)
     data["size_mb"] = data["size_mb"].astype(float)
-    data["panel"] = (data["dataset"] + " · " + data["model"]) if _several(data, "dataset") else data["model"]
-    measures = list(SIZE_MEASURES)
-    chart = alt.Chart().mark_bar().encode(
-        x=alt.X("variant:N", title="variant", sort=_variant_order(data["variant"]),
-                axis=alt.Axis(labelAngle=-30, labelLimit=160)),
-        xOffset=alt.XOffset("measure:N", sort=measures),
-        y=alt.Y("size_mb:Q", title="size (MB)"),
-        color=alt.Color("measure:N", title="size", sort=measures, scale=alt.Scale(domain=measures)),
-        tooltip=[alt.Tooltip(f"{c}:N") for c in ("model", "variant", "measure")]
-        + [alt.Tooltip("size_mb:Q", title="size (MB)", format=".2f")],
-    )
-    return _panel_chart(chart, data, name, column="panel", independent=("y",))
+    return _measure_bars(data, name, "size_mb", "size (MB)", "size", list(SIZE_MEASURES), independent=("y",))
 
 
 #: Classification metrics drawn by :func:`classification_figure` (label -> table column).
