@@ -72,6 +72,8 @@ def _as_shape(input_shape) -> tuple[int, ...]:
     return tuple(int(d) for d in input_shape)
 
 
+#: A2E's input normalization; adapt_normalization finds it by this name, so no other model's
+#: Normalization layer (EfficientNet's ImageNet statistics) is ever refitted.
 NORMALIZATION_LAYER = "a2e_normalize"
 
 #: AlexNet's convolutions for 32×32 inputs: (filters, max-pool after it).
