@@ -40,7 +40,7 @@ def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dic
         except ValueError:
             auc = float("nan")
     # top-5, or top-(classes-1) for fewer than 6 classes, where top-5 would be trivially 1
-    top_k = min(5, n_classes - 1) if n_classes > 2 else 1
+    top_k = min(5, n_classes - 1)
     accuracy = metrics.accuracy_score(y_true, predicted)
     return {
         "accuracy": accuracy,
