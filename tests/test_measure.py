@@ -25,6 +25,17 @@ def test_metrics_match_hand_computed_values():
     # with 3 classes "top-5" is top-2 (k < classes, else it is trivially 1): image 3 has class 0 third
     assert m["top5_accuracy"] == pytest.approx(5 / 6)
     assert (m["n_test"], m["n_classes"]) == (6, 3)
+    # balanced accuracy = mean per-class recall
+    assert m["balanced_accuracy"] == pytest.approx(m["recall_macro"])
+
+
+def test_balanced_accuracy_sees_through_a_never_positive_model():
+    y = np.array([0] * 995 + [1] * 5)
+    never = np.column_stack([np.ones(1000), np.zeros(1000)])
+    m = measure.classification_metrics(y, never)
+    assert m["accuracy"] == pytest.approx(0.995)
+    assert m["balanced_accuracy"] == pytest.approx(0.5)
+    assert m["f1_macro"] < 0.5
 
 
 def test_perfect_and_missing_class_auc():
@@ -60,7 +71,20 @@ def test_time_repeats_excludes_warmup_and_keeps_every_repeat():
 
 def test_timing_summary_units():
     s = measure.timing_summary([1.0, 3.0, 2.0], n_images=500)
-    assert s == {"inference_time_s": 6.0, "inference_median_s": 2.0, "inference_ms_per_image": 4.0, "repeats": 3}
+    assert s == {"inference_time_s": 6.0, "inference_total_s": 6.0, "inference_median_s": 2.0,
+                 "inference_min_s": 1.0, "inference_cv": pytest.approx(0.5), "timing_unstable": True,
+                 "inference_ms_per_image": 4.0, "repeats": 3}
+
+
+def test_one_stall_cannot_move_the_inference_time():
+    """The default run's VGG16 cluster-k64: nine repeats of ~2.6 s and one of 10.3 s."""
+    steady = [2.6, 2.55, 2.62, 2.58, 2.61, 2.59, 2.6, 2.57, 2.63, 2.6]
+    stalled = steady[:9] + [10.3]
+    quiet, noisy = measure.timing_summary(steady, 100), measure.timing_summary(stalled, 100)
+    assert noisy["inference_time_s"] == pytest.approx(quiet["inference_time_s"], rel=0.01)
+    assert noisy["inference_total_s"] > 1.25 * quiet["inference_total_s"]  # what used to score
+    assert not quiet["timing_unstable"] and noisy["timing_unstable"]
+    assert quiet["inference_cv"] < 0.02 < 0.10 < noisy["inference_cv"]
 
 
 def test_file_size_raw_and_deflate(tmp_path):

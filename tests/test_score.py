@@ -175,14 +175,15 @@ def test_min_max_reference_rows_exact():
     t = rank_table(variants(seed=[1, 2, 3], measured=pd.to_datetime(["2022-01-01"] * 3)))
     ref = t[t["row"].isin(["MIN", "MAX"])].set_index("row")
     mn, mx = ref.loc["MIN"], ref.loc["MAX"]
-    # Best per column (not a real row): max accuracy, min time, min size, min logs, min opscore.
+    # Best per column (not a real row): max accuracy, min time, min size, min logs; the
+    # fictitious MIN model is scored on those values (not the best real OpScore, -2).
     assert mn["accuracy"] == 0.99 and mx["accuracy"] == 0.5
     assert mn["time_s"] == 0.1 and mx["time_s"] == 10.0
     assert mn["size_mb"] == 1.0 and mx["size_mb"] == 10.0
     assert mn["log10_error"] == pytest.approx(-2.0) and mx["log10_error"] == pytest.approx(-LOG2)
     assert mn["log10_time"] == pytest.approx(-1.0) and mx["log10_time"] == pytest.approx(1.0)
     assert mn["log10_size"] == pytest.approx(0.0) and mx["log10_size"] == pytest.approx(1.0)
-    assert mn["opscore"] == pytest.approx(-2.0) and mx["opscore"] == pytest.approx(LOG2)
+    assert mn["opscore"] == pytest.approx(-3.0) and mx["opscore"] == pytest.approx(2 - LOG2)
     assert mn["train_time_s"] == 10.0 and mx["train_time_s"] == 1000.0
     assert mn["accuracy_norm"] == 1.0 and mx["accuracy_norm"] == 0.0
     assert mn["opscore_norm"] == 0.0 and mx["opscore_norm"] == 1.0
@@ -196,6 +197,25 @@ def test_min_max_reference_rows_exact():
     assert t.loc[t["row"] == "variant", "seed"].tolist() == [2, 3, 1]
 
 
+def test_min_max_rows_score_the_papers_table_5():
+    """Arı & Çamlı, Table 5 (CIFAR-10): MIN = (0.93, 6.06 s, 8.1 MB) scores 0.54 and MAX =
+    (0.21, 34 s, 180 MB) 3.68; each extreme sits in a different real row, as in the paper."""
+    paper = pd.DataFrame({
+        "model": ["VGG16", "ResNet50", "EfficientNetB0", "VGG19"],
+        "accuracy": [0.93, 0.85, 0.21, 0.60],
+        "inference_time_s": [20.0, 6.06, 34.0, 15.0],
+        "size_mb": [60.0, 180.0, 8.1, 80.0],
+        "train_time_s": [1.0, 1.0, 1.0, 1.0],
+    })
+    ref = rank_table(paper).set_index("row")
+    assert round(ref.loc["MIN", "opscore"], 2) == 0.54
+    assert round(ref.loc["MAX", "opscore"], 2) == 3.68
+    real = ref.loc["variant"]
+    assert (real["opscore"] > 0.54).all() and (real["opscore"] < 3.68).all()
+    assert real["opscore_norm"].between(0, 1, inclusive="neither").all()
+    assert ref.loc["MIN", "opscore_norm"] == 0.0 and ref.loc["MAX", "opscore_norm"] == 1.0
+
+
 def test_normalised_columns():
     t = rank_table(variants()).set_index("model")
     # accuracy 0.9, 0.99, 0.5 -> (x - 0.5) / 0.49
@@ -207,9 +227,9 @@ def test_normalised_columns():
     assert t.loc["A", "time_s_norm"] == pytest.approx(1.0)
     # size 2, 10, 1 -> (x - 1) / 9
     assert t.loc["A", "size_mb_norm"] == pytest.approx(1 / 9)
-    # opscore 0.30103, -2, -0.30103 -> (x + 2) / 2.30103
-    assert t.loc["C", "opscore_norm"] == pytest.approx((2 - LOG2) / (2 + LOG2))
-    assert t.loc["B", "opscore_norm"] == 0.0
+    # opscore 0.30103, -2, -0.30103 between the MIN model (-3) and the MAX model (2 - 0.30103)
+    assert t.loc["C", "opscore_norm"] == pytest.approx((3 - LOG2) / (5 - LOG2))
+    assert t.loc["B", "opscore_norm"] == pytest.approx(1 / (5 - LOG2))
 
 
 def test_constant_column_normalises_to_zero():
@@ -303,7 +323,8 @@ def test_rank_tables_by_dataset():
     # mnist A: log10(0.5)+1+log10(2) = 1; B: -1-1+1 = -1; C: -2+0+0 = -2
     assert mnist["model"].tolist() == ["C", "B", "A"]
     assert mnist["opscore"].tolist() == pytest.approx([-2.0, -1.0, 1.0])
-    assert t.loc[(t["dataset"] == "mnist") & (t["row"] == "MIN"), "opscore"].item() == pytest.approx(-2.0)
+    # the MIN model: error 0.01, 0.1 s, 1 MB
+    assert t.loc[(t["dataset"] == "mnist") & (t["row"] == "MIN"), "opscore"].item() == pytest.approx(-3.0)
     with pytest.raises(ValueError, match="dataset"):
         rank_tables_by(variants())
 
@@ -361,7 +382,7 @@ def test_cli_writes_ranked_csv_and_markdown(tmp_path):
     assert got["row"].tolist() == ["variant"] * 3 + ["MIN", "MAX"]
     assert got["model"].tolist() == ["B", "C", "A", "MIN", "MAX"]
     assert got["note"].tolist()[:3] == ["y", "z", "x"]  # other columns kept
-    np.testing.assert_allclose(got["opscore"], [-2.0, -LOG2, LOG2, -2.0, LOG2], atol=1e-12)
+    np.testing.assert_allclose(got["opscore"], [-2.0, -LOG2, LOG2, -3.0, 2 - LOG2], atol=1e-12)
     assert "| model" in md.read_text()
 
 
@@ -391,3 +412,76 @@ def test_cli_bad_value_exit_1(tmp_path, capsys):
     variants(inference_time_s=[10.0, 0.0, 1.0]).to_csv(src, index=False)
     assert main([str(src), str(tmp_path / "out.csv")]) == 1
     assert "model=B" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- quality metric
+def test_f1_macro_ranks_a_one_class_model_below_one_that_finds_the_positives():
+    """~0.5 % positives: accuracy cannot tell a model that never flags one from one that
+    finds them; macro F1 (and balanced accuracy) can, and the ranking follows it."""
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+
+    from opscore.measure import classification_metrics
+
+    x, y = make_classification(n_samples=20000, n_features=12, n_informative=6, weights=[0.995],
+                               flip_y=0, class_sep=2.0, random_state=0)
+    assert 0.003 < y.mean() < 0.007
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.3, stratify=y, random_state=0)
+    finder = LogisticRegression(max_iter=1000, class_weight="balanced").fit(x_train, y_train)
+    one_class = np.column_stack([np.ones(len(y_test)), np.zeros(len(y_test))])
+    rows = []
+    for model, probabilities in (("never-positive", one_class), ("finder", finder.predict_proba(x_test))):
+        rows.append({"model": model, **classification_metrics(y_test, probabilities),
+                     "inference_time_s": 1.0, "size_mb": 1.0, "train_time_s": 1.0})
+    measured = pd.DataFrame(rows)
+    assert measured.set_index("model").loc["never-positive", "accuracy"] > 0.99
+    for metric in ("f1_macro", "balanced_accuracy", "recall_macro"):
+        ranked = rank_table(measured, metric=metric).query("row == 'variant'")
+        assert ranked["model"].tolist() == ["finder", "never-positive"], metric
+        assert (ranked["metric"] == metric).all()
+        assert f"{metric}_norm" in ranked.columns
+    quality = rank_table(measured, metric="auc").set_index("row")
+    assert quality.loc["MIN", "auc_ovr"] == measured["auc_ovr"].max()
+    assert "f1_macro" in to_markdown(rank_table(measured, metric="f1_macro"))
+    with pytest.raises(ValueError, match="metric must be one of"):
+        rank_table(measured, metric="kappa")
+
+
+# ----------------------------------------------------------------------------- time statistic
+def stalled_variants():
+    """Two variants of the same architecture: B has one stalled repeat (the default run's
+    VGG16 cluster-k64: ~2.6 s a repeat, one of 10.3 s)."""
+    return pd.DataFrame({
+        "model": ["VGG16", "VGG16"], "variant": ["original", "cluster-k64"], "unfreeze": ["all", "all"],
+        "accuracy": [0.95, 0.95], "size_mb": [58.9, 58.9], "train_time_s": [10.0, 10.0], "repeats": [10, 10],
+        "inference_total_s": [26.0, 33.7], "inference_median_s": [2.6, 2.6], "inference_min_s": [2.5, 2.55],
+        "inference_cv": [0.01, 0.9], "timing_unstable": [False, True], "inference_time_s": [26.0, 26.0],
+    })
+
+
+def test_time_statistic_median_total_and_min():
+    df = stalled_variants()
+    by = {stat: rank_table(df, time_statistic=stat).query("row == 'variant'").set_index("variant")
+          for stat in ("median", "total", "min")}
+    assert by["median"].loc["cluster-k64", "time_s"] == pytest.approx(26.0)
+    assert by["total"].loc["cluster-k64", "time_s"] == pytest.approx(33.7)
+    assert by["min"].loc["cluster-k64", "time_s"] == pytest.approx(25.5)
+    assert (by["median"]["time_statistic"] == "median").all()
+    # under the median the two share their score; under the total the stall decides
+    assert by["median"]["opscore"].nunique() == 1
+    assert by["total"].loc["cluster-k64", "opscore"] > by["total"].loc["original", "opscore"]
+    with pytest.raises(ValueError, match="inference_median_s"):
+        rank_table(df.drop(columns="inference_median_s"), time_statistic="median")
+
+
+def test_times_within_noise_are_named():
+    df = stalled_variants()
+    df.loc[0, "inference_median_s"] = 2.7  # 4 % apart: inside B's 90 % spread
+    ranked = rank_table(df, time_statistic="median").query("row == 'variant'").set_index("variant")
+    assert ranked.loc["original", "time_ties"] == "VGG16/cluster-k64/all"
+    assert ranked.loc["cluster-k64", "time_ties"] == "VGG16/original/all"
+    note = to_markdown(rank_table(df, time_statistic="median"))
+    assert "noise" in note and "UNSTABLE" in note
+    quiet = df.assign(inference_cv=[0.001, 0.001])
+    assert (rank_table(quiet, time_statistic="median").query("row == 'variant'")["time_ties"] == "").all()

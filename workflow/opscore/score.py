@@ -1,15 +1,21 @@
 """OpScore: rank model variants by accuracy, time and size (Arı & Çamlı, 2022).
 
-    OpScore = log10(1 - accuracy) + log10(time_s) + log10(size_mb)        (lower is better)
+    OpScore = log10(1 - quality) + log10(time_s) + log10(size_mb)        (lower is better)
 
 Units and conventions
 ---------------------
-* ``accuracy`` is a fraction in [0, 1] (not percent).
+* The quality is ``accuracy`` (the paper) or another metric in [0, 1] (``metric``, one of
+  :data:`METRICS`: balanced accuracy, macro F1/recall/precision, AUC) for data where accuracy
+  cannot tell the variants apart (0.17 % frauds: never flagging one scores 0.998). The ranking
+  says which in its ``metric`` column; the value stays in that metric's own column.
 * ``size_mb`` is megabytes with **1 MB = 1e6 bytes** (decimal, not MiB); see :func:`bytes_to_mb`.
   If a table has ``size_bytes`` but no ``size_mb``, ``size_mb`` is derived from it.
 * ``time_s`` is seconds, on the chosen *time basis*:
 
-  - ``"inference"`` (default, the paper's ranking): ``inference_time_s``
+  - ``"inference"`` (default, the paper's ranking): ``inference_time_s``, the time of R passes
+    over the test split. With ``time_statistic`` it is recomputed from the repeats' statistics:
+    ``median`` (median repeat x R; one stall cannot move it), ``min`` (fastest repeat x R) or
+    ``total`` (the sum of the R repeats, what the paper printed).
   - ``"train"``: ``train_time_s`` (+ ``prep_time_s`` if that column exists)
   - ``"total"``: ``train_time_s + inference_time_s`` (+ ``prep_time_s`` if that column exists)
 
@@ -26,16 +32,21 @@ Units and conventions
 
 Ranked table (:func:`rank_table`)
 ---------------------------------
-Every input column is kept; added are ``time_basis``, ``time_s``, ``log10_error``,
+Every input column is kept; added are ``metric``, ``time_basis``, ``time_s``, ``log10_error``,
 ``log10_time``, ``log10_size``, ``opscore``, ``error_floored``, ``pareto`` (on the
-accuracy / time_s / size_mb Pareto front), ``accuracy_norm``, ``time_s_norm``,
-``size_mb_norm``, ``opscore_norm`` (min-max over the real rows; a constant column gives 0),
-``rank`` (1 = lowest OpScore, ties share the smaller rank) and ``row`` (``"variant"``).
-Rows are sorted by ascending OpScore and two fictitious reference rows are appended:
+quality / time_s / size_mb Pareto front), ``<quality>_norm``, ``time_s_norm``,
+``size_mb_norm``, ``opscore_norm``, ``time_ties`` (the variants whose time is within this
+one's repeat-to-repeat noise), ``rank`` (1 = lowest OpScore, ties share the smaller rank) and
+``row`` (``"variant"``). Rows are sorted by ascending OpScore and two fictitious reference
+rows are appended, as in the paper (Tables 5-6):
 
-* ``MIN``: the *best* value of each metric column (max accuracy, min time, min size, min of
-  each log column, min OpScore, ...), taken per column, so it is generally not a real row;
-* ``MAX``: the *worst* value of each metric column.
+* ``MIN``: a fictitious model made of the *best* value of each metric column (max quality, min
+  time, min size, ...), generally not a real row, scored on its own values: its OpScore is
+  log10(1 - best quality) + log10(best time) + log10(best size), not the best real OpScore;
+* ``MAX``: the same with the *worst* value of each column.
+
+The ``*_norm`` columns place every row between these two: (x - MIN) / (MAX - MIN), so the
+MIN row is 0 and the MAX row 1 for time, size and OpScore, and 1 and 0 for the quality.
 
 In the reference rows, text columns that identify a variant (model, variant, ...) hold
 ``"MIN"``/``"MAX"``; context columns (``dataset``, ``time_basis`` and any grouping columns)
@@ -47,8 +58,8 @@ metrics (seed, unfreeze, n_test, ...) are NA. Metric directions: higher is bette
 
 CLI
 ---
-``python -m opscore.score IN.csv OUT.csv [--time-basis inference|train|total] [--n-test N]
-[--markdown OUT.md]`` ranks measurements made elsewhere (per ``dataset`` if that column exists).
+``python -m opscore.score IN.csv OUT.csv [--time-basis inference|train|total] [--metric M]
+[--time-statistic median|total|min] [--n-test N] [--markdown OUT.md]`` ranks measurements made elsewhere (per ``dataset`` if that column exists).
 """
 from __future__ import annotations
 
@@ -61,7 +72,11 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "METRICS",
     "TIME_BASES",
+    "TIME_STATISTICS",
+    "apply_time_statistic",
+    "time_ties",
     "CLI_REQUIRED_COLUMNS",
     "bytes_to_mb",
     "floored_error",
@@ -77,23 +92,28 @@ __all__ = [
 ]
 
 TIME_BASES = ("inference", "train", "total")
+#: quality metric name (config ``score.metric``) -> the measurement column that holds it
+METRICS = {"accuracy": "accuracy", "balanced_accuracy": "balanced_accuracy", "f1_macro": "f1_macro",
+           "recall_macro": "recall_macro", "precision_macro": "precision_macro", "auc": "auc_ovr"}
+#: how the R timed repeats become the inference time: statistic -> per-repeat column
+TIME_STATISTICS = {"median": "inference_median_s", "min": "inference_min_s", "total": None}
 CLI_REQUIRED_COLUMNS = ("model", "accuracy", "size_mb", "train_time_s", "inference_time_s")
 BYTES_PER_MB = 1e6
 # Text columns that describe the context of a table (not a variant): they keep their value in the
 # MIN/MAX reference rows instead of becoming "MIN"/"MAX".
-CONTEXT_COLUMNS = ("dataset", "time_basis")
+CONTEXT_COLUMNS = ("dataset", "time_basis", "metric", "time_statistic")
 # Columns shown by to_markdown (those present, in this order).
 MARKDOWN_COLUMNS = (
     "dataset", "model", "variant", "unfreeze", "split", "seed",
-    "accuracy", "time_s", "size_mb", "opscore", "pareto", "rank",
+    *dict.fromkeys(METRICS.values()), "time_s", "inference_cv", "timing_unstable", "size_mb", "opscore", "pareto",
+    "rank",
 )
 _ID_COLUMNS = ("dataset", "model", "variant", "unfreeze", "split", "seed")
 _ADDED_COLUMNS = (
-    "time_basis", "time_s", "log10_error", "log10_time", "log10_size", "opscore",
-    "error_floored", "pareto", "accuracy_norm", "time_s_norm", "size_mb_norm",
-    "opscore_norm", "rank", "row",
+    "metric", "time_basis", "time_s", "log10_error", "log10_time", "log10_size", "opscore",
+    "error_floored", "pareto", *(f"{c}_norm" for c in METRICS.values()), "time_s_norm", "size_mb_norm",
+    "opscore_norm", "time_ties", "rank", "row",
 )
-_NORM_SOURCES = ("accuracy", "time_s", "size_mb", "opscore")
 _REFERENCE_ROWS = ("MIN", "MAX")
 
 
@@ -281,25 +301,21 @@ def pareto_front(df: pd.DataFrame, maximise: Sequence[str] = ("accuracy",),
     return pd.Series(~dominated, index=df.index, name="pareto")
 
 
-def _minmax(x: pd.Series) -> pd.Series:
-    lo, hi = x.min(), x.max()
-    if not np.isfinite(hi - lo) or hi == lo:
-        return pd.Series(0.0, index=x.index)
-    return (x - lo) / (hi - lo)
-
-
 def _direction(col: str) -> int:
     """+1 if higher is better, -1 if lower is better, 0 if the column is not a metric."""
-    if col in ("accuracy", "accuracy_norm") or col.endswith("_accuracy"):
+    if col.endswith("_norm"):
+        return _direction(col[: -len("_norm")])
+    if col in METRICS.values() or col.endswith("_accuracy"):
         return 1
     if (col in ("opscore", "time_s", "size_mb", "size_bytes", "error", "loss")
-            or col.endswith(("_time_s", "_norm", "_error", "_loss")) or col.startswith("log10_")):
+            or col.endswith(("_time_s", "_error", "_loss")) or col.startswith("log10_")):
         return -1
     return 0
 
 
 def _reference_rows(table: pd.DataFrame, context: Sequence[str]) -> pd.DataFrame:
-    """The MIN (best per column) and MAX (worst per column) rows for a ranked table."""
+    """The MIN (best per column) and MAX (worst per column) rows for a ranked table, each a
+    fictitious model scored on its own values (the paper's Tables 5-6)."""
     ref = {}
     for c in table.columns:
         col = table[c]
@@ -314,34 +330,88 @@ def _reference_rows(table: pd.DataFrame, context: Sequence[str]) -> pd.DataFrame
             d = _direction(c)
             vals = [col.max(), col.min()] if d > 0 else [col.min(), col.max()] if d < 0 else [pd.NA] * 2
         elif pd.api.types.is_string_dtype(col) or isinstance(col.dtype, pd.CategoricalDtype):
-            vals = list(_REFERENCE_ROWS)
+            vals = list(_REFERENCE_ROWS) if c in _ID_COLUMNS else [pd.NA] * 2
         else:
             vals = [pd.NA] * 2
         try:
             ref[c] = pd.Series(vals, dtype=col.dtype)
         except (TypeError, ValueError):
             ref[c] = pd.Series(vals, dtype=object)
-    return pd.DataFrame(ref)
+    ref = pd.DataFrame(ref)
+    # Best error, best time and best size make the MIN model: its score is their sum.
+    ref["opscore"] = ref["log10_error"] + ref["log10_time"] + ref["log10_size"]
+    return ref
+
+
+def _normalise(table: pd.DataFrame, ref: pd.DataFrame, quality: str) -> None:
+    """``*_norm`` = (x - MIN row) / (MAX row - MIN row), for the real and the reference rows."""
+    for c in (quality, "time_s", "size_mb", "opscore"):
+        best, worst = float(ref[c].iloc[0]), float(ref[c].iloc[1])
+        lo, hi = min(best, worst), max(best, worst)
+        for frame in (table, ref):
+            values = frame[c].astype(float)
+            frame[f"{c}_norm"] = 0.0 if not np.isfinite(hi - lo) or hi == lo else (values - lo) / (hi - lo)
+
+
+def apply_time_statistic(df: pd.DataFrame, statistic: str) -> pd.DataFrame:
+    """``inference_time_s`` from the repeats on the chosen statistic (``median`` x R, ``min`` x R
+    or ``total``); the statistic goes in a ``time_statistic`` column. Needs ``repeats`` and the
+    statistic's column (``inference_median_s``, ``inference_min_s``; ``inference_total_s``)."""
+    if statistic not in TIME_STATISTICS:
+        raise ValueError(f"time statistic must be one of {', '.join(TIME_STATISTICS)}; got {statistic!r}")
+    source = TIME_STATISTICS[statistic] or "inference_total_s"
+    missing = [c for c in (source, "repeats") if c not in df.columns]
+    if missing:
+        raise ValueError(f"time statistic {statistic!r} needs column(s) {', '.join(missing)}")
+    out = df.copy()
+    values = pd.to_numeric(out[source], errors="raise").astype(float)
+    out["inference_time_s"] = values if statistic == "total" else values * out["repeats"].astype(float)
+    out["time_statistic"] = statistic
+    return out
+
+
+def time_ties(table: pd.DataFrame) -> pd.Series:
+    """Per row, the variants whose time lies within this row's repeat-to-repeat spread
+    (|t_i - t_j| <= max(cv_i t_i, cv_j t_j), cv = ``inference_cv``): their order in time is noise.
+    Text like "VGG16/original/all; ..." ('' for none); all '' without an ``inference_cv`` column."""
+    if "inference_cv" not in table.columns or table.get("time_basis", pd.Series(["inference"])).iloc[0] != "inference":
+        return pd.Series("", index=table.index, name="time_ties")
+    names = ["/".join(str(table[c].iloc[i]) for c in ("model", "variant", "unfreeze") if c in table.columns)
+             for i in range(len(table))]
+    t = table["time_s"].astype(float).to_numpy()
+    spread = t * table["inference_cv"].astype(float).fillna(0.0).to_numpy()
+    close = np.abs(t[:, None] - t[None, :]) <= np.maximum(spread[:, None], spread[None, :])
+    np.fill_diagonal(close, False)
+    return pd.Series(["; ".join(names[j] for j in np.flatnonzero(row)) for row in close],
+                     index=table.index, name="time_ties")
 
 
 def rank_table(df: pd.DataFrame, time_basis: str = "inference", n_test=None,
-               context_columns: Sequence[str] = ()) -> pd.DataFrame:
+               context_columns: Sequence[str] = (), metric: str = "accuracy",
+               time_statistic: str | None = None) -> pd.DataFrame:
     """Score and rank one dataset's variants; see the module docstring for the columns.
 
-    ``df`` needs ``accuracy``, ``size_mb`` (or ``size_bytes``) and the time column(s) of the
-    basis. Existing reference rows (``row`` == MIN/MAX) and previously added columns are
-    replaced, so ranking a ranked table again is harmless. ``context_columns`` are text columns
-    that keep their (single) value in the MIN/MAX rows, besides dataset and time_basis.
+    ``df`` needs the ``metric``'s column, ``size_mb`` (or ``size_bytes``) and the time column(s)
+    of the basis. ``time_statistic`` recomputes ``inference_time_s`` from the repeats first
+    (:func:`apply_time_statistic`); None takes it as given. Existing reference rows (``row`` ==
+    MIN/MAX) and previously added columns are replaced, so ranking a ranked table again is
+    harmless. ``context_columns`` are text columns that keep their (single) value in the MIN/MAX
+    rows, besides dataset, metric, time_basis and time_statistic.
     """
     _check_basis(time_basis)
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {', '.join(METRICS)}; got {metric!r}")
+    quality = METRICS[metric]
     if "row" in df.columns:
         df = df[~df["row"].isin(_REFERENCE_ROWS)]
     df = df.drop(columns=[c for c in _ADDED_COLUMNS if c in df.columns]).reset_index(drop=True)
     if df.empty:
         raise ValueError("rank_table: no rows to rank")
+    if time_statistic is not None:
+        df = apply_time_statistic(df, time_statistic)
     if "size_mb" not in df.columns and "size_bytes" in df.columns:
         df["size_mb"] = bytes_to_mb(df["size_bytes"].astype(float))
-    missing = [c for c in ("accuracy", "size_mb") if c not in df.columns]
+    missing = [c for c in (quality, "size_mb") if c not in df.columns]
     if missing:
         raise ValueError(f"rank_table: missing column(s) {', '.join(missing)}")
     labels = _row_labels(df)
@@ -362,28 +432,30 @@ def rank_table(df: pd.DataFrame, time_basis: str = "inference", n_test=None,
         n_test_rows = nt.to_numpy()
     else:
         n_test_rows = n_test
-    comp = score_components(table["accuracy"].astype(float), time_s, table["size_mb"].astype(float),
+    comp = score_components(table[quality].astype(float), time_s, table["size_mb"].astype(float),
                             n_test_rows, labels=labels)
 
+    table["metric"] = metric
     table["time_basis"] = time_basis
     table["time_s"] = time_s
     for c in ("log10_error", "log10_time", "log10_size", "opscore"):
         table[c] = comp[c].to_numpy()
     table["error_floored"] = pd.array(comp["error_floored"].to_numpy(), dtype="boolean")
     table["pareto"] = pd.array(
-        pareto_front(table, maximise=["accuracy"], minimise=["time_s", "size_mb"]).to_numpy(), dtype="boolean")
-    for c in _NORM_SOURCES:
-        table[f"{c}_norm"] = _minmax(table[c].astype(float))
+        pareto_front(table, maximise=[quality], minimise=["time_s", "size_mb"]).to_numpy(), dtype="boolean")
+    table["time_ties"] = time_ties(table)
     table["rank"] = table["opscore"].rank(method="min").astype("Int64")
     table["row"] = "variant"
     table = table.sort_values("opscore", kind="stable").reset_index(drop=True)
 
     context = tuple(CONTEXT_COLUMNS) + tuple(context_columns)
     ref = _reference_rows(table, context)
+    _normalise(table, ref, quality)
     return pd.concat([table, ref], ignore_index=True)
 
 
-def rank_tables_by(df: pd.DataFrame, by="dataset", time_basis: str = "inference", n_test=None) -> pd.DataFrame:
+def rank_tables_by(df: pd.DataFrame, by="dataset", time_basis: str = "inference", n_test=None,
+                   metric: str = "accuracy", time_statistic: str | None = None) -> pd.DataFrame:
     """:func:`rank_table` per group of ``by`` (a column or list of columns), concatenated.
 
     Each group gets its own ranks, normalisation, Pareto front and MIN/MAX rows; the grouping
@@ -395,7 +467,8 @@ def rank_tables_by(df: pd.DataFrame, by="dataset", time_basis: str = "inference"
         raise ValueError(f"rank_tables_by: missing grouping column(s) {', '.join(missing)}")
     if df.empty:
         raise ValueError("rank_tables_by: no rows to rank")
-    parts = [rank_table(g, time_basis=time_basis, n_test=n_test, context_columns=keys)
+    parts = [rank_table(g, time_basis=time_basis, n_test=n_test, context_columns=keys, metric=metric,
+                        time_statistic=time_statistic)
              for _, g in df.groupby(keys, sort=False, dropna=False)]
     return pd.concat(parts, ignore_index=True)
 
@@ -415,8 +488,12 @@ def _fmt_sig(x, digits=4):
 def _fmt_cell(col: str, x) -> str:
     if x is None or x is pd.NA or (not isinstance(x, str) and pd.isna(x)):
         return ""
-    if col == "accuracy":
+    if col in METRICS.values():
         return f"{float(x):.4f}"
+    if col == "inference_cv":
+        return f"{100 * float(x):.1f} %"
+    if col == "timing_unstable":
+        return "UNSTABLE" if bool(x) else ""
     if col == "opscore":
         return f"{float(x):.3f}"
     if col in ("time_s", "size_mb"):
@@ -437,14 +514,31 @@ def to_markdown(table: pd.DataFrame) -> str:
     accuracy (4 decimals), time_s and size_mb (4 significant digits), opscore (3 decimals),
     pareto (yes/no), rank. NA cells (e.g. rank in the MIN/MAX rows) are blank.
     """
-    cols = [c for c in MARKDOWN_COLUMNS if c in table.columns]
+    quality = METRICS.get(table["metric"].dropna().iloc[0], "accuracy") if "metric" in table.columns else "accuracy"
+    shown_metrics = {"accuracy", quality}
+    cols = [c for c in MARKDOWN_COLUMNS if c in table.columns
+            and (c not in METRICS.values() or c in shown_metrics)]
     if not cols:
         raise ValueError("to_markdown: none of the key columns " + ", ".join(MARKDOWN_COLUMNS) + " present")
     shown = pd.DataFrame({c: [_fmt_cell(c, x) for x in table[c]] for c in cols})
-    numeric = {"accuracy", "time_s", "size_mb", "opscore", "rank"}
-    align = ["right" if c in numeric or (c != "pareto" and pd.api.types.is_numeric_dtype(table[c])) else "left"
+    numeric = {*shown_metrics, "time_s", "size_mb", "opscore", "rank", "inference_cv"}
+    align = ["right" if c in numeric or (c not in ("pareto", "timing_unstable")
+                                         and pd.api.types.is_numeric_dtype(table[c])) else "left"
              for c in cols]
-    return shown.to_markdown(index=False, disable_numparse=True, colalign=align) + "\n"
+    return shown.to_markdown(index=False, disable_numparse=True, colalign=align) + "\n" + _ties_note(table)
+
+
+def _ties_note(table: pd.DataFrame) -> str:
+    """Lines naming the variants whose times differ by less than their noise."""
+    if "time_ties" not in table.columns:
+        return ""
+    rows = table[table["time_ties"].fillna("") != ""]
+    if rows.empty:
+        return ""
+    lines = ["", "Times within each other's repeat-to-repeat noise (their order in time is not measured):"]
+    for _, row in rows.iterrows():
+        lines.append(f"- {row['model']}/{row['variant']}/{row.get('unfreeze', '')}: {row['time_ties']}")
+    return "\n".join(lines) + "\n"
 
 
 def write_table(table: pd.DataFrame, parquet_path=None, csv_path=None, md_path=None) -> None:
@@ -474,6 +568,11 @@ def main(argv=None) -> int:
     parser.add_argument("output", metavar="OUT.csv", help="ranked table to write")
     parser.add_argument("--time-basis", choices=TIME_BASES, default="inference",
                         help="which time enters the score (default: inference)")
+    parser.add_argument("--metric", choices=list(METRICS), default="accuracy",
+                        help="quality metric in the score (default: accuracy, the paper's)")
+    parser.add_argument("--time-statistic", choices=list(TIME_STATISTICS), default=None,
+                        help="recompute inference_time_s from the repeats (needs repeats and "
+                             "inference_median_s / inference_min_s / inference_total_s); default: as given")
     parser.add_argument("--n-test", type=int, default=None,
                         help="test-set size: floors 1-accuracy at 1/N (an n_test column takes precedence)")
     parser.add_argument("--markdown", metavar="OUT.md", default=None, help="also write a Markdown table")
@@ -483,16 +582,19 @@ def main(argv=None) -> int:
         df = pd.read_csv(args.input)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         parser.error(f"cannot read {args.input}: {exc}")
-    missing = [c for c in CLI_REQUIRED_COLUMNS if c not in df.columns]
+    required = [METRICS[args.metric] if c == "accuracy" else c for c in CLI_REQUIRED_COLUMNS]
+    missing = [c for c in required if c not in df.columns]
     if missing:
         parser.error(f"{args.input} is missing required column(s): {', '.join(missing)}")
     if args.n_test is not None and args.n_test <= 0:
         parser.error("--n-test must be positive")
     try:
         if "dataset" in df.columns:
-            table = rank_tables_by(df, by="dataset", time_basis=args.time_basis, n_test=args.n_test)
+            table = rank_tables_by(df, by="dataset", time_basis=args.time_basis, n_test=args.n_test,
+                                   metric=args.metric, time_statistic=args.time_statistic)
         else:
-            table = rank_table(df, time_basis=args.time_basis, n_test=args.n_test)
+            table = rank_table(df, time_basis=args.time_basis, n_test=args.n_test, metric=args.metric,
+                               time_statistic=args.time_statistic)
     except ValueError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1
