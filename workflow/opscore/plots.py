@@ -31,6 +31,12 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
+from opscore.score import METRICS
+
+#: how each quality metric is named on an axis
+METRIC_LABELS = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "f1_macro": "macro F1",
+                 "recall_macro": "macro recall", "precision_macro": "macro precision", "auc": "AUC"}
+
 __all__ = [
     "FONT_SIZES",
     "theme_config",
@@ -126,7 +132,7 @@ def _as_str(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 # Bubble chart
 # --------------------------------------------------------------------------------------
 
-_BUBBLE_REQUIRED = ["model", "variant", "accuracy", "inference_time_s", "size_mb"]
+_BUBBLE_REQUIRED = ["model", "variant", "inference_time_s", "size_mb"]
 _BUBBLE_TOOLTIP = [
     ("model", "N", "model", None),
     ("variant", "N", "variant", None),
@@ -134,7 +140,9 @@ _BUBBLE_TOOLTIP = [
     ("split", "N", "split", None),
     ("seed", "N", "seed", None),
     ("accuracy", "Q", "accuracy", ".4f"),
+    *((column, "Q", METRIC_LABELS[name], ".4f") for name, column in METRICS.items() if name != "accuracy"),
     ("inference_time_s", "Q", "inference time (s)", ".4g"),
+    ("inference_cv", "Q", "repeat-to-repeat CV", ".1%"),
     ("size_mb", "Q", "size (MB)", ".1f"),
     ("opscore", "Q", "OpScore", ".4f"),
 ]
@@ -152,15 +160,28 @@ def _accuracy_domain(accuracy: pd.Series) -> list[float]:
     return [max(0.0, low - margin), min(1.0, high + margin)]
 
 
-def bubble_chart(table: pd.DataFrame, title: str | None = None) -> alt.Chart:
-    """Accuracy vs inference time (log x), bubble area ∝ size_mb, colour = model, shape = variant.
+def quality_metric(table: pd.DataFrame, metric: str | None = None) -> tuple[str, str]:
+    """(column, axis label) of the quality a figure draws: ``metric``, else the ranking's own
+    ``metric`` column, else accuracy."""
+    if metric is None and "metric" in table.columns and table["metric"].notna().any():
+        metric = str(table["metric"].dropna().iloc[0])
+    metric = metric or "accuracy"
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
+    return METRICS[metric], METRIC_LABELS[metric]
+
+
+def bubble_chart(table: pd.DataFrame, title: str | None = None, metric: str | None = None) -> alt.Chart:
+    """Quality (accuracy, or the ranking's ``metric``) vs inference time (log x), bubble area ∝
+    size_mb, colour = model, shape = variant.
 
     Pareto-optimal rows (``pareto`` true, if that column exists) get a black outline and a
     legend entry. MIN/MAX reference rows are dropped. Rows whose inference time is not
     positive cannot be drawn on the log axis: they are dropped with a warning.
     """
     df = variant_rows(table)
-    _require(df, _BUBBLE_REQUIRED, "bubble_chart")
+    quality, label = quality_metric(df, metric)
+    _require(df, _BUBBLE_REQUIRED + [quality], "bubble_chart")
     keep = [c for c, *_ in _BUBBLE_TOOLTIP if c in df.columns]
     has_pareto = "pareto" in df.columns
     df = df[keep + (["pareto"] if has_pareto else [])]
@@ -182,7 +203,7 @@ def bubble_chart(table: pd.DataFrame, title: str | None = None) -> alt.Chart:
             scale=alt.Scale(type="log", nice=False, padding=40),
             axis=alt.Axis(format="~g"),
         ),
-        "y": alt.Y("accuracy:Q", title="accuracy", scale=alt.Scale(domain=_accuracy_domain(df["accuracy"]), nice=False),
+        "y": alt.Y(f"{quality}:Q", title=label, scale=alt.Scale(domain=_accuracy_domain(df[quality]), nice=False),
                    axis=alt.Axis(format=".0%")),
         "size": alt.Size(
             "size_mb:Q",
@@ -303,17 +324,19 @@ def training_curves(history: pd.DataFrame, title: str | None = None) -> alt.Laye
 # --------------------------------------------------------------------------------------
 
 
-def accuracy_bars(table: pd.DataFrame, title: str | None = None) -> alt.LayerChart:
-    """Horizontal bars of accuracy per model + variant, best on top (mean over splits/seeds).
+def accuracy_bars(table: pd.DataFrame, title: str | None = None, metric: str | None = None) -> alt.LayerChart:
+    """Horizontal bars of accuracy (or the ranking's ``metric``) per model + variant, best on
+    top (mean over splits/seeds).
 
     The label shows ``model · variant`` and, when the table has more than one unfreeze
     level, the unfreeze setting too. Values are printed at the bar ends.
     """
     df = variant_rows(table)
-    _require(df, ["model", "variant", "accuracy"], "accuracy_bars")
+    quality, metric_label = quality_metric(df, metric)
+    _require(df, ["model", "variant", quality], "accuracy_bars")
     df = _as_str(df, ["model", "variant", "unfreeze"])
     keys = ["model", "variant"] + (["unfreeze"] if "unfreeze" in df.columns else [])
-    agg = df.groupby(keys, as_index=False, dropna=False).agg(accuracy=("accuracy", "mean"), n=("accuracy", "size"))
+    agg = df.groupby(keys, as_index=False, dropna=False).agg(accuracy=(quality, "mean"), n=(quality, "size"))
     label = agg["model"] + " · " + agg["variant"]
     if "unfreeze" in agg.columns and agg["unfreeze"].nunique() > 1:
         label = label + " (unfreeze " + agg["unfreeze"] + ")"
@@ -324,11 +347,11 @@ def accuracy_bars(table: pd.DataFrame, title: str | None = None) -> alt.LayerCha
     y = alt.Y("label:N", title=None, sort=order, axis=alt.Axis(labelLimit=320))
     base = alt.Chart(agg, title=_title(title)).encode(y=y)
     bars = base.mark_bar(height={"band": 0.75}).encode(
-        x=alt.X("accuracy:Q", title="accuracy", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=".0%")),
+        x=alt.X("accuracy:Q", title=metric_label, scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=".0%")),
         color=alt.Color("model:N", title="model"),
         tooltip=[
             alt.Tooltip(f"{k}:N") for k in keys
-        ] + [alt.Tooltip("accuracy:Q", format=".4f", title="mean accuracy"), alt.Tooltip("n:Q", title="runs")],
+        ] + [alt.Tooltip("accuracy:Q", format=".4f", title=f"mean {metric_label}"), alt.Tooltip("n:Q", title="runs")],
     )
     text = base.mark_text(align="left", dx=4, fontSize=FONT_SIZES["axis_label"]).encode(
         x="accuracy:Q", text=alt.Text("accuracy:Q", format=".1%")

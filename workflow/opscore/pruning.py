@@ -91,6 +91,8 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
+from opscore.measure import classification_metrics
+from opscore.score import METRICS
 from opscore.tf import keras, tf
 
 __all__ = [
@@ -1046,17 +1048,24 @@ def compression_rate(original, pruned) -> dict:
     }
 
 
-def accuracy_evaluator(x, y: np.ndarray, batch_size: int = 256, preprocess=None) -> EvaluateFn:
-    """An ``evaluate_fn``: top-1 accuracy of ``model`` on (x, y). ``x`` is an array
+def accuracy_evaluator(x, y: np.ndarray, batch_size: int = 256, preprocess=None,
+                       metric: str = "accuracy") -> EvaluateFn:
+    """An ``evaluate_fn``: the quality of ``model`` on (x, y), top-1 accuracy or another metric
+    of :data:`opscore.score.METRICS` (balanced accuracy, macro F1, ... for imbalanced data), so
+    a pruning budget is judged on the metric the dataset is ranked by. ``x`` is an array
     (``preprocess`` applied once) or a batched ``tf.data.Dataset`` in the order of ``y``
     (e.g. :func:`opscore.training.make_pipeline`, which prepares images batch by batch)."""
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {', '.join(METRICS)}; got {metric!r}")
     if not isinstance(x, tf.data.Dataset):
         x = np.asarray(preprocess(x) if preprocess is not None else x)
     y = np.asarray(y)
 
     def evaluate(model) -> float:
         predictions = model.predict(x, batch_size=None if isinstance(x, tf.data.Dataset) else batch_size, verbose=0)
-        return float(np.mean(predictions.argmax(axis=-1) == y))
+        if metric == "accuracy":
+            return float(np.mean(predictions.argmax(axis=-1) == y))
+        return float(classification_metrics(y, predictions.astype("float64"))[METRICS[metric]])
 
     return evaluate
 

@@ -11,86 +11,28 @@ os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (LIBRARY, os.environ.get("
 
 from snakemake.settings.types import DeploymentMethod
 
-from opscore.data import BUILTIN_DATASETS, DATASET_ARCHIVES, is_csv_path
-from opscore.models import APPLICATIONS, SCRATCH_MODELS, TABULAR_MODELS
+from opscore import config as settings
+from opscore.data import DATASET_ARCHIVES
+from opscore.models import SCRATCH_MODELS
 from opscore.sensitivity import STUDIES
 from opscore.variants import NAME_PATTERN as VARIANT_PATTERN, parse_variant
 
-
-# ---- config checks the schema cannot express -------------------------------------------
-def _check_config():
-    for name, options in config["datasets"].items():
-        if name not in BUILTIN_DATASETS and "path" not in options:
-            raise ValueError(
-                f"config datasets: unknown dataset {name!r}. Known: {', '.join(BUILTIN_DATASETS)}; "
-                "or give `path:`, an image folder (train/CLASS/*, test/CLASS/*) or a CSV table (with `label:`)."
-            )
-        if name == "digits" and "official" in options["splits"]:
-            raise ValueError("config datasets.digits: digits has no official split; use a ratio like \"70-30\".")
-        unknown = sorted(set(options.get("models", [])) - set(config["models"]))
-        if unknown:
-            raise ValueError(f"config datasets.{name}.models: {unknown} not in config models")
-        table = is_csv_path(options.get("path", ""))
-        if not table and ("label" in options or "features" in options):
-            raise ValueError(f"config datasets.{name}: `label`/`features` are for CSV tables, and "
-                             f"{options.get('path', name)!r} is not one (.csv or .csv.gz).")
-        if table:
-            if "label" not in options:
-                raise ValueError(f"config datasets.{name}: the CSV table {options['path']} needs `label:`, "
-                                 "the name of its label column (e.g. label: Class).")
-            if "official" in options["splits"]:
-                raise ValueError(f"config datasets.{name}: a CSV table has no official split; use a ratio "
-                                 "like \"70-30\".")
-            image_models = sorted(set(dataset_models(name)) - set(TABULAR_MODELS))
-            if image_models:
-                raise ValueError(f"config datasets.{name}: a CSV table feeds feature vectors, which "
-                                 f"{image_models} cannot take; list the models for it with "
-                                 f"`models: [{', '.join(TABULAR_MODELS)}]`.")
-        for split in options["splits"]:
-            if split != "official" and sum(map(int, split.split("-"))) != 100:
-                raise ValueError(f"config datasets.{name}.splits: {split!r} must add up to 100, like \"70-30\".")
-    for name in config["models"]:
-        if name not in APPLICATIONS and name not in SCRATCH_MODELS:
-            raise ValueError(f"config models: unknown model {name!r}. Known: {', '.join(APPLICATIONS)}; "
-                             f"trained from scratch: {', '.join(SCRATCH_MODELS)}")
-    for name, options in VARIANTS.items():
-        variant = parse_variant(name)  # raises with the known forms
-        unknown = set(options["models"]) - set(config["models"])
-        if unknown:
-            raise ValueError(f"config variants.{name}.models: {sorted(unknown)} not in config models")
-        scratch = sorted(set(options["models"]) & set(SCRATCH_MODELS))
-        if variant.kind == "cluster" and CLUSTERING["order"] == "before-training" and scratch:
-            raise ValueError(f"config variants.{name}: {scratch} have no pretrained base to cluster before "
-                             "training; restrict the variant with `models:` or set clustering.order: after-training")
-        dense_only = sorted(set(options["models"]) & set(TABULAR_MODELS))
-        if variant.kind == "prune-filters" and dense_only:
-            raise ValueError(f"config variants.{name}: {dense_only} have no convolution filters to prune; "
-                             "restrict the variant with `models:` (prune-layers and prune-magnitude work on them)")
-        if variant.kind == "transfer" and variant.options["donor"] not in (*APPLICATIONS, *SCRATCH_MODELS):
-            raise ValueError(f"config variants: donor {variant.options['donor']!r} of {name} is not a known model")
+# Defaults filled in and cross-key checks made by the library (opscore/config.py), in place so
+# that rules, scripts and the report all see the completed config.
+config.update(settings.complete(config))
+settings.check(config)
+VARIANTS = config["variants"]
+CLUSTERING = config["clustering"]
+PRUNING = config["pruning"]
 
 
 def dataset_models(dataset):
-    """The models that run on a dataset: its own `models:` list, or every configured model."""
-    return config["datasets"][dataset].get("models", list(config["models"]))
+    return settings.dataset_models(config, dataset)
 
 
-def _variants():
-    """Variant name -> {models: the models it applies to, unfreeze: depths overriding the
-    model's, or None}; a plain list applies each variant to every model at its depths."""
-    spec = config["variants"]
-    if isinstance(spec, list):
-        spec = {name: None for name in spec}
-    return {name: {"models": (options or {}).get("models", list(config["models"])),
-                   "unfreeze": (options or {}).get("unfreeze")} for name, options in spec.items()}
+def dataset_metric(wildcards):
+    return settings.dataset_metric(config, wildcards.dataset)
 
-
-VARIANTS = _variants()
-CLUSTERING = {"init": "linear", "method": "auto", "iterations": 0, "order": "before-training",
-              **config.get("clustering", {})}
-PRUNING = {"fine_tune_epochs": 2, "filter_ratio": 0.5, "schedule": "polynomial", "on_rejection": "stop", "rounds": 1,
-           **config.get("pruning", {})}
-_check_config()
 
 STUDY_KEYS = list(STUDIES)
 STUDY_FIGURES = [key for key, (_, figure) in STUDIES.items() if figure is not None]
@@ -104,8 +46,8 @@ def conda_env(name):
     return lambda wildcards: path if USE_CONDA else None
 
 
-DOWNLOADS = config.get("download_dir", "resources/downloads")
-WEIGHTS = config.get("weights_dir", "resources/weights")
+DOWNLOADS = config["download_dir"]
+WEIGHTS = config["weights_dir"]
 
 # ---- artifact paths: each wildcard names what the file holds --------------------------
 DATA = "results/data/{dataset}/{split}/seed-{seed}.npz"

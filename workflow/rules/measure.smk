@@ -15,6 +15,7 @@ rule evaluate:
         input_size=config["input_size"],
         batch_size=config["training"]["batch_size"],
         repeats=config["measure"]["repeats"],
+        unstable_cv=config["measure"]["unstable_cv"],
     log:
         f"{LOGS}/evaluate/{RUN}.log",
     resources:
@@ -47,6 +48,8 @@ rule collect_measurements:
         metrics=f"{TABLES}/measurements.parquet",
         histories=f"{TABLES}/histories.parquet",
         baselines=f"{TABLES}/baselines.parquet",
+    params:
+        time_statistic=config["score"]["time_statistic"],
     log:
         f"{LOGS}/collect_measurements/{{dataset}}.log",
     conda:

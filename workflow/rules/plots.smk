@@ -14,6 +14,8 @@ rule plot:
         svg=report(f"{FIGURES}/{{figure}}.svg", caption="../report/figure.rst", category="Figures",
                    subcategory="{dataset}", labels={"dataset": "{dataset}", "figure": "{figure}"}),
         html=f"{FIGURES}/{{figure}}.html",
+    params:
+        metric=dataset_metric,
     log:
         f"{LOGS}/plot/{{dataset}}/{{figure}}.log",
     wildcard_constraints:

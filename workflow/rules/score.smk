@@ -11,6 +11,8 @@ rule score:
         markdown=f"{SCORES}/ranking.md",
     params:
         time_basis=config["score"]["time_basis"],
+        time_statistic=config["score"]["time_statistic"],
+        metric=dataset_metric,
     log:
         f"{LOGS}/score/{{dataset}}.log",
     conda:

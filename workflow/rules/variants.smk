@@ -43,6 +43,7 @@ rule derive_model:
         learning_rate=learning_rate,
         clustering=CLUSTERING,
         pruning=PRUNING,
+        metric=dataset_metric,
     log:
         f"{LOGS}/derive_model/{RUN}.log",
     wildcard_constraints:

@@ -2,9 +2,12 @@
 import pandas as pd
 
 from opscore.job import redirect_output
+from opscore.score import apply_time_statistic
 
 redirect_output(snakemake.log[0])
 for name in ("metrics", "histories", "baselines"):
     table = pd.concat([pd.read_parquet(path) for path in snakemake.input[name]], ignore_index=True)
+    if name == "metrics":  # the studies read the inference time the ranking scores
+        table = apply_time_statistic(table, snakemake.params.time_statistic)
     table.to_parquet(snakemake.output[name])
     print(f"{name}: {len(table)} rows")

@@ -30,7 +30,7 @@ x_fit, x_check, y_fit, y_check = train_test_split(data["x_train"], data["y_train
 preprocess = preprocess_function(wc.model)
 fit_data = make_pipeline(x_fit, y_fit, preprocess, params.input_size, params.batch_size, shuffle=True, seed=seed)
 held_out_accuracy = pruning.accuracy_evaluator(
-    make_pipeline(x_check, y_check, preprocess, params.input_size, params.batch_size), y_check)
+    make_pipeline(x_check, y_check, preprocess, params.input_size, params.batch_size), y_check, metric=params.metric)
 
 fine_tune = pruning.fine_tuner(fit_data, epochs=settings["fine_tune_epochs"], learning_rate=params.learning_rate)
 start = time.perf_counter()
@@ -71,6 +71,7 @@ elif variant.kind == "quantize-dense":
 else:
     raise ValueError(f"{wc.variant} is not a derived Keras variant")
 info["seconds"] = time.perf_counter() - start
+info["held_out_metric"] = params.metric
 info["held_out_accuracy"] = held_out_accuracy(derived)
 info["compression"] = pruning.compression_rate(model, derived)
 

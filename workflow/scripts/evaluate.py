@@ -35,7 +35,7 @@ row = {
     "first_epoch_s": float(history["epoch_seconds"].iloc[0]),
     "epochs": int(len(history)),
     "prep_time_s": float(preparation.get("seconds", 0.0)),
-    **measure.timing_summary(seconds, len(data["y_test"])),
+    **measure.timing_summary(seconds, len(data["y_test"]), params.unstable_cv),
     **deployable.sizes,
     "layers": deployable.layers,
     **context,

@@ -5,6 +5,8 @@ from opscore.job import redirect_output
 from opscore.score import rank_table, write_table
 
 redirect_output(snakemake.log[0])
-table = rank_table(pd.read_parquet(snakemake.input[0]), time_basis=snakemake.params.time_basis)
+params = snakemake.params
+table = rank_table(pd.read_parquet(snakemake.input[0]), time_basis=params.time_basis, metric=params.metric,
+                   time_statistic=params.time_statistic)
 write_table(table, snakemake.output.parquet, snakemake.output.csv, snakemake.output.markdown)
 print(table.to_string())

@@ -1,0 +1,129 @@
+"""The workflow's configuration in one place: its defaults, the checks the JSON schema cannot
+express, and the variant grid the rules are planned from.
+
+The schema (``workflow/schemas/config.schema.yaml``) checks types and names; this module
+fills in every key a config may leave out (only ``datasets``, ``models`` and ``variants`` are
+required) and then checks what spans several keys, with the fix in each message. It imports
+no TensorFlow, so Snakemake can use it while parsing.
+"""
+from __future__ import annotations
+
+import copy
+
+from opscore.data import BUILTIN_DATASETS, is_csv_path
+from opscore.models import APPLICATIONS, SCRATCH_MODELS, TABULAR_MODELS
+from opscore.score import METRICS
+from opscore.variants import parse_variant
+
+#: every optional key and its value when a config leaves it out
+DEFAULTS = {
+    "weights": "imagenet",
+    "input_size": 32,
+    "seeds": [0],
+    "training": {"epochs": 10, "batch_size": 128, "learning_rate": 0.001, "batchnorm_momentum": None},
+    "measure": {"repeats": 10, "unstable_cv": 0.10},
+    "score": {"time_basis": "inference", "time_statistic": "median", "metric": "accuracy"},
+    "float16": {"training": "auto"},
+    "clustering": {"init": "linear", "method": "auto", "iterations": 0, "order": "before-training"},
+    "pruning": {"fine_tune_epochs": 2, "filter_ratio": 0.5, "schedule": "polynomial", "on_rejection": "stop",
+                "rounds": 1},
+    "download_dir": "resources/downloads",
+    "weights_dir": "resources/weights",
+}
+
+
+def _merged(defaults: dict, given: dict) -> dict:
+    out = copy.deepcopy(defaults)
+    for key, value in given.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def complete(config: dict) -> dict:
+    """The config with every default filled in, each model with its unfreeze depths (the dense
+    head, ``[1]``, for a pretrained base; ``[all]`` for a model trained from scratch) and each
+    variant as ``{models, unfreeze}``."""
+    config = _merged(DEFAULTS, dict(config))
+    scratch = config["weights"] == "none"
+    config["models"] = {
+        name: {"unfreeze": ["all"] if scratch or name in SCRATCH_MODELS else [1], **(options or {})}
+        for name, options in config["models"].items()
+    }
+    spec = config["variants"]
+    if isinstance(spec, list):
+        spec = {name: None for name in spec}
+    config["variants"] = {name: {"models": (options or {}).get("models", list(config["models"])),
+                                 "unfreeze": (options or {}).get("unfreeze")} for name, options in spec.items()}
+    return config
+
+
+def dataset_models(config: dict, dataset: str) -> list[str]:
+    """The models that run on a dataset: its own ``models:`` list, or every configured model."""
+    return config["datasets"][dataset].get("models", list(config["models"]))
+
+
+def dataset_metric(config: dict, dataset: str) -> str:
+    """The quality metric a dataset is scored and pruned on: its own, else ``score.metric``."""
+    return config["datasets"][dataset].get("metric", config["score"]["metric"])
+
+
+def check(config: dict) -> None:
+    """Raise ValueError, naming the key and the fix, for what the schema cannot see."""
+    for name, options in config["datasets"].items():
+        _check_dataset(config, name, options)
+    for name in config["models"]:
+        if name not in APPLICATIONS and name not in SCRATCH_MODELS:
+            raise ValueError(f"config models: unknown model {name!r}. Known: {', '.join(APPLICATIONS)}; "
+                             f"trained from scratch: {', '.join(SCRATCH_MODELS)}")
+    for name, options in config["variants"].items():
+        _check_variant(config, name, options)
+
+
+def _check_dataset(config: dict, name: str, options: dict) -> None:
+    if name not in BUILTIN_DATASETS and "path" not in options:
+        raise ValueError(
+            f"config datasets: unknown dataset {name!r}. Known: {', '.join(BUILTIN_DATASETS)}; "
+            "or give `path:`, an image folder (train/CLASS/*, test/CLASS/*) or a CSV table (with `label:`).")
+    if name == "digits" and "official" in options["splits"]:
+        raise ValueError("config datasets.digits: digits has no official split; use a ratio like \"70-30\".")
+    unknown = sorted(set(options.get("models", [])) - set(config["models"]))
+    if unknown:
+        raise ValueError(f"config datasets.{name}.models: {unknown} not in config models")
+    if options.get("metric", "accuracy") not in METRICS:
+        raise ValueError(f"config datasets.{name}.metric: {options['metric']!r}; known: {', '.join(METRICS)}")
+    table = is_csv_path(options.get("path", ""))
+    if not table and ("label" in options or "features" in options):
+        raise ValueError(f"config datasets.{name}: `label`/`features` are for CSV tables, and "
+                         f"{options.get('path', name)!r} is not one (.csv or .csv.gz).")
+    if table:
+        if "label" not in options:
+            raise ValueError(f"config datasets.{name}: the CSV table {options['path']} needs `label:`, "
+                             "the name of its label column (e.g. label: Class).")
+        if "official" in options["splits"]:
+            raise ValueError(f"config datasets.{name}: a CSV table has no official split; use a ratio "
+                             "like \"70-30\".")
+        image_models = sorted(set(dataset_models(config, name)) - set(TABULAR_MODELS))
+        if image_models:
+            raise ValueError(f"config datasets.{name}: a CSV table feeds feature vectors, which "
+                             f"{image_models} cannot take; list the models for it with "
+                             f"`models: [{', '.join(TABULAR_MODELS)}]`.")
+    for split in options["splits"]:
+        if split != "official" and sum(map(int, split.split("-"))) != 100:
+            raise ValueError(f"config datasets.{name}.splits: {split!r} must add up to 100, like \"70-30\".")
+
+
+def _check_variant(config: dict, name: str, options: dict) -> None:
+    variant = parse_variant(name)  # raises with the known forms
+    unknown = set(options["models"]) - set(config["models"])
+    if unknown:
+        raise ValueError(f"config variants.{name}.models: {sorted(unknown)} not in config models")
+    scratch = sorted(set(options["models"]) & set(SCRATCH_MODELS))
+    if variant.kind == "cluster" and config["clustering"]["order"] == "before-training" and scratch:
+        raise ValueError(f"config variants.{name}: {scratch} have no pretrained base to cluster before "
+                         "training; restrict the variant with `models:` or set clustering.order: after-training")
+    dense_only = sorted(set(options["models"]) & set(TABULAR_MODELS))
+    if variant.kind == "prune-filters" and dense_only:
+        raise ValueError(f"config variants.{name}: {dense_only} have no convolution filters to prune; "
+                         "restrict the variant with `models:` (prune-layers and prune-magnitude work on them)")
+    if variant.kind == "transfer" and variant.options["donor"] not in (*APPLICATIONS, *SCRATCH_MODELS):
+        raise ValueError(f"config variants: donor {variant.options['donor']!r} of {name} is not a known model")
