@@ -202,3 +202,31 @@ def test_predictor_takes_any_batch_size_and_repeats_identically(tflite_models, d
     np.testing.assert_array_equal(predictor.predict(batches), pieces)
     np.testing.assert_array_equal(quantization.tflite_predict(tflite_models["dynamic"], batches, threads=1).argmax(1),
                                   pieces.argmax(1))
+
+
+@pytest.mark.parametrize("mode", quantization.TFLITE_MODES)
+def test_every_tflite_mode_converts_and_runs_a_feature_vector_model(mode):
+    """A2E on a real table (breast cancer, 30 raw columns on scales 0.001..4000): TFLite takes
+    (N, F) rows, int8 calibrated on them, and agrees with Keras."""
+    from sklearn.datasets import load_breast_cancer
+
+    from opscore.scratch_models import adapt_normalization, build_a2e
+
+    x, y = load_breast_cancer(return_X_y=True)
+    x = x.astype("float32")
+    model = build_a2e(2, (x.shape[1],), normalize=True)
+    adapt_normalization(model, x[:400])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x[:400], y[:400], epochs=3, batch_size=32, verbose=0)
+    representative = [x[start:start + 64] for start in range(0, 384, 64)]
+    flatbuffer = quantization.convert_to_tflite(model, mode, representative)
+    lite = quantization.tflite_predict(flatbuffer, [x[400:]], threads=1)
+    keras_labels = model.predict(x[400:], verbose=0).argmax(1)
+    assert lite.shape == (len(x) - 400, 2)
+    assert np.mean(lite.argmax(1) == keras_labels) > 0.95
+    if mode == "int8":  # every dense layer runs in int8; only the standardization stays float
+        interpreter = tf.lite.Interpreter(model_content=flatbuffer)
+        ops = [op["op_name"] for op in interpreter._get_ops_details()]
+        assert ops.index("QUANTIZE") > ops.index("MUL") and ops.count("FULLY_CONNECTED") >= 2
+        int8_matrices = [t for t in interpreter.get_tensor_details() if t["dtype"] == np.int8 and len(t["shape"]) == 2]
+        assert len(int8_matrices) >= 5  # the five dense kernels at least
