@@ -230,3 +230,26 @@ def test_every_tflite_mode_converts_and_runs_a_feature_vector_model(mode):
         assert ops.index("QUANTIZE") > ops.index("MUL") and ops.count("FULLY_CONNECTED") >= 2
         int8_matrices = [t for t in interpreter.get_tensor_details() if t["dtype"] == np.int8 and len(t["shape"]) == 2]
         assert len(int8_matrices) >= 5  # the five dense kernels at least
+
+
+def test_float16_variant_of_a_float32_training_is_the_trained_model_rounded(digits, tmp_path):
+    """float16.training on a CPU: train in float32, store and run the float16 weights; the
+    float16 model predicts what the float32 one does, from a file about half the size."""
+    assert not quantization.has_fast_float16()  # no GPU here
+    assert quantization.float16_training_precision("auto") == "float32"
+    assert quantization.float16_training_precision("float16") == "float16"
+    with pytest.raises(ValueError, match="float16.training"):
+        quantization.float16_training_precision("bfloat16")
+    x_train, y_train, x_test, y_test = digits
+    keras.utils.set_random_seed(0)
+    model = models.build_classifier("MobileNetV2", 10, 32, seed=0)
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x_train, y_train, epochs=2, batch_size=64, verbose=0)
+    half = quantization.to_float16(model, "MobileNetV2", 10, 32)
+    assert half.get_layer("head_dense").kernel.dtype == tf.float16
+    full_accuracy = np.mean(model.predict(x_test, verbose=0).argmax(1) == y_test)
+    half_accuracy = np.mean(half.predict(x_test.astype("float16"), verbose=0).argmax(1) == y_test)
+    assert abs(full_accuracy - half_accuracy) <= 0.02
+    model.save_weights(str(tmp_path / "float32.h5"))
+    half.save_weights(str(tmp_path / "float16.h5"))
+    assert 0.45 <= (tmp_path / "float16.h5").stat().st_size / (tmp_path / "float32.h5").stat().st_size <= 0.6

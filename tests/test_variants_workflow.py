@@ -12,7 +12,7 @@ RUN = "results/models/digits/70-30/seed-0/{model}/{variant}/unfreeze-{unfreeze}"
 ALEXNET = {"models": ["AlexNet"]}
 VARIANTS = {
     "original": None,
-    # float16 convolutions are emulated on CPUs (slow for AlexNet's): MobileNetV2, its head trained
+    # float16 on a CPU: trained in float32 (float16.training: auto), saved and measured in float16
     "float16": {"models": ["MobileNetV2"]},
     "tflite-int8": ALEXNET,
     # the paper's order: the (here random) MobileNetV2 base is clustered, then only the head trains
@@ -46,7 +46,8 @@ def test_every_variant_is_ranked_and_drawn(variants_run):
     for variant in VARIANTS:
         assert variant in bubble, variant
     by_variant = ranked.set_index("variant")
-    assert mobilenet.loc["float16", "precision"] == "float16"
+    assert mobilenet.loc["float16", "precision"] == "float16 (trained in float32)"  # no fast float16 here
+    assert abs(mobilenet.loc["float16", "accuracy"] - mobilenet.loc["original", "accuracy"]) <= 0.02
     assert by_variant.loc["tflite-int8", "precision"] == "int8"
     # physically smaller: fewer parameters and a smaller file than the original
     assert by_variant.loc["prune-filters-b50", "params"] < by_variant.loc["original", "params"]

@@ -30,6 +30,12 @@ Two different things are called "quantization" here, and they answer different q
    Also keep in mind that a float16 weight of magnitude w only moves in steps of ~w/1024:
    learning rates far below 1e-3 lose most of their updates to rounding.
 
+   Where the device has no fast float16 (any CPU), ``float16.training: auto`` trains the
+   float16 variant in float32 and rounds the trained weights to float16 (`to_float16`): the
+   file and the measured inference are float16, as deployed, and the ``precision`` column says
+   "float16 (trained in float32)". On a GPU with tensor cores it trains in float16, as the
+   paper did. ``float16`` or ``float32`` force either.
+
    Keras mixed precision is something else: the ``mixed_float16`` policy keeps float32
    variables (and a float32 master copy that the optimizer updates, with loss scaling) and
    only computes in float16. It speeds up GPUs with tensor cores and halves activation memory,
@@ -85,6 +91,8 @@ import warnings
 
 import numpy as np
 
+from opscore.models import build_classifier
+
 TFLITE_MODES = ("float16", "dynamic", "int8")
 # The baseline conversion (no optimization), for comparing sizes; not a workflow variant.
 _CONVERSIONS = ("float32",) + TFLITE_MODES
@@ -111,14 +119,55 @@ def build_float16_classifier(name: str, n_classes: int, input_size: int, base_we
     """`models.build_classifier` in float16 (BatchNormalization parameters stay float32, as
     Keras makes them), starting from the float32 classifier's initial weights rounded to
     float16. Its input layer is float16 too; float32 inputs are cast on the way in."""
-    from opscore.models import build_classifier
-
     reference = build_classifier(name, n_classes, input_size, base_weights=base_weights, seed=seed, features=features)
     with float16_scope():
         model = build_classifier(name, n_classes, input_size, seed=seed, features=features)
     model.set_weights([value.astype(variable.dtype.as_numpy_dtype)
                        for value, variable in zip(reference.get_weights(), model.weights)])
     return model
+
+
+#: ``float16.training`` in the config: where the float16 variant's training arithmetic runs
+FLOAT16_TRAINING = ("auto", "float16", "float32")
+
+
+def has_fast_float16() -> bool:
+    """True on a GPU with tensor cores (compute capability 7.0 or newer: V100, T4, A100, ...),
+    where float16 training is as fast or faster than float32; False on CPUs, where TensorFlow
+    emulates it 50-100x slower (see the module docstring)."""
+    from opscore.tf import tf
+
+    for gpu in tf.config.list_physical_devices("GPU"):
+        capability = tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))
+        if tuple(capability) >= (7, 0):
+            return True
+    return False
+
+
+def float16_training_precision(mode: str) -> str:
+    """The precision the float16 variant is trained in: ``float16`` as the paper did where the
+    device has fast float16 (``auto``) or when forced, else ``float32`` (the saved and measured
+    weights are float16 either way: :func:`to_float16`)."""
+    if mode not in FLOAT16_TRAINING:
+        raise ValueError(f"float16.training must be one of {', '.join(FLOAT16_TRAINING)}; got {mode!r}")
+    if mode == "auto":
+        return "float16" if has_fast_float16() else "float32"
+    return mode
+
+
+def float16_precision_label(trained_in: str) -> str:
+    """The ``precision`` column of a float16 variant: what it stores and what it was trained in."""
+    return f"float16 (trained in {trained_in})"
+
+
+def to_float16(model, name: str, n_classes: int, input_size: int, features: int | None = None):
+    """A float32 classifier's trained weights rounded into the float16 classifier of the same
+    architecture: the float16 variant of a model trained in float32."""
+    with float16_scope():
+        half = build_classifier(name, n_classes, input_size, features=features)
+    half.set_weights([value.astype(variable.dtype.as_numpy_dtype)
+                      for value, variable in zip(model.get_weights(), half.weights)])
+    return half
 
 
 def float16_optimizer(learning_rate: float):

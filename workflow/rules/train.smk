@@ -41,7 +41,8 @@ rule train:
         epochs=config["training"]["epochs"],
         batch_size=config["training"]["batch_size"],
         learning_rate=learning_rate,
-        batchnorm_momentum=config["training"].get("batchnorm_momentum"),
+        batchnorm_momentum=config["training"]["batchnorm_momentum"],
+        float16_training=lambda wc: config["float16"]["training"] if wc.variant == "float16" else None,
         backup_dir=lambda wc: f"results/models/{RUN.format(**wc)}/backup",
     log:
         f"{LOGS}/train/{RUN}.log",

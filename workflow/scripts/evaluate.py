@@ -26,7 +26,12 @@ test_data = make_pipeline(data["x_test"], data["y_test"], preprocess_function(wc
 probabilities, seconds = measure.time_repeats(lambda: deployable.predict(test_data), params.repeats)
 history = pd.read_parquet(inputs.history)
 preparation = json.loads(open(inputs.preparation).read()) if "preparation" in inputs.keys() else {}
-context = {**measure.runtime_context(), "precision": variant.precision, "code_version": code_version(),
+precision = variant.precision
+if variant.kind == "float16":
+    from opscore.quantization import float16_precision_label
+
+    precision = float16_precision_label(history["trained_in"].iloc[0] if "trained_in" in history else "float16")
+context = {**measure.runtime_context(), "precision": precision, "code_version": code_version(),
            "batch_size": params.batch_size, "threads": snakemake.threads}
 row = {
     **identity(wc),

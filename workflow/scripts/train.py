@@ -17,10 +17,13 @@ data = load_prepared(inputs.data)
 n_classes, features = len(data["class_names"]), feature_count(data)
 training.seed_everything(seed)
 
-optimizer, dtype = None, "float32"
+optimizer, dtype, trained_in = None, "float32", "float32"
 if variant.kind == "float16":
     from opscore import quantization
 
+    trained_in = quantization.float16_training_precision(params.float16_training)
+    print(f"float16 variant: trained in {trained_in} (float16.training: {params.float16_training}), saved in float16")
+if trained_in == "float16":
     model = quantization.build_float16_classifier(wc.model, n_classes, params.input_size,
                                                   base_weights=inputs.base_weights or None, seed=seed,
                                                   features=features)
@@ -49,7 +52,9 @@ validation_data = training.make_pipeline(data["x_test"], data["y_test"], preproc
                                          params.batch_size, dtype=dtype)
 history = training.train_classifier(model, train_data, validation_data, params.epochs, params.learning_rate,
                                     backup_dir=params.backup_dir, optimizer=optimizer)
-for key, value in {**identity(wc), "trainable_layers": depth}.items():
+for key, value in {**identity(wc), "trainable_layers": depth, "trained_in": trained_in}.items():
     history[key] = value
 history.to_parquet(snakemake.output.history)
+if variant.kind == "float16" and trained_in == "float32":
+    model = quantization.to_float16(model, wc.model, n_classes, params.input_size, features=features)
 training.save_weights_atomic(model, snakemake.output.checkpoint)

@@ -1,0 +1,58 @@
+"""A minimal config (datasets, models, variants only: every other key takes its default) on a
+heavily imbalanced table, ranked and pruned on macro F1, with every TFLite mode of A2E."""
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import make_classification
+
+from test_workflow import completed_run
+
+VARIANTS = ["original", "tflite-int8", "tflite-float16", "prune-layers-b5"]
+
+
+def write_imbalanced_table(path, rows=6000):
+    """~0.5 % positives, raw columns on different scales (like Time and Amount beside PCA
+    components), text labels."""
+    x, y = make_classification(n_samples=rows, n_features=10, n_informative=5, weights=[0.995], flip_y=0,
+                               class_sep=2.0, random_state=3)
+    table = pd.DataFrame(x * np.logspace(-2, 3, 10), columns=[f"f{i}" for i in range(10)])
+    table["label"] = np.where(y == 1, "fraud", "normal")
+    table.to_csv(path, index=False)
+    return table
+
+
+@pytest.fixture(scope="module")
+def imbalanced_run(tmp_path_factory):
+    table = tmp_path_factory.mktemp("table") / "fraud.csv"
+    write_imbalanced_table(table)
+    config = {"datasets": {"fraud": {"path": str(table), "label": "label", "splits": ["70-30"], "metric": "f1_macro"}},
+              "models": {"A2E": None},
+              "variants": VARIANTS}
+    return completed_run(tmp_path_factory, "imbalanced", config)
+
+
+@pytest.mark.slow
+def test_minimal_config_runs_and_ranks_on_the_dataset_metric(imbalanced_run):
+    ranking = pd.read_csv(imbalanced_run / "results/scores/fraud/ranking.csv")
+    ranked = ranking[ranking["row"] == "variant"].set_index("variant")
+    assert sorted(ranked.index) == sorted(VARIANTS)
+    assert (ranking["metric"] == "f1_macro").all()
+    assert (ranked["time_statistic"] == "median").all() and (ranked["repeats"] == 10).all()  # the defaults
+    # the score is built on macro F1, not on accuracy (which every variant has near 0.99)
+    expected = np.log10((1 - ranked["f1_macro"]).clip(lower=1 / ranked["n_test"])) + np.log10(
+        ranked["time_s"]) + np.log10(ranked["size_mb"])
+    np.testing.assert_allclose(ranked["opscore"], expected)
+    assert ranked.loc["original", "f1_macro"] > 0.6  # it finds positives, not only the majority
+    assert ranked.loc["tflite-int8", "f1_macro"] > ranked.loc["original", "f1_macro"] - 0.15
+    assert "macro F1" in (imbalanced_run / "results/figures/fraud/bubble.svg").read_text()
+    for column in ("inference_cv", "timing_unstable", "inference_total_s", "inference_min_s"):
+        assert ranked[column].notna().all(), column
+
+
+@pytest.mark.slow
+def test_pruning_budget_is_judged_on_the_dataset_metric(imbalanced_run):
+    import json
+
+    preparation = json.loads(next(imbalanced_run.glob("results/models/fraud/**/prune-layers-b5/**/preparation.json"))
+                             .read_text())
+    assert preparation["held_out_metric"] == "f1_macro"
