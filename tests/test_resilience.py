@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -96,3 +97,61 @@ def test_nan_loss_fails_the_job_and_scores_nothing(tmp_path):
     assert not (tmp_path / RUN / "backup").exists()
     assert not list(tmp_path.glob("results/measurements/**/metrics.parquet"))
     assert not (tmp_path / "results/scores").exists()
+
+
+# A child process trains EfficientNetB0 (batch norm, dropout and stochastic-depth dropout) on
+# real digits with a backup directory, and saves its final weights; the parent kills one.
+EFFICIENTNET_CHILD = """
+import sys
+import numpy as np
+from sklearn.datasets import load_digits
+from opscore import training
+from opscore.models import build_classifier, preprocess_function
+from opscore.tf import keras
+
+backup, out = sys.argv[1], sys.argv[2]
+training.use_threads(2)
+training.seed_everything(0)
+digits = load_digits()
+x = np.pad(digits.images, ((0, 0), (12, 12), (12, 12)))[..., None].repeat(3, -1).astype("uint8")[:256] * 16
+y = digits.target[:256].astype("int64")
+model = build_classifier("EfficientNetB0", 10, 32, seed=0)
+assert len(training.random_generators(model)) >= 8, "dropout layers draw from checkpointed generators"
+batches = training.epoch_pipelines(x, y, preprocess_function("EfficientNetB0"), 32, 64, seed=0)
+training.train_classifier(model, batches, None, 4, 1e-3, backup_dir=backup)
+np.savez(out, *model.get_weights())
+"""
+
+
+def efficientnet_training(backup: Path, out: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", EFFICIENTNET_CHILD, str(backup), str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT / "workflow")})
+
+
+@pytest.mark.slow
+def test_killed_efficientnet_with_dropout_resumes_to_the_same_weights(tmp_path):
+    """SIGKILL after epoch 2 of 4, rerun: the final weights equal an uninterrupted run's (1e-5),
+    because the dropout layers' random state is checkpointed with the model and optimizer."""
+    backup, killed_out = tmp_path / "backup", tmp_path / "resumed.npz"
+    process = efficientnet_training(backup, killed_out)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and process.poll() is None:
+        if (backup / "epochs.csv").exists() and len(pd.read_csv(backup / "epochs.csv")) >= 2:
+            break
+        time.sleep(0.1)
+    assert process.poll() is None, "training ended before it could be killed:\n" + process.stdout.read()[-3000:]
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert not killed_out.exists()
+    resumed = efficientnet_training(backup, killed_out)
+    output, _ = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, output[-3000:]
+    assert "resuming after epoch 2" in output or "resuming after epoch 3" in output
+    uninterrupted = efficientnet_training(tmp_path / "fresh-backup", tmp_path / "fresh.npz")
+    output, _ = uninterrupted.communicate(timeout=600)
+    assert uninterrupted.returncode == 0, output[-3000:]
+    with np.load(killed_out) as a, np.load(tmp_path / "fresh.npz") as b:
+        assert len(a.files) == len(b.files) > 200
+        for name in a.files:
+            np.testing.assert_allclose(a[name], b[name], rtol=1e-5, atol=1e-6, err_msg=name)

@@ -75,11 +75,30 @@ def use_threads(threads: int) -> None:
 
 
 def seed_everything(seed: int) -> None:
-    """Same seed on the same CPU machine gives the same weights (deterministic kernels)."""
+    """Same seed on the same CPU machine gives the same weights (deterministic kernels).
+
+    Layers that draw random numbers (dropout, EfficientNet's stochastic depth) then use a
+    ``tf.random.Generator`` each, whose state is a variable (Keras' TF random generator): the
+    training checkpoint saves it, so a resumed run draws the dropout masks an uninterrupted
+    one would have drawn (the legacy stateful ops keep their state inside the kernels, lost at
+    a kill). Call before building the model."""
     from opscore.tf import keras, tf
 
     keras.utils.set_random_seed(seed)
+    keras.backend.experimental.enable_tf_random_generator()
     tf.config.experimental.enable_op_determinism()
+
+
+def random_generators(model) -> list:
+    """The ``tf.random.Generator`` of every random layer of ``model`` (nested ones too), in
+    layer order. Keras leaves them out of the model's checkpoint on purpose (compatibility), so
+    the training checkpoint adds them itself."""
+    generators = []
+    for layer in [model, *model.submodules]:
+        generator = getattr(getattr(layer, "_random_generator", None), "_generator", None)
+        if generator is not None:
+            generators.append(generator)
+    return generators
 
 
 def _epoch_recorder(rows: list):
@@ -109,8 +128,9 @@ def train_classifier(model, train_data, validation_data, epochs: int, learning_r
     """Compile with Adam (or the given optimizer) and train epoch by epoch; one row per epoch.
 
     `train_data` is a dataset, or a function epoch -> dataset (see `epoch_pipelines`). With
-    `backup_dir`, the model and optimizer state of the last completed epoch are checkpointed
-    there with its record, so a killed job resumes after that epoch; removed on success.
+    `backup_dir`, the model, optimizer and random-layer state of the last completed epoch are
+    checkpointed there with its record, so a killed job resumes after that epoch exactly as an
+    uninterrupted run would go on (see `seed_everything`); removed on success.
     """
     from opscore.tf import keras, tf
 
@@ -122,7 +142,8 @@ def train_classifier(model, train_data, validation_data, epochs: int, learning_r
     if backup_dir is not None:
         backup_dir = Path(backup_dir)
         completed = tf.Variable(0, dtype="int64")
-        checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, completed_epochs=completed)
+        checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, completed_epochs=completed,
+                                         random_generators=random_generators(model))
         manager = tf.train.CheckpointManager(checkpoint, str(backup_dir / "state"), max_to_keep=1)
         if manager.latest_checkpoint:
             checkpoint.restore(manager.latest_checkpoint).expect_partial()
