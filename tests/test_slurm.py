@@ -1,11 +1,13 @@
-"""Workflows run through profiles/slurm on a real single-node Slurm cluster.
+"""Workflows run through `snakemake --profile slurm` on a real single-node Slurm cluster.
 
 A session fixture starts the cluster with tests/slurm/start-slurm.sh (installs Slurm with apt-get
 if missing; needs root on Debian) and stops it with tests/slurm/stop-slurm.sh at the end, unless it
 was already running or OPSCORE_SLURM_KEEP=1. OPSCORE_SKIP_SLURM=1 skips these tests.
 
-The runs use the repository's profile as a user would, with test-only overrides: the test cluster's
-partition and account, resources capped to its 2 CPUs, and fast status polling. Every subprocess
+The runs use the global profile as a user would: `./opscore profile slurm` writes it into a temporary
+HOME, and the test fills in its CHANGE_ME lines for the test cluster (account, partition, the node's 2
+CPUs as max-threads, fast status polling), as the README tells users to. The cluster's configuration
+lives in a temporary directory (SLURM_CONF), never in /etc/slurm. Every subprocess
 runs in its own process group under a time limit; on expiry the group is killed and the run's
 Slurm jobs are cancelled, so a stuck run fails the test instead of hanging the session.
 """
@@ -31,6 +33,8 @@ pytestmark = pytest.mark.slurm
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "tests" / "slurm"
 PROFILE = REPO / "profiles" / "slurm"
+STATE = Path(os.environ.get("OPSCORE_SLURM_STATE", "/tmp/opscore-slurm"))
+SLURM_CONF = STATE / "etc" / "slurm.conf"
 PARTITION = os.environ.get("OPSCORE_SLURM_PARTITION", "debug")
 ACCOUNT = "root"  # slurmdbd's default association: user root, account root
 
@@ -39,7 +43,6 @@ STOP_TIMEOUT = 180
 # Caps for the test node (2 CPUs, 2 fake GPUs, ~21 GB): the profile asks for more on a real cluster.
 MAX_CPUS = int(os.environ.get("OPSCORE_SLURM_CPUS")
                or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
-MAX_MEM_MB = 4000
 FAST_POLLING = ["--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "1"]
 
 
@@ -127,6 +130,8 @@ def slurm_cluster(tmp_path_factory) -> Cluster:
     if not sys.platform.startswith("linux") or os.geteuid() != 0 or not shutil.which("apt-get"):
         pytest.skip("the Slurm test cluster needs root on Debian (tests/slurm/start-slurm.sh)")
     logs = tmp_path_factory.mktemp("slurm-cluster")
+    previous_conf = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = str(SLURM_CONF)  # this session's clients reach the test cluster
     ping = _quick(["scontrol", "ping"]) if shutil.which("scontrol") else None
     was_running = ping is not None and ping.returncode == 0 and "UP" in ping.stdout
 
@@ -145,53 +150,49 @@ def slurm_cluster(tmp_path_factory) -> Cluster:
             stopped = run(["bash", str(SCRIPTS / "stop-slurm.sh")], timeout=STOP_TIMEOUT, log=logs / "stop.log")
             if stopped.returncode != 0:
                 print(f"stop-slurm.sh: exit {stopped.returncode}\n{tail(stopped.output)}", file=sys.stderr)
+        if previous_conf is None:
+            os.environ.pop("SLURM_CONF", None)
+        else:
+            os.environ["SLURM_CONF"] = previous_conf
 
 
-def profile_overrides(cluster: Cluster, extra_set_resources: list[str] = ()) -> list[str]:
-    """--profile profiles/slurm plus what the test cluster needs: its account and partition in
-    place of the profile's placeholders, CPUs and memory capped to the node, fast polling.
-    A key given on the command line replaces the profile's whole key, so the profile's
-    default-resources and set-resources are read here and passed on, changed only in those values."""
-    profile = yaml.safe_load((PROFILE / "config.yaml").read_text())
-
-    def fit(resources: dict) -> dict:
-        resources = dict(resources)
-        if "slurm_account" in resources:
-            resources["slurm_account"] = ACCOUNT
-        if "slurm_partition" in resources:
-            resources["slurm_partition"] = cluster.partition
-        if "cpus_per_task" in resources:
-            resources["cpus_per_task"] = min(int(resources["cpus_per_task"]), MAX_CPUS)
-        if "mem_mb" in resources:
-            resources["mem_mb"] = min(int(resources["mem_mb"]), MAX_MEM_MB)
-        return resources
-
-    defaults = fit(profile["default-resources"])
-    assert defaults.get("slurm_account") == ACCOUNT and defaults.get("slurm_partition") == cluster.partition, \
-        "profiles/slurm/config.yaml should have slurm_account and slurm_partition placeholders in default-resources"
-    args = ["--profile", str(PROFILE), "--default-resources", *(f"{k}={v}" for k, v in defaults.items())]
-    set_resources = [f"{rule}:{k}={v}" for rule, res in (profile.get("set-resources") or {}).items()
-                     for k, v in fit(res).items()]
-    set_resources += list(extra_set_resources)
-    if set_resources:
-        args += ["--set-resources", *set_resources]
-    for rule, threads in (profile.get("set-threads") or {}).items():
-        args += ["--set-threads", f"{rule}={min(int(threads), MAX_CPUS)}"]
-    return args + FAST_POLLING
+def user_profile(cluster: Cluster, home: Path, edit: bool = True) -> dict:
+    """`./opscore profile slurm` into ``home``, its CHANGE_ME lines filled in for the test cluster
+    as a user fills them in for theirs (unless ``edit`` is False); the environment to run with."""
+    env = {k: v for k, v in os.environ.items() if k != "XDG_CONFIG_HOME"}
+    env.update(HOME=str(home), PYTHONPATH=str(REPO / "workflow"))
+    written = subprocess.run([sys.executable, "-m", "opscore.slurm_profile"], env=env, capture_output=True,
+                             text=True, timeout=60)
+    assert written.returncode == 0, written.stderr
+    directory = home / ".config" / "snakemake" / "slurm"
+    config = directory / "config.yaml"
+    assert "CHANGE_ME_account" in config.read_text()
+    if edit:
+        profile = yaml.safe_load(config.read_text())
+        profile["default-resources"]["slurm_account"] = ACCOUNT
+        profile["max-threads"] = MAX_CPUS
+        profile.update({"slurm-init-seconds-before-status-checks": 1, "seconds-between-status-checks": 1})
+        config.write_text(yaml.safe_dump(profile))
+        # the test cluster has one partition, with GPUs: every job goes there
+        (directory / "partitions.yaml").write_text(yaml.safe_dump(
+            {"partitions": {cluster.partition: {"max_gpu": int(os.environ.get("OPSCORE_SLURM_GPUS", "2"))}}}))
+    return env
 
 
-def snakemake_env() -> dict:
-    env = dict(os.environ)
-    # a GPU list or Slurm job context of the caller must not leak into the jobs
+def snakemake_env(base: dict | None = None) -> dict:
+    env = dict(base or os.environ)
+    # a GPU list or Slurm job context of the caller must not leak into the jobs (the cluster's
+    # SLURM_CONF is no job context: it is how clients find the test cluster)
     for name in list(env):
-        if name == "CUDA_VISIBLE_DEVICES" or name.startswith("SLURM_") or name == "SNAKEMAKE_PROFILE":
+        if name == "CUDA_VISIBLE_DEVICES" or (name.startswith("SLURM_") and name != "SLURM_CONF") \
+                or name == "SNAKEMAKE_PROFILE":
             env.pop(name)
     return env
 
 
-def start_snakemake(args: list[str], *, workdir: Path, cwd: Path | None = None) -> Process:
+def start_snakemake(args: list[str], *, workdir: Path, cwd: Path | None = None, env: dict | None = None) -> Process:
     workdir.mkdir(parents=True, exist_ok=True)
-    return Process([sys.executable, "-m", "snakemake", *args], cwd=cwd or workdir, env=snakemake_env(),
+    return Process([sys.executable, "-m", "snakemake", *args], cwd=cwd or workdir, env=snakemake_env(env),
                    log=workdir.parent / f"{workdir.name}-snakemake.log")
 
 
@@ -203,8 +204,10 @@ def finish_snakemake(process: Process, *, workdir: Path, timeout: float) -> Resu
         cancel_jobs_under(workdir)
 
 
-def snakemake(args: list[str], *, workdir: Path, timeout: float, cwd: Path | None = None) -> Result:
-    return finish_snakemake(start_snakemake(args, workdir=workdir, cwd=cwd), workdir=workdir, timeout=timeout)
+def snakemake(args: list[str], *, workdir: Path, timeout: float, cwd: Path | None = None,
+              env: dict | None = None) -> Result:
+    return finish_snakemake(start_snakemake(args, workdir=workdir, cwd=cwd, env=env), workdir=workdir,
+                            timeout=timeout)
 
 
 def report(result: Result) -> str:
@@ -256,8 +259,9 @@ def test_gpu_jobs_run_through_the_slurm_profile(slurm_cluster, tmp_path):
     work = tmp_path / "gpu-workflow"
     work.mkdir()
     (work / "Snakefile").write_text(textwrap.dedent(GPU_WORKFLOW))
-    result = snakemake(profile_overrides(slurm_cluster, ["gres:gpu=0", "gres:gres=gpu:1"]),
-                       workdir=work, timeout=180)
+    env = user_profile(slurm_cluster, tmp_path / "home")
+    result = snakemake(["--profile", "slurm", "--set-resources", "gres:gpu=0", "gres:gres=gpu:1"],
+                       workdir=work, timeout=180, env=env)
     assert result.returncode == 0, report(result)
     assert result.output.count("has been submitted with SLURM jobid") == 3, report(result)
 
@@ -291,7 +295,8 @@ def test_a_failing_job_fails_the_run_in_bounded_time(slurm_cluster, tmp_path):
     work.mkdir()
     (work / "Snakefile").write_text(textwrap.dedent(FAILING_WORKFLOW))
     # --retries 0: the profile's retry would add a second round (~20 s) to the same outcome
-    result = snakemake([*profile_overrides(slurm_cluster), "--retries", "0"], workdir=work, timeout=120)
+    result = snakemake(["--profile", "slurm", "--retries", "0"], workdir=work, timeout=120,
+                       env=user_profile(slurm_cluster, tmp_path / "home"))
     assert result.returncode is not None, report(result)
     assert result.returncode != 0, report(result)
     assert "Error in rule fail" in result.output, report(result)
@@ -309,7 +314,8 @@ def test_the_profile_placeholders_fail_loudly(slurm_cluster, tmp_path):
     work = tmp_path / "unedited-profile"
     work.mkdir()
     (work / "Snakefile").write_text('rule all:\n    output: "x.txt"\n    shell: "touch {output}"\n')
-    result = snakemake(["--profile", str(PROFILE), *FAST_POLLING, "--retries", "0"], workdir=work, timeout=90)
+    env = user_profile(slurm_cluster, tmp_path / "home", edit=False)
+    result = snakemake(["--profile", "slurm", *FAST_POLLING, "--retries", "0"], workdir=work, timeout=90, env=env)
     assert result.returncode not in (0, None), report(result)
     assert "account CHANGE_ME_account appears to be invalid" in result.output, report(result)
     assert not (work / "x.txt").exists()
@@ -349,14 +355,15 @@ def test_real_workflow_scores_equal_locally_and_on_slurm(slurm_cluster, tmp_path
     # Both at once, to halve the wall time; they share the 2 CPUs, which changes the timings
     # but not the (seeded, deterministic) accuracies compared here.
     local = start_snakemake([*common, "--directory", str(local_dir), "--cores", "2"], workdir=local_dir)
-    slurm = start_snakemake([*common, "--directory", str(slurm_dir), *profile_overrides(slurm_cluster)],
-                            workdir=slurm_dir)
+    # exactly what users type, after `./opscore profile slurm` and their edits of it
+    slurm = start_snakemake([*common, "--directory", str(slurm_dir), "--profile", "slurm"], workdir=slurm_dir,
+                            env=user_profile(slurm_cluster, tmp_path / "home"))
     slurm_result = finish_snakemake(slurm, workdir=slurm_dir, timeout=480)
     local_result = finish_snakemake(local, workdir=local_dir, timeout=480)
     assert local_result.returncode == 0, report(local_result)
     assert slurm_result.returncode == 0, report(slurm_result)
 
-    # the GPU rules went to Slurm, each job with a GPU
+    # the GPU rules went to Slurm, each job with a GPU (the workflow profile's per-rule resources)
     for rule in ("train", "evaluate"):
         ids = slurm_job_ids(slurm_result.output, rule)
         assert ids, f"no {rule} job was submitted to Slurm:\n{report(slurm_result)}"
@@ -380,3 +387,49 @@ def test_real_workflow_scores_equal_locally_and_on_slurm(slurm_cluster, tmp_path
     histories = "results/tables/digits/histories.parquet"
     pd.testing.assert_frame_equal(table(local_dir, histories, ["epoch", "loss", "val_loss"]),
                                   table(slurm_dir, histories, ["epoch", "loss", "val_loss"]))
+
+
+def test_profile_slurm_writes_the_global_profile_once(tmp_path):
+    """`./opscore profile slurm` writes ~/.config/snakemake/slurm/ from profiles/slurm/, never over
+    an existing one without --force (no cluster needed)."""
+    env = {k: v for k, v in os.environ.items() if k != "XDG_CONFIG_HOME"}
+    env.update(HOME=str(tmp_path), PYTHONPATH=str(REPO / "workflow"))
+    command = [sys.executable, "-m", "opscore.slurm_profile"]
+    first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert first.returncode == 0, first.stderr
+    config = tmp_path / ".config/snakemake/slurm/config.yaml"
+    profile = yaml.safe_load(config.read_text())
+    assert profile["executor"] == "slurm" and profile["default-resources"]["slurm_account"] == "CHANGE_ME_account"
+    assert profile["slurm-partition-config"] == str(config.parent / "partitions.yaml")
+    assert "CHANGE_ME_gpu_partition" in (config.parent / "partitions.yaml").read_text()
+    # cluster keys here, workflow keys in profiles/default: none in both (the workflow's would win)
+    workflow = yaml.safe_load((REPO / "profiles/default/config.yaml").read_text())
+    assert not set(profile) & set(workflow), set(profile) & set(workflow)
+    assert workflow["set-resources"]["train"]["gpu"] == 1
+    config.write_text(config.read_text().replace("CHANGE_ME_account", "mylab"))
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 1 and "--force" in again.stderr
+    assert "mylab" in config.read_text()
+    forced = subprocess.run([*command, "--force"], env=env, capture_output=True, text=True, timeout=60)
+    assert forced.returncode == 0 and "CHANGE_ME_account" in config.read_text()
+
+
+def test_a_stopped_test_cluster_leaves_no_configuration_behind(slurm_cluster):
+    """A slurm.conf left in /etc/slurm would outlive the test cluster: every later Slurm client,
+    and so every `snakemake` start (the Slurm plugin's `scontrol show config` probe), would wait
+    ~9 s for a controller that is gone. Stopping removes it; then a client fails at once. (Runs
+    last: it stops the cluster and starts it again for the session's teardown.)"""
+    link = Path("/etc/slurm/slurm.conf")
+    assert link.is_symlink() and link.resolve() == SLURM_CONF.resolve()
+    stopped = run(["bash", str(SCRIPTS / "stop-slurm.sh")], timeout=STOP_TIMEOUT, log=slurm_cluster.logs / "stop1.log")
+    try:
+        assert stopped.returncode == 0, tail(stopped.output)
+        assert not link.exists() and not link.is_symlink()
+        without = {k: v for k, v in os.environ.items() if k != "SLURM_CONF"}
+        probe = subprocess.run(["scontrol", "show", "config"], env=without, capture_output=True, text=True,
+                               timeout=60)
+        assert probe.returncode != 0
+    finally:
+        started = run(["bash", str(SCRIPTS / "start-slurm.sh")], timeout=START_TIMEOUT,
+                      log=slurm_cluster.logs / "start2.log")
+        assert started.returncode == 0, tail(started.output)

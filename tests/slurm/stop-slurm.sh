@@ -6,7 +6,14 @@
 set -uo pipefail
 STATE=${OPSCORE_SLURM_STATE:-/tmp/opscore-slurm}
 PIDS="$STATE/pids"
-[ -s "$PIDS" ] || { echo "[stop-slurm] nothing recorded in $PIDS: nothing to stop"; exit 0; }
+export SLURM_CONF="${SLURM_CONF:-$STATE/etc/slurm.conf}"   # the test cluster's, never /etc/slurm
+if [ ! -s "$PIDS" ]; then
+  echo "[stop-slurm] nothing recorded in $PIDS: nothing to stop"
+  if [ -L /etc/slurm/slurm.conf ] && [ "$(readlink /etc/slurm/slurm.conf)" = "$STATE/etc/slurm.conf" ]; then
+    rm -f /etc/slurm/slurm.conf
+  fi
+  exit 0
+fi
 
 # cancel leftover jobs first, so that no slurmstepd or job process outlives slurmd
 if command -v squeue >/dev/null && timeout 10 scontrol ping >/dev/null 2>&1; then
@@ -39,4 +46,8 @@ for name in slurmd slurmctld slurmdbd mariadbd munged; do
   fi
   sed -i "/^$name /d" "$PIDS"
 done
+# the configuration's one link into a system path goes with the cluster (start-slurm.sh)
+if [ -L /etc/slurm/slurm.conf ] && [ "$(readlink /etc/slurm/slurm.conf)" = "$STATE/etc/slurm.conf" ]; then
+  rm -f /etc/slurm/slurm.conf && echo "[stop-slurm] removed the link /etc/slurm/slurm.conf"
+fi
 exit $rc

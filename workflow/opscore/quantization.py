@@ -223,10 +223,12 @@ def _int8_after_float_standardization(converter) -> bytes:
     from opscore.tf import tf
 
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
-    debugger = tf.lite.experimental.QuantizationDebugger(
-        converter=converter, debug_dataset=converter.representative_dataset,
-        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=["SUB", "MUL"]))
-    return debugger.get_nondebug_quantized_model()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
+        debugger = tf.lite.experimental.QuantizationDebugger(
+            converter=converter, debug_dataset=converter.representative_dataset,
+            debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=["SUB", "MUL"]))
+        return debugger.get_nondebug_quantized_model()
 
 
 def _representative_dataset(batches, input_shape):
