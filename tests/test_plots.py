@@ -87,9 +87,15 @@ def saved(tmp_path_factory):
 # ------------------------------------------------------------------------------ bubble
 
 
+def _points(spec: dict) -> tuple[dict, list[dict]]:
+    """The bubble layer of a bubble chart (drawn last, over the Pareto line): encoding, rows."""
+    layer = spec["layer"][-1]
+    return layer["encoding"], spec["datasets"][layer.get("data", spec.get("data"))["name"]]
+
+
 def test_bubble_encodes_fields():
     spec = plots.bubble_chart(_table(), title="t").to_dict()
-    enc = spec["encoding"]
+    enc, _ = _points(spec)
     assert enc["x"]["field"] == "inference_time_s"
     assert enc["x"]["scale"]["type"] == "log"
     assert "(s" in enc["x"]["title"]
@@ -111,17 +117,34 @@ def test_bubble_encodes_fields():
 
 def test_bubble_marks_pareto_rows():
     spec = plots.bubble_chart(_table()).to_dict()
-    enc = spec["encoding"]
+    enc, rows = _points(spec)
     assert enc["stroke"]["field"] == "front"
     assert "pareto" in enc["strokeWidth"]["condition"]["test"]
-    rows = _data_rows(spec)
     front = {r["model"] for r in rows if r["front"] == "Pareto-optimal"}
     assert front == {"MobileNetV2"}
 
 
+def test_bubble_is_interactive_and_draws_the_front_and_the_constraints():
+    table = _table()
+    spec = plots.bubble_chart(table, constraints={"min_metric": 0.8}).to_dict()
+    enc, rows = _points(spec)
+    params = spec["layer"][-1].get("params") or spec["params"]  # altair may hoist them to the top
+    assert any(p["select"]["type"] == "interval" and p.get("bind") == "scales" for p in params)  # zoom, pan
+    assert any(p["name"] == "variant_filter" and p["bind"]["input"] == "select" for p in params)
+    fields = {t["field"] for t in enc["tooltip"]}
+    assert {"accuracy", "inference_time_s", "size_mb", "feasible"} <= fields
+    feasible = {r["model"] + r["variant"]: r["feasible"] for r in rows}
+    real = table[table["row"] == "variant"]
+    for _, row in real.iterrows():
+        expected = "meets every constraint" if row["accuracy"] >= 0.8 else "breaks min_metric"
+        assert feasible[row["model"] + row["variant"]] == expected
+    if real["pareto"].sum() > 1:
+        assert spec["layer"][0]["mark"]["type"] == "line"
+
+
 def test_bubble_without_pareto_column():
     table = _table().drop(columns=["pareto", "opscore"])
-    enc = plots.bubble_chart(table).to_dict()["encoding"]
+    enc, _ = _points(plots.bubble_chart(table).to_dict())
     assert "stroke" not in enc
     assert "opscore" not in {t["field"] for t in enc["tooltip"]}
 
@@ -129,7 +152,7 @@ def test_bubble_without_pareto_column():
 def test_min_max_rows_dropped():
     table = _table()
     assert set(table["row"]) == {"variant", "MIN", "MAX"}
-    rows = _data_rows(plots.bubble_chart(table).to_dict())
+    _, rows = _points(plots.bubble_chart(table).to_dict())
     assert len(rows) == (table["row"] == "variant").sum() == 6
     assert {r["model"] for r in rows} == set(MODELS)
     bar_rows = _data_rows(plots.accuracy_bars(table).to_dict())
@@ -260,3 +283,23 @@ def test_save_replaces_existing(tmp_path):
     path.write_text("old")
     plots.save_chart(plots.accuracy_bars(_table()), path)
     assert path.read_text().lstrip().startswith("<svg")
+
+
+def test_pareto_plots_mark_each_pairs_own_front():
+    from opscore.pareto_plots import pareto_plots
+
+    table = _table()
+    spec = pareto_plots(table, title="t").to_dict()
+    assert len(spec["hconcat"]) == 3
+    axes = [(panel["layer"][1]["encoding"]["x"]["field"], panel["layer"][1]["encoding"]["y"]["field"])
+            for panel in spec["hconcat"]]
+    assert axes == [("inference_time_s", "accuracy"), ("size_mb", "accuracy"), ("inference_time_s", "size_mb")]
+    real = table[table["row"] == "variant"]
+    fastest = real.loc[real["inference_time_s"].idxmin()]
+    for panel in spec["hconcat"]:
+        rows = spec["datasets"][panel["layer"][1]["data"]["name"]]
+        front = {(r["model"], r["variant"]) for r in rows if r["front"] == "on this front"}
+        assert front and len(front) < len(rows)
+    time_accuracy = spec["datasets"][spec["hconcat"][0]["layer"][1]["data"]["name"]]
+    assert {(r["model"], r["variant"]) for r in time_accuracy if r["front"] == "on this front"} >= {
+        (fastest["model"], fastest["variant"])}

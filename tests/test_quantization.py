@@ -225,7 +225,7 @@ def test_every_tflite_mode_converts_and_runs_a_feature_vector_model(mode):
     assert lite.shape == (len(x) - 400, 2)
     assert np.mean(lite.argmax(1) == keras_labels) > 0.95
     if mode == "int8":  # every dense layer runs in int8; only the standardization stays float
-        interpreter = tf.lite.Interpreter(model_content=flatbuffer)
+        interpreter = quantization.TFLitePredictor(flatbuffer, threads=1).interpreter
         ops = [op["op_name"] for op in interpreter._get_ops_details()]
         assert ops.index("QUANTIZE") > ops.index("MUL") and ops.count("FULLY_CONNECTED") >= 2
         int8_matrices = [t for t in interpreter.get_tensor_details() if t["dtype"] == np.int8 and len(t["shape"]) == 2]

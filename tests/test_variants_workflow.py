@@ -25,7 +25,7 @@ VARIANTS = {
 }
 CONFIG = {**TINY, "models": {"AlexNet": {"unfreeze": ["all"]}, "MobileNetV2": {"unfreeze": [1]}},
           "variants": VARIANTS,
-          "training": {"epochs": 1, "batch_size": 64, "learning_rate": 0.001}, "measure": {"repeats": 1},
+          "training": {"epochs": 1, "batch_size": 64, "learning_rate": 0.001}, "measure": {"repeats": 1, "latency": {"min_queries": 20, "min_seconds": 0.1}},
           "clustering": {"order": "before-training"}, "pruning": {"fine_tune_epochs": 0, "on_rejection": "skip"}}  # keeps CI short
 
 

@@ -19,7 +19,7 @@ TINY = {
     "input_size": 32,
     "seeds": [0],
     "training": {"epochs": 2, "batch_size": 64, "learning_rate": 0.001},
-    "measure": {"repeats": 2},
+    "measure": {"repeats": 2, "latency": {"min_queries": 20, "min_seconds": 0.1, "warmup": 2}},
     "score": {"time_basis": "inference"},
 }
 
@@ -77,7 +77,7 @@ def test_small_run_ranks_scores_and_draws(finished_run):
     assert list(history["epoch"]) == [1, 2]
     baseline = pd.read_parquet(finished_run / "results/tables/digits/baselines.parquet")
     assert baseline["accuracy"].iloc[0] == pytest.approx(0.1, abs=0.05)
-    for figure in ("bubble", "curves", "accuracy"):
+    for figure in ("bubble", "curves", "accuracy", "pareto"):
         assert "MobileNetV2" in (finished_run / f"results/figures/digits/{figure}.svg").read_text()
         html = (finished_run / f"results/figures/digits/{figure}.html").read_text()
         assert "<script" in html and 'src="https://' not in html
@@ -86,11 +86,29 @@ def test_small_run_ranks_scores_and_draws(finished_run):
 
 
 @pytest.mark.slow
+def test_batch1_latency_costs_and_a_selection_are_measured(finished_run):
+    import json
+
+    ranking = pd.read_csv(finished_run / "results/scores/digits/ranking.csv")
+    row = ranking[ranking["row"] == "variant"].iloc[0]
+    assert 0 < row["latency_p50_ms"] <= row["latency_p90_ms"] <= row["latency_p99_ms"]
+    assert row["latency_queries"] >= 20 and row["load_time_s"] > 0 and row["peak_rss_mb"] > 100
+    assert row["flops"] > 1e6 and row["param_bytes"] == 4 * row["params"]  # float32 MobileNetV2
+    assert row["flops_speedup"] == pytest.approx(1.0) and row["runtime"] == "TensorFlow Keras"
+    queries = pd.read_parquet(next(finished_run.glob("results/measurements/**/latency.parquet")))
+    assert len(queries) == row["latency_queries"] and (queries["seconds"] > 0).all()
+    selection = json.loads((finished_run / "results/scores/digits/selection.json").read_text())
+    assert selection["constraints"] == {} and selection["recommended"]["variant"] == "original"
+    assert "Which variant to ship" in (finished_run / "results/scores/digits/selection.md").read_text()
+
+
+@pytest.mark.slow
 def test_rerun_plans_nothing_and_a_new_model_plans_only_its_jobs(finished_run):
     assert planned_jobs(snakemake(finished_run, TINY, "-n")) == {}
     bigger = {**TINY, "models": {**TINY["models"], "ResNet50": {"unfreeze": [1]}}}
     assert planned_jobs(snakemake(finished_run, bigger, "-n")) == {
-        "train": 1, "evaluate": 1, "collect_measurements": 1, "score": 1, "plot": 3, "studies": 1, "all": 1}
+        "train": 1, "evaluate": 1, "collect_measurements": 1, "score": 1, "select_variant": 1, "plot": 4,
+        "studies": 1, "all": 1}
 
 
 @pytest.mark.slow
@@ -98,7 +116,8 @@ def test_report_is_built(finished_run):
     result = snakemake(finished_run, TINY, "--report", "report.html")
     assert result.returncode == 0, result.stderr[-3000:]
     report = (finished_run / "report.html").read_text()
-    assert "ranking.csv" in report and "bubble.svg" in report
+    assert "ranking.csv" in report and "bubble.svg" in report and "selection.md" in report
+    assert "1. Which variant to ship" in report
 
 
 def test_paper_grid_plans_without_data(tmp_path):
@@ -123,7 +142,7 @@ def test_rulegraph_renders(tmp_path):
     (lambda c: c["datasets"].update({"cifar11": {"splits": ["official"]}}), r"unknown dataset 'cifar11'.*cifar10"),
     (lambda c: c.update({"epochs": 3}), r"Additional properties are not allowed \('epochs' was unexpected\)"),
     (lambda c: c["training"].update({"epochs": "ten"}), r"'ten' is not of type 'integer'"),
-    (lambda c: c["score"].update({"time_basis": "wall"}), r"'wall' is not one of \['inference', 'train', 'total'\]"),
+    (lambda c: c["score"].update({"time_basis": "wall"}), r"'wall' is not one of \['inference', 'train', 'total', 'latency'\]"),
     (lambda c: c["datasets"]["digits"].update({"splits": ["70-20"]}), r"'70-20' must add up to 100"),
     (lambda c: c["datasets"]["digits"].update({"splits": ["official"]}), r"digits has no official split"),
     (lambda c: c.update({"models": {"A2E": {"unfreeze": ["all"]}}, "variants": ["original", "prune-filters-b2"]}),

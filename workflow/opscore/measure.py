@@ -159,9 +159,10 @@ def random_baseline(y_test: np.ndarray, n_classes: int, seed: int) -> dict:
     return classification_metrics(y_test, probabilities)
 
 
-def timings_frame(seconds: list[float], identity: dict, context: dict) -> pd.DataFrame:
-    """Every repeat as its own row, with what identifies the variant and the run context."""
-    frame = pd.DataFrame({"repeat": np.arange(1, len(seconds) + 1), "seconds": seconds})
+def timings_frame(seconds: list[float], identity: dict, context: dict, index: str = "repeat") -> pd.DataFrame:
+    """Every timed repeat (or latency query, ``index="query"``) as its own row, with what
+    identifies the variant and the run context."""
+    frame = pd.DataFrame({index: np.arange(1, len(seconds) + 1), "seconds": seconds})
     for key, value in {**identity, **context}.items():
         frame[key] = value
     return frame

@@ -171,9 +171,13 @@ def quality_metric(table: pd.DataFrame, metric: str | None = None) -> tuple[str,
     return METRICS[metric], METRIC_LABELS[metric]
 
 
-def bubble_chart(table: pd.DataFrame, title: str | None = None, metric: str | None = None) -> alt.Chart:
+def bubble_chart(table: pd.DataFrame, title: str | None = None, metric: str | None = None,
+                 constraints: dict | None = None) -> alt.LayerChart:
     """Quality (accuracy, or the ranking's ``metric``) vs inference time (log x), bubble area ∝
-    size_mb, colour = model, shape = variant.
+    size_mb, colour = model, shape = variant; the Pareto front drawn as a dashed line. In HTML it
+    is interactive: tooltips with every figure, zoom and pan (scroll, drag), a variant filter.
+    With ``constraints`` (config ``select:``, see opscore.selection) the variants that break one
+    are drawn faint and named so in the tooltip.
 
     Pareto-optimal rows (``pareto`` true, if that column exists) get a black outline and a
     legend entry. MIN/MAX reference rows are dropped. Rows whose inference time is not
@@ -182,7 +186,13 @@ def bubble_chart(table: pd.DataFrame, title: str | None = None, metric: str | No
     df = variant_rows(table)
     quality, label = quality_metric(df, metric)
     _require(df, _BUBBLE_REQUIRED + [quality], "bubble_chart")
-    keep = [c for c, *_ in _BUBBLE_TOOLTIP if c in df.columns]
+    if constraints:
+        from opscore.selection import breaches
+
+        df = df.assign(feasible=["breaks " + ", ".join(b["constraint"] for b in broken) if broken
+                                 else "meets every constraint"
+                                 for broken in (breaches(row, constraints, quality) for _, row in df.iterrows())])
+    keep = [c for c, *_ in _BUBBLE_TOOLTIP if c in df.columns] + (["feasible"] if constraints else [])
     has_pareto = "pareto" in df.columns
     df = df[keep + (["pareto"] if has_pareto else [])]
     df = _as_str(df, ["model", "variant", "unfreeze", "split", "seed"])
@@ -217,8 +227,11 @@ def bubble_chart(table: pd.DataFrame, title: str | None = None, metric: str | No
             alt.Tooltip(f"{c}:{t}", title=name, **({"format": fmt} if fmt else {}))
             for c, t, name, fmt in _BUBBLE_TOOLTIP
             if c in df.columns
-        ],
+        ] + ([alt.Tooltip("feasible:N", title="select:")] if constraints else []),
     }
+    if constraints:
+        encoding["opacity"] = alt.condition("datum.feasible == 'meets every constraint'", alt.value(0.85),
+                                            alt.value(0.2))
     if has_pareto:
         df = df.copy()
         df["pareto"] = df["pareto"].fillna(False).astype(bool)
@@ -234,12 +247,25 @@ def bubble_chart(table: pd.DataFrame, title: str | None = None, metric: str | No
         df = df.sort_values("pareto", kind="stable")
         encoding["order"] = alt.Order("pareto:O")
 
-    chart = (
-        alt.Chart(df.reset_index(drop=True), title=_title(title))
+    zoom = alt.selection_interval(bind="scales")
+    variants = sorted(df["variant"].unique())
+    pick = alt.selection_point(fields=["variant"], name="variant_filter",
+                               bind=alt.binding_select(options=[None, *variants], labels=["all", *variants],
+                                                       name="variant "))
+    points = (
+        alt.Chart(df.reset_index(drop=True))
         .mark_point(filled=True, opacity=0.75)
         .encode(**encoding)
-        .properties(**CHART_SIZE)
+        .add_params(zoom, pick)
+        .transform_filter(pick)
     )
+    layers = [points]
+    if has_pareto and df["pareto"].sum() > 1:
+        front = df[df["pareto"]].sort_values("inference_time_s")
+        layers.insert(0, alt.Chart(front.reset_index(drop=True)).mark_line(color="black", strokeDash=[4, 3],
+                                                                             opacity=0.6)
+                      .encode(x=encoding["x"], y=encoding["y"], order="inference_time_s:Q"))
+    chart = alt.layer(*layers, title=_title(title)).properties(**CHART_SIZE)
     return apply_theme(chart)
 
 

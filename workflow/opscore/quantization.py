@@ -80,8 +80,9 @@ Two different things are called "quantization" here, and they answer different q
    batch size by resizing its input tensor, which costs well under a millisecond once
    allocated; so the workflow's timed repeats measure inference, not interpreter
    construction. `tflite_predict` is the one-call form.
-   TensorFlow 2.21 still ships ``tf.lite.Interpreter`` but marks it deprecated in favour of
-   the ``ai_edge_litert`` package (same runtime); its warning is silenced here.
+   The interpreter is LiteRT's (``ai_edge_litert``, pinned in the lock): TensorFlow 2.21 still
+   ships ``tf.lite.Interpreter`` but marks it deprecated in favour of it. The converter stays
+   TensorFlow's.
 """
 from __future__ import annotations
 
@@ -253,16 +254,26 @@ def _representative_dataset(batches, input_shape):
     return dataset
 
 
+#: the runtime TFLite variants are measured with, recorded beside their timings
+LITERT = "ai-edge-litert"
+
+
+def litert_version() -> str:
+    from importlib.metadata import version
+
+    return version(LITERT)
+
+
 class TFLitePredictor:
-    """One TFLite interpreter, reused across calls: `predict(batches)` returns the class
-    probabilities of all batches (float32 numpy arrays of any batch size), stacked."""
+    """One LiteRT interpreter (``ai_edge_litert``, the maintained runtime that replaces the
+    deprecated ``tf.lite.Interpreter``, the one a device runs), reused across calls:
+    `predict(batches)` returns the class probabilities of all batches (float32 numpy arrays of
+    any batch size), stacked."""
 
     def __init__(self, tflite_model: bytes, threads: int):
-        from opscore.tf import tf
+        from ai_edge_litert.interpreter import Interpreter
 
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=r"(?s).*tf\.lite\.Interpreter is deprecated")
-            self.interpreter = tf.lite.Interpreter(model_content=tflite_model, num_threads=threads)
+        self.interpreter = Interpreter(model_content=tflite_model, num_threads=threads)
         self.threads = threads
         inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1 or inputs[0]["dtype"] != np.float32:

@@ -16,6 +16,8 @@ Units and conventions
     over the test split. With ``time_statistic`` it is recomputed from the repeats' statistics:
     ``median`` (median repeat x R; one stall cannot move it), ``min`` (fastest repeat x R) or
     ``total`` (the sum of the R repeats, what the paper printed).
+  - ``"latency"``: the 90th percentile of single-stream batch-1 requests, ``latency_p90_ms`` / 1000
+    (a deployment's view: what one request waits; see :mod:`opscore.latency`)
   - ``"train"``: ``train_time_s`` (+ ``prep_time_s`` if that column exists)
   - ``"total"``: ``train_time_s + inference_time_s`` (+ ``prep_time_s`` if that column exists)
 
@@ -91,7 +93,7 @@ __all__ = [
     "main",
 ]
 
-TIME_BASES = ("inference", "train", "total")
+TIME_BASES = ("inference", "train", "total", "latency")
 #: quality metric name (config ``score.metric``) -> the measurement column that holds it
 METRICS = {"accuracy": "accuracy", "balanced_accuracy": "balanced_accuracy", "f1_macro": "f1_macro",
            "recall_macro": "recall_macro", "precision_macro": "precision_macro", "auc": "auc_ovr"}
@@ -264,10 +266,12 @@ def time_for_basis(df: pd.DataFrame, time_basis: str = "inference") -> pd.Series
     """Seconds on the chosen basis (see module docstring); ``prep_time_s`` NaN counts as 0."""
     _check_basis(time_basis)
     need = {"inference": ["inference_time_s"], "train": ["train_time_s"],
-            "total": ["train_time_s", "inference_time_s"]}[time_basis]
+            "total": ["train_time_s", "inference_time_s"], "latency": ["latency_p90_ms"]}[time_basis]
     missing = [c for c in need if c not in df.columns]
     if missing:
         raise ValueError(f"time basis {time_basis!r} needs column(s) {', '.join(missing)}")
+    if time_basis == "latency":
+        return (pd.to_numeric(df["latency_p90_ms"], errors="raise").astype(float) / 1000.0).rename("time_s")
     t = sum((pd.to_numeric(df[c], errors="raise").astype(float) for c in need),
             start=pd.Series(0.0, index=df.index))
     if time_basis in ("train", "total") and "prep_time_s" in df.columns:
@@ -305,10 +309,10 @@ def _direction(col: str) -> int:
     """+1 if higher is better, -1 if lower is better, 0 if the column is not a metric."""
     if col.endswith("_norm"):
         return _direction(col[: -len("_norm")])
-    if col in METRICS.values() or col.endswith("_accuracy"):
+    if col in METRICS.values() or col.endswith(("_accuracy", "_speedup")):
         return 1
-    if (col in ("opscore", "time_s", "size_mb", "size_bytes", "error", "loss")
-            or col.endswith(("_time_s", "_error", "_loss")) or col.startswith("log10_")):
+    if (col in ("opscore", "time_s", "size_mb", "size_bytes", "error", "loss", "flops", "param_bytes")
+            or col.endswith(("_time_s", "_error", "_loss", "_ms", "_mb")) or col.startswith("log10_")):
         return -1
     return 0
 

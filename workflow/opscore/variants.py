@@ -83,10 +83,13 @@ def _number(text: str):
 
 @dataclass
 class Deployable:
-    """What measuring needs of any variant: predict over batches, its file sizes, its shape."""
+    """What measuring needs of any variant: predict over batches, answer one request, its file
+    sizes, its shape."""
     predict: object  # callable(batches) -> class probabilities
     sizes: dict
     layers: int
+    predict_one: object = None  # callable(a batch of one model-ready input) -> class probabilities
+    keras_model: object = None  # the Keras model it runs (None for a TFLite flatbuffer)
 
 
 def load_deployable(variant: Variant, artifact: str, model_name: str, n_classes: int, input_size: int,
@@ -102,7 +105,8 @@ def load_deployable(variant: Variant, artifact: str, model_name: str, n_classes:
         with open(artifact, "rb") as handle:
             predictor = TFLitePredictor(handle.read(), threads=threads)
         return Deployable(lambda batches: predictor.predict(batch.numpy() for batch, _ in batches),
-                          measure.file_size(artifact), predictor.op_count)
+                          measure.file_size(artifact), predictor.op_count,
+                          predict_one=lambda x: predictor.predict([x]))
     if artifact.endswith("weights.h5"):
         if variant.kind == "float16":
             from opscore.quantization import build_float16_classifier
@@ -117,5 +121,9 @@ def load_deployable(variant: Variant, artifact: str, model_name: str, n_classes:
         from opscore.pruning import load_model  # knows the quantized dense layer
 
         model = load_model(artifact)
+    from opscore.tf import tf
+
+    # one request as a server runs it: a traced function of a batch of one, no Keras predict loop
+    serve = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
     return Deployable(lambda batches: model.predict(batches, verbose=0), measure.weights_size(model),
-                      len(model.layers))
+                      len(model.layers), predict_one=lambda x: serve(x).numpy(), keras_model=model)

@@ -61,6 +61,7 @@ CLUSTERED_BASE_INFO = "results/bases/{model}/{variant}.json"
 HISTORY = f"results/models/{RUN}/history.parquet"
 METRICS = f"results/measurements/{RUN}/metrics.parquet"
 TIMINGS = f"results/measurements/{RUN}/timings.parquet"
+LATENCY = f"results/measurements/{RUN}/latency.parquet"
 BASELINE = "results/measurements/{dataset}/{split}/seed-{seed}/random-baseline.parquet"
 TABLES = "results/tables/{dataset}"
 SCORES = "results/scores/{dataset}"
@@ -173,6 +174,13 @@ def evaluate_inputs(wildcards):
     return inputs
 
 
+def figure_input(wildcards):
+    """What a figure draws: the training histories (curves) or the ranking."""
+    if wildcards.figure == "curves":
+        return f"{TABLES}/histories.parquet".format(**wildcards)
+    return f"{SCORES}/ranking.parquet".format(**wildcards)
+
+
 def pruning_steps_of(dataset):
     """The per-step tables of a dataset's filter- and layer-pruned variants."""
     return [f"results/models/{RUN}/preparation.parquet".format(**run) for run in experiments(dataset)
@@ -192,8 +200,9 @@ def all_outputs():
     targets = []
     for dataset in config["datasets"]:
         targets += [f"{SCORES.format(dataset=dataset)}/ranking.{ext}" for ext in ("parquet", "csv", "md")]
+        targets += [f"{SCORES.format(dataset=dataset)}/selection.{ext}" for ext in ("json", "md")]
         targets += [f"{FIGURES.format(dataset=dataset)}/{name}.{ext}"
-                    for name in ("bubble", "curves", "accuracy") for ext in ("svg", "html")]
+                    for name in ("bubble", "curves", "accuracy", "pareto") for ext in ("svg", "html")]
         studies = STUDIES_DIR.format(dataset=dataset)
         targets += [f"{studies}/{key}.{ext}" for key in STUDY_KEYS for ext in ("csv", "md")]
         targets += [f"{studies}/{key}.{ext}" for key in STUDY_FIGURES for ext in ("svg", "html")]

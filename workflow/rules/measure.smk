@@ -11,11 +11,13 @@ rule evaluate:
     output:
         metrics=METRICS,
         timings=TIMINGS,
+        latency=LATENCY,
     params:
         input_size=config["input_size"],
         batch_size=config["training"]["batch_size"],
         repeats=config["measure"]["repeats"],
         unstable_cv=config["measure"]["unstable_cv"],
+        latency=config["measure"]["latency"],
     log:
         f"{LOGS}/evaluate/{RUN}.log",
     resources:

@@ -1,12 +1,6 @@
 # Figures per dataset, each as a static SVG and an offline HTML page.
 
 
-def figure_input(wildcards):
-    if wildcards.figure == "curves":
-        return f"{TABLES}/histories.parquet".format(**wildcards)
-    return f"{SCORES}/ranking.parquet".format(**wildcards)
-
-
 rule plot:
     input:
         figure_input,
@@ -16,10 +10,11 @@ rule plot:
         html=f"{FIGURES}/{{figure}}.html",
     params:
         metric=dataset_metric,
+        constraints=config["select"],
     log:
         f"{LOGS}/plot/{{dataset}}/{{figure}}.log",
     wildcard_constraints:
-        figure="bubble|accuracy|curves",
+        figure="bubble|accuracy|curves|pareto",
     conda:
         conda_env("analysis")
     script:

@@ -19,3 +19,21 @@ rule score:
         conda_env("analysis")
     script:
         "../scripts/score.py"
+
+
+rule select_variant:
+    input:
+        f"{SCORES}/ranking.parquet",
+    output:
+        json=f"{SCORES}/selection.json",
+        markdown=report(f"{SCORES}/selection.md", caption="../report/selection.rst",
+                        category="1. Which variant to ship", subcategory="{dataset}",
+                        labels={"dataset": "{dataset}", "table": "recommendation"}),
+    params:
+        constraints=config["select"],
+    log:
+        f"{LOGS}/select_variant/{{dataset}}.log",
+    conda:
+        conda_env("analysis")
+    script:
+        "../scripts/select_variant.py"

@@ -1,5 +1,7 @@
-"""Measure one variant: metrics on the test split, timed inference repeats, size."""
+"""Measure one variant: metrics on the test split, timed inference repeats (throughput), batch-1
+latency percentiles and load time (a deployment's view), size and the process's peak memory."""
 import json
+import resource
 
 import pandas as pd
 
@@ -7,9 +9,9 @@ from opscore.job import code_version, identity, redirect_output
 
 redirect_output(snakemake.log[0])
 
-from opscore import measure  # noqa: E402
+from opscore import costs, latency, measure  # noqa: E402
 from opscore.data import feature_count, load_prepared  # noqa: E402
-from opscore.models import preprocess_function  # noqa: E402
+from opscore.models import build_classifier, preprocess_function  # noqa: E402
 from opscore.training import make_pipeline, use_threads  # noqa: E402
 from opscore.variants import load_deployable, parse_variant  # noqa: E402
 
@@ -17,13 +19,23 @@ wc, params, inputs = snakemake.wildcards, snakemake.params, snakemake.input
 variant = parse_variant(wc.variant)
 use_threads(snakemake.threads)
 data = load_prepared(inputs.data)
-deployable = load_deployable(variant, inputs.artifact, wc.model, len(data["class_names"]), params.input_size,
-                             snakemake.threads, features=feature_count(data))
 dtype = "float16" if variant.kind == "float16" else "float32"
 test_data = make_pipeline(data["x_test"], data["y_test"], preprocess_function(wc.model), params.input_size,
                           params.batch_size, dtype=dtype)
+queries = next(iter(test_data))[0].numpy()  # model-ready test inputs, one per request
+deployable, load_seconds = latency.time_load(
+    lambda: load_deployable(variant, inputs.artifact, wc.model, len(data["class_names"]), params.input_size,
+                            snakemake.threads, features=feature_count(data)), queries[:1])
 
 probabilities, seconds = measure.time_repeats(lambda: deployable.predict(test_data), params.repeats)
+query_seconds = latency.single_stream(deployable.predict_one, queries, **params.latency)
+peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # of this measuring process (KiB on Linux)
+# a TFLite file computes the graph of the Keras model it was converted from
+graph = deployable.keras_model or build_classifier(wc.model, len(data["class_names"]), params.input_size,
+                                                    features=feature_count(data))
+cost = {"flops": costs.count_flops(graph),
+        "param_bytes": costs.parameter_bytes(deployable.keras_model) if deployable.keras_model
+        else deployable.sizes["size_bytes"]}
 history = pd.read_parquet(inputs.history)
 preparation = json.loads(open(inputs.preparation).read()) if "preparation" in inputs.keys() else {}
 precision = variant.precision
@@ -31,7 +43,13 @@ if variant.kind == "float16":
     from opscore.quantization import float16_precision_label
 
     precision = float16_precision_label(history["trained_in"].iloc[0] if "trained_in" in history else "float16")
-context = {**measure.runtime_context(), "precision": precision, "code_version": code_version(),
+if variant.kind == "tflite":
+    from opscore.quantization import litert_version
+
+    runtime = f"LiteRT {litert_version()}"
+else:
+    runtime = "TensorFlow Keras"
+context = {**measure.runtime_context(), "runtime": runtime, "precision": precision, "code_version": code_version(),
            "batch_size": params.batch_size, "threads": snakemake.threads}
 row = {
     **identity(wc),
@@ -41,10 +59,15 @@ row = {
     "epochs": int(len(history)),
     "prep_time_s": float(preparation.get("seconds", 0.0)),
     **measure.timing_summary(seconds, len(data["y_test"]), params.unstable_cv),
+    **latency.latency_summary(query_seconds),
+    "load_time_s": load_seconds,
+    "peak_rss_mb": peak_rss_mb,
+    **cost,
     **deployable.sizes,
     "layers": deployable.layers,
     **context,
 }
 pd.DataFrame([row]).to_parquet(snakemake.output.metrics)
 measure.timings_frame(seconds, identity(wc), context).to_parquet(snakemake.output.timings)
+measure.timings_frame(query_seconds, identity(wc), context, index="query").to_parquet(snakemake.output.latency)
 print(pd.Series(row).to_string())

@@ -3,13 +3,18 @@ import pandas as pd
 
 from opscore import plots
 from opscore.job import redirect_output
+from opscore.pareto_plots import pareto_plots
 
 redirect_output(snakemake.log[0])
-figure, table = snakemake.wildcards.figure, pd.read_parquet(snakemake.input[0])
+figure, table, dataset = snakemake.wildcards.figure, pd.read_parquet(snakemake.input[0]), snakemake.wildcards.dataset
+metric = snakemake.params.metric  # the ranking's quality metric on the axes
 if figure == "curves":
-    chart = plots.training_curves(table, title=snakemake.wildcards.dataset)
-else:  # the ranking's quality metric on the axis
-    draw = {"bubble": plots.bubble_chart, "accuracy": plots.accuracy_bars}[figure]
-    chart = draw(table, title=snakemake.wildcards.dataset, metric=snakemake.params.metric)
+    chart = plots.training_curves(table, title=dataset)
+elif figure == "bubble":
+    chart = plots.bubble_chart(table, title=dataset, metric=metric, constraints=snakemake.params.constraints)
+elif figure == "pareto":
+    chart = pareto_plots(table, title=dataset, metric=metric)
+else:
+    chart = plots.accuracy_bars(table, title=dataset, metric=metric)
 plots.save_chart(chart, snakemake.output.svg)
 plots.save_chart(chart, snakemake.output.html)
