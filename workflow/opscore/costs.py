@@ -33,6 +33,16 @@ def count_flops(model) -> int:
     return int(profile.total_float_ops)
 
 
+def count_flops_or_nan(model) -> float:
+    """:func:`count_flops`, or NaN with the reason printed (to the job's log) where the profiler
+    cannot trace a model: a missing cost is shown as missing, and the measurement still stands."""
+    try:
+        return float(count_flops(model))
+    except Exception as error:  # noqa: BLE001 - any tracing failure
+        print(f"FLOPs not counted: {type(error).__name__}: {error}", flush=True)
+        return float("nan")
+
+
 def parameter_bytes(model) -> int:
     """Bytes the parameters take in memory, each in its own dtype (float16: 2, int8: 1)."""
     return int(sum(np.asarray(weight).nbytes for weight in model.get_weights()))

@@ -33,7 +33,7 @@ peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # of th
 # a TFLite file computes the graph of the Keras model it was converted from
 graph = deployable.keras_model or build_classifier(wc.model, len(data["class_names"]), params.input_size,
                                                     features=feature_count(data))
-cost = {"flops": costs.count_flops(graph),
+cost = {"flops": costs.count_flops_or_nan(graph),
         "param_bytes": costs.parameter_bytes(deployable.keras_model) if deployable.keras_model
         else deployable.sizes["size_bytes"]}
 history = pd.read_parquet(inputs.history)
