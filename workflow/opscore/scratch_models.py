@@ -122,10 +122,13 @@ def build_a2e(n_classes: int, input_shape, seed: int = 0, accordion=(256, 64, 25
     if not accordion or min(accordion) < 1:
         raise ScratchModelError(f"A2E needs at least one dense layer width >= 1, got {accordion}")
     init = _seeded(seed)
-    inputs = keras.Input(input_shape, name="input")
+    # Raw table columns (a fraud table's Time reaches 172,792, its variance ~1e9) overflow float16
+    # (max 65,504): in a float16 A2E the input and its standardisation stay float32, as Keras keeps
+    # batch normalization, and the dense layers after them compute in float16.
+    inputs = keras.Input(input_shape, name="input", dtype="float32" if normalize else None)
     x = inputs
     if normalize:
-        x = keras.layers.Normalization(axis=-1, name=NORMALIZATION_LAYER)(x)
+        x = keras.layers.Normalization(axis=-1, name=NORMALIZATION_LAYER, dtype="float32")(x)
     x = keras.layers.Flatten(name="flatten")(x)
     for index, units in enumerate(accordion, start=1):
         x = keras.layers.Dense(units, activation="relu", kernel_initializer=init(), name=f"fold{index}")(x)

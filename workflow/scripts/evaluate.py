@@ -19,7 +19,8 @@ wc, params, inputs = snakemake.wildcards, snakemake.params, snakemake.input
 variant = parse_variant(wc.variant)
 use_threads(snakemake.threads)
 data = load_prepared(inputs.data)
-dtype = "float16" if variant.kind == "float16" else "float32"
+# a float16 model takes float16 images; table rows stay float32 (see scratch_models.build_a2e)
+dtype = "float16" if variant.kind == "float16" and feature_count(data) is None else "float32"
 test_data = make_pipeline(data["x_test"], data["y_test"], preprocess_function(wc.model), params.input_size,
                           params.batch_size, dtype=dtype)
 queries = next(iter(test_data))[0].numpy()  # model-ready test inputs, one per request

@@ -27,7 +27,8 @@ if trained_in == "float16":
     model = quantization.build_float16_classifier(wc.model, n_classes, params.input_size,
                                                   base_weights=inputs.base_weights or None, seed=seed,
                                                   features=features)
-    optimizer, dtype = quantization.float16_optimizer(params.learning_rate), "float16"
+    optimizer = quantization.float16_optimizer(params.learning_rate)
+    dtype = "float16" if features is None else "float32"  # table rows stay float32 (build_a2e)
 else:
     model = build_classifier(wc.model, n_classes, params.input_size, base_weights=inputs.base_weights or None,
                              seed=seed, features=features)
