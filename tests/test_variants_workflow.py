@@ -91,8 +91,8 @@ def test_donor_is_trained_before_the_transfer_and_a_new_k_adds_only_its_jobs(var
     assert "transferred head_dense -> head_dense" in log.read_text()
     more = {**CONFIG, "variants": {**VARIANTS, "cluster-k32": {"models": ["MobileNetV2"]}}}
     assert planned_jobs(snakemake(variants_run, more, "-n")) == {
-        "cluster_base": 1, "train": 1, "evaluate": 1, "collect_measurements": 1, "score": 1, "plot": 3,
-        "studies": 1, "all": 1}
+        "cluster_base": 1, "train": 1, "evaluate": 1, "collect_measurements": 1, "score": 1, "select_variant": 1,
+        "plot": 4, "studies": 1, "all": 1}
 
 
 def _datasets(group, prefix=""):

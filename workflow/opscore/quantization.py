@@ -226,6 +226,8 @@ def _int8_after_float_standardization(converter) -> bytes:
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
+        # the debugger runs TensorFlow's own (deprecated) interpreter to compare; measuring uses LiteRT
+        warnings.filterwarnings("ignore", message=r"(?s).*tf\.lite\.Interpreter is deprecated")
         debugger = tf.lite.experimental.QuantizationDebugger(
             converter=converter, debug_dataset=converter.representative_dataset,
             debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=["SUB", "MUL"]))
