@@ -389,3 +389,9 @@ def test_sequential_models_are_accepted(digits):
                               keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax", name="head")])
     pruned = pruning.prune_filters(model, {"a": 2})
     assert filters(pruned, "a") == 4 and pruned.predict(digits["x_val"][:2], verbose=0).shape == (2, 10)
+
+
+def test_every_exported_name_exists():
+    """`from opscore.pruning import *` works: __all__ names only what the module defines."""
+    missing = [name for name in pruning.__all__ if not hasattr(pruning, name)]
+    assert missing == []

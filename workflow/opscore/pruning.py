@@ -117,8 +117,6 @@ __all__ = [
     "copy_model",
     "save_model",
     "load_model",
-    "VARIANT_PATTERN",
-    "parse_variant",
 ]
 
 EvaluateFn = Callable[[object], float]
