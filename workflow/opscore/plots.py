@@ -143,7 +143,13 @@ _BUBBLE_TOOLTIP = [
     *((column, "Q", METRIC_LABELS[name], ".4f") for name, column in METRICS.items() if name != "accuracy"),
     ("inference_time_s", "Q", "inference time (s)", ".4g"),
     ("inference_cv", "Q", "repeat-to-repeat CV", ".1%"),
+    ("latency_p50_ms", "Q", "batch-1 latency p50 (ms)", ".3g"),
+    ("latency_p90_ms", "Q", "batch-1 latency p90 (ms)", ".3g"),
+    ("load_time_s", "Q", "load time (s)", ".3g"),
     ("size_mb", "Q", "size (MB)", ".1f"),
+    ("flops", "Q", "FLOPs per inference", ".3s"),
+    ("peak_rss_mb", "Q", "peak memory (MB)", ".0f"),
+    ("precision", "N", "precision", None),
     ("opscore", "Q", "OpScore", ".4f"),
 ]
 #: Largest bubble area in px² (the largest model); area is proportional to size_mb from 0.
