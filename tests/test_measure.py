@@ -120,3 +120,20 @@ def test_runtime_context_records_device_threads_and_versions():
     assert context["device"].startswith(("CPU", "GPU"))
     assert context["tf_version"] == "2.21.0" and context["tfmot_version"] == "0.8.1"
     assert {"intra_op_threads", "inter_op_threads", "cpu_count"} <= context.keys()
+
+
+def test_prepared_test_inputs_are_held_in_memory_when_they_fit():
+    from opscore.training import in_memory, make_pipeline
+
+    x = np.random.default_rng(0).integers(0, 256, (70, 8, 8, 1), dtype=np.uint8)
+    y = np.arange(70) % 10
+    pipeline = make_pipeline(x, y, lambda batch: batch / 127.5 - 1, 32, 16)
+    held, fits = in_memory(pipeline, len(y))
+    assert fits
+    got = np.concatenate([b.numpy() for b, _ in held])
+    want = np.concatenate([b.numpy() for b, _ in pipeline])
+    np.testing.assert_array_equal(got, want)  # the same inputs, in the same order and batches
+    assert [len(b) for b, _ in held] == [16, 16, 16, 16, 6]
+    np.testing.assert_array_equal(np.concatenate([t.numpy() for _, t in held]), y)
+    same, fits = in_memory(pipeline, len(y), limit_bytes=1000)  # 70 x 32 x 32 x 3 floats do not fit
+    assert same is pipeline and not fits
