@@ -7,7 +7,8 @@ from pathlib import Path
 # The library is importable by this file and by every job (local or Slurm) through PYTHONPATH.
 LIBRARY = str(Path(workflow.basedir) / "workflow")
 sys.path.insert(0, LIBRARY)
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (LIBRARY, os.environ.get("PYTHONPATH")) if p)
+# (Written, not read: nothing to assert with `envvars:`.)
+os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (LIBRARY, os.environ.get("PYTHONPATH")) if p))
 
 from snakemake.settings.types import DeploymentMethod
 
