@@ -3,7 +3,7 @@
 Lee et al., "Efficient Layer Optimizations for Deep Neural Networks", report that accuracy-aware
 structured filter pruning plus quantization of the fully connected layers made AlexNet's
 parameters up to 47.28x and VGG16's up to 35.21x smaller. This benchmark measures what
-opscore's implementation (opscore.pruning.accuracy_aware_filter_pruning) reaches on the real
+opscore's implementation (opscore.filters.accuracy_aware_filter_pruning) reaches on the real
 CIFAR-10 (/work/shared/data/cifar10-jpeg.tar.gz, read with opscore.data.load_image_folder):
 
   for each model (AlexNet for 32x32 from opscore.scratch_models; keras.applications VGG16 with
@@ -139,7 +139,8 @@ def bench_model(name: str, data: dict, args, epochs: int, learning_rate: float, 
     import numpy as np
     from sklearn.model_selection import train_test_split
 
-    from opscore import measure, pruning, training
+    from opscore import measure, training
+    from opscore.compression import evaluation, filters
     from opscore.models import build_classifier, preprocess_function, set_batchnorm_momentum, unfreeze_top
     from opscore.tf import keras
 
@@ -183,18 +184,18 @@ def bench_model(name: str, data: dict, args, epochs: int, learning_rate: float, 
           f"{original['held_out_accuracy']:.4f}, {original['params']:,} params", flush=True)
 
     t0 = time.perf_counter()
-    sensitivity = pruning.layer_sensitivity(model, held_out_accuracy, ratio=args.ratio,
+    sensitivity = filters.layer_sensitivity(model, held_out_accuracy, ratio=args.ratio,
                                             baseline=original["held_out_accuracy"])
     sensitivity_seconds = time.perf_counter() - t0
     print(sensitivity[["layer", "filters", "pruned", "accuracy", "drop"]].to_string(index=False), flush=True)
 
-    fine_tune = (pruning.fine_tuner(tune_data, epochs=args.fine_tune_epochs, learning_rate=learning_rate)
+    fine_tune = (evaluation.fine_tuner(tune_data, epochs=args.fine_tune_epochs, learning_rate=learning_rate)
                  if args.fine_tune_epochs else None)
     runs = []
     for label, order, quantize in RUNS:
         keras.utils.set_random_seed(seed)  # each run starts from the same random state
         t0 = time.perf_counter()
-        pruned, report = pruning.accuracy_aware_filter_pruning(
+        pruned, report = filters.accuracy_aware_filter_pruning(
             model, held_out_accuracy, budget=args.budget / 100, ratio=args.ratio, order=order,
             fine_tune_fn=fine_tune, rounds=rounds, quantize=quantize, sensitivity=sensitivity,
             stop_at_first_rejection=args.on_rejection == "stop")
@@ -202,7 +203,7 @@ def bench_model(name: str, data: dict, args, epochs: int, learning_rate: float, 
         p_original, probabilities, seconds, load = paired_timing(model, pruned, test_data, args.repeats)
         timing = measure.timing_summary(seconds["pruned"], len(y_test))
         timing_original = measure.timing_summary(seconds["original"], len(y_test))
-        compression = pruning.compression_rate(model, pruned)
+        compression = evaluation.compression_rate(model, pruned)
         accepted = report[report["accepted"]]
         run = {
             "run": label,
@@ -300,7 +301,7 @@ def main() -> None:
     rounds = resolve("rounds", args.rounds, models, int)
 
     from opscore import measure, training
-    from opscore.data import load_image_folder
+    from opscore.data.folders import load_image_folder
 
     training.use_threads(args.threads)
     wall = time.perf_counter()

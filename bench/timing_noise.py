@@ -18,8 +18,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
 
@@ -34,7 +32,7 @@ def main() -> None:
     from sklearn.model_selection import train_test_split
 
     from opscore import measure, models, training
-    from opscore.clustering import cluster_model
+    from opscore.compression.clustering import cluster_model
 
     training.use_threads(2)
     training.seed_everything(0)

@@ -5,8 +5,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from opscore import clustering
-from opscore.clustering import CENTROID_INITS, ClusteringError, cluster_model, kmeans_1d
+from opscore.compression import clustering
+from opscore.compression.clustering import CENTROID_INITS, ClusteringError, cluster_model, kmeans_1d
 from opscore.tf import keras
 
 
@@ -170,7 +170,7 @@ def results(original):
     for method in ("tfmot", "sorted"):
         for init in ("linear", "kmeans++"):
             out[method, init] = cluster_model(original, K, init=init, method=method, seed=0)
-    for before, after in zip(snapshot, original.get_weights()):
+    for before, after in zip(snapshot, original.get_weights(), strict=True):
         np.testing.assert_array_equal(before, after)  # the input model is not modified
     return out
 
@@ -200,9 +200,9 @@ def test_cluster_model_contract(original, results, method, init):
     assert [(w.name, w.shape) for w in clustered.weights] == [(w.name, w.shape) for w in original.weights]
     assert [l.trainable for l in clustered.layers] == [l.trainable for l in original.layers]
     # Biases and BatchNorm untouched; kernels changed.
-    for before, after in zip(original.layers, clustered.layers):
+    for before, after in zip(original.layers, clustered.layers, strict=True):
         kernels = {id(v) for _, v in clustering._kernel_variables(after)}
-        for wa, wb in zip(before.weights, after.weights):
+        for wa, wb in zip(before.weights, after.weights, strict=True):
             if id(wb) not in kernels:
                 np.testing.assert_array_equal(wa.numpy(), wb.numpy(), err_msg=wa.name)
             else:
@@ -217,8 +217,8 @@ def test_linear_init_gives_tfmots_clustering(original, results):
     # iterations=0 is tfmot's semantics (seed, then nearest): with the deterministic linear
     # init both implementations must agree value for value (ties at midpoints aside).
     ours, theirs = results["sorted", "linear"][0], results["tfmot", "linear"][0]
-    for a, b in zip(clustering.clusterable_layers(ours), clustering.clusterable_layers(theirs)):
-        for (_, va), (_, vb) in zip(clustering._kernel_variables(a), clustering._kernel_variables(b)):
+    for a, b in zip(clustering.clusterable_layers(ours), clustering.clusterable_layers(theirs), strict=True):
+        for (_, va), (_, vb) in zip(clustering._kernel_variables(a), clustering._kernel_variables(b), strict=True):
             assert np.mean(np.isclose(va.numpy(), vb.numpy(), rtol=0, atol=1e-6)) > 0.995, a.name
 
 

@@ -11,8 +11,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from opscore import data
-from opscore.data import DataError
+from opscore.data import DataError, archives, datasets, folders, parsers, prepared, splits
 
 CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
@@ -73,7 +72,7 @@ def make_cifar100(path):
 
 def staged(archive, path):
     """The archive with the md5 of the file we made (official md5s are for the real files)."""
-    return dataclasses.replace(archive, md5=data.md5sum(path))
+    return dataclasses.replace(archive, md5=archives.md5sum(path))
 
 
 @pytest.fixture
@@ -105,7 +104,7 @@ def tree(path):
 # ----------------------------------------------------------------------------- registry
 
 
-# The checksums as their publishers print them, typed here independently of data.py:
+# The checksums as their publishers print them, typed here independently of opscore/data/archives.py:
 # CIFAR: the md5 column of https://www.cs.toronto.edu/~kriz/cifar.html ("CIFAR-10 binary version
 # (suitable for C programs)", "CIFAR-100 binary version"); MNIST: the `resources` list of
 # torchvision's MNIST dataset (pytorch/vision, torchvision/datasets/mnist.py), which downloads the
@@ -121,20 +120,20 @@ PUBLISHED_MD5 = {
 
 
 def test_every_archive_checksum_is_the_published_one():
-    archives = {a.filename: a.md5 for archives in data.DATASET_ARCHIVES.values() for a in archives}
-    assert archives == PUBLISHED_MD5
+    checksums = {a.filename: a.md5 for group in archives.DATASET_ARCHIVES.values() for a in group}
+    assert checksums == PUBLISHED_MD5
 
 
 def test_registry_has_official_archives():
-    assert data.DATASET_ARCHIVES["cifar10"] == [data.Archive(
+    assert archives.DATASET_ARCHIVES["cifar10"] == [archives.Archive(
         "cifar-10-binary.tar.gz", "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
         "c32a1d4ab5d03f1284b67883e8d87530")]
-    mnist = {a.filename: a for a in data.DATASET_ARCHIVES["mnist"]}
+    mnist = {a.filename: a for a in archives.DATASET_ARCHIVES["mnist"]}
     assert mnist["train-images-idx3-ubyte.gz"].url == "https://ossci-datasets.s3.amazonaws.com/mnist/train-images-idx3-ubyte.gz"
     assert len(mnist) == 4
-    assert data.find_archive("cifar-100-binary.tar.gz") is data.DATASET_ARCHIVES["cifar100"][0]
+    assert archives.find_archive("cifar-100-binary.tar.gz") is archives.DATASET_ARCHIVES["cifar100"][0]
     with pytest.raises(DataError, match="known archives"):
-        data.find_archive("nope.tar.gz")
+        archives.find_archive("nope.tar.gz")
 
 
 def test_import_does_not_load_tensorflow():
@@ -152,7 +151,7 @@ def test_import_does_not_load_tensorflow():
 def test_parse_cifar10_binary(tmp_path):
     path = tmp_path / "cifar-10-binary.tar.gz"
     train_labels, test_labels = make_cifar10(path)
-    ds = data.parse_cifar_binary(path, "cifar10")
+    ds = parsers.parse_cifar_binary(path, "cifar10")
 
     assert ds["x_train"].shape == (10, 32, 32, 3) and ds["x_train"].dtype == np.uint8
     assert ds["x_test"].shape == (2, 32, 32, 3) and ds["x_test"].dtype == np.uint8
@@ -170,7 +169,7 @@ def test_parse_cifar10_binary(tmp_path):
 def test_parse_cifar100_uses_fine_labels(tmp_path):
     path = tmp_path / "cifar-100-binary.tar.gz"
     fine = make_cifar100(path)
-    ds = data.parse_cifar_binary(path, "cifar100")
+    ds = parsers.parse_cifar_binary(path, "cifar100")
     assert ds["y_train"].tolist() == [42, 99, 0] and ds["y_test"].tolist() == [17]
     assert ds["class_names"] == fine
     assert ds["x_train"].shape == (3, 32, 32, 3) and ds["x_test"].shape == (1, 32, 32, 3)
@@ -183,7 +182,7 @@ def test_parse_cifar_rejects_incomplete_or_truncated(tmp_path):
     with tarfile.open(path, "w:gz") as tar:
         add_member(tar, "cifar-10-batches-bin/data_batch_1.bin", cifar_record(0, [1]))
     with pytest.raises(DataError, match="lacks .*data_batch_2.bin.*not the official cifar10"):
-        data.parse_cifar_binary(path, "cifar10")
+        parsers.parse_cifar_binary(path, "cifar10")
 
     path = tmp_path / "truncated.tar.gz"
     with tarfile.open(path, "w:gz") as tar:
@@ -191,11 +190,11 @@ def test_parse_cifar_rejects_incomplete_or_truncated(tmp_path):
         add_member(tar, "cifar-100-binary/test.bin", cifar_record(0, [1, 2]))
         add_member(tar, "cifar-100-binary/fine_label_names.txt", b"a\nb\nc\n")
     with pytest.raises(DataError, match="train.bin.*not a whole number"):
-        data.parse_cifar_binary(path, "cifar100")
+        parsers.parse_cifar_binary(path, "cifar100")
 
     (tmp_path / "junk.tar.gz").write_bytes(b"not a tar")
     with pytest.raises(DataError, match="not a readable tar"):
-        data.parse_cifar_binary(tmp_path / "junk.tar.gz", "cifar10")
+        parsers.parse_cifar_binary(tmp_path / "junk.tar.gz", "cifar10")
 
 
 # ----------------------------------------------------------------------------- fetching
@@ -204,8 +203,8 @@ def test_parse_cifar_rejects_incomplete_or_truncated(tmp_path):
 def test_fetch_uses_staged_file_without_network(tmp_path, no_network):
     path = tmp_path / "cifar-10-binary.tar.gz"
     make_cifar10(path)
-    archive = staged(data.DATASET_ARCHIVES["cifar10"][0], path)
-    assert data.fetch_archive(archive, tmp_path) == path
+    archive = staged(archives.DATASET_ARCHIVES["cifar10"][0], path)
+    assert archives.fetch_archive(archive, tmp_path) == path
     assert no_network == []
     assert tree(tmp_path) == ["cifar-10-binary.tar.gz"]
 
@@ -214,22 +213,22 @@ def test_load_dataset_cifar_from_staged_archives(tmp_path, no_network, monkeypat
     make_cifar10(tmp_path / "cifar-10-binary.tar.gz")
     make_cifar100(tmp_path / "cifar-100-binary.tar.gz")
     for name in ("cifar10", "cifar100"):
-        archive = data.DATASET_ARCHIVES[name][0]
-        monkeypatch.setitem(data.DATASET_ARCHIVES, name, [staged(archive, tmp_path / archive.filename)])
-    ds10 = data.load_dataset("cifar10", {}, tmp_path)
-    ds100 = data.load_dataset("cifar100", None, tmp_path)
+        archive = archives.DATASET_ARCHIVES[name][0]
+        monkeypatch.setitem(archives.DATASET_ARCHIVES, name, [staged(archive, tmp_path / archive.filename)])
+    ds10 = datasets.load_dataset("cifar10", {}, tmp_path)
+    ds100 = datasets.load_dataset("cifar100", None, tmp_path)
     assert ds10["x_train"].shape == (10, 32, 32, 3) and ds10["class_names"] == CIFAR10_NAMES
     assert ds100["y_train"].tolist() == [42, 99, 0]
-    assert data.has_official_split("cifar10", {}) and data.has_official_split("cifar100", {})
+    assert datasets.has_official_split("cifar10", {}) and datasets.has_official_split("cifar100", {})
 
 
 def test_fetch_checksum_mismatch_moves_file_aside(tmp_path, no_network):
     path = tmp_path / "cifar-10-binary.tar.gz"
     make_cifar10(path)
-    actual = data.md5sum(path)
-    archive = data.DATASET_ARCHIVES["cifar10"][0]  # the official md5, which our tiny file lacks
+    actual = archives.md5sum(path)
+    archive = archives.DATASET_ARCHIVES["cifar10"][0]  # the official md5, which our tiny file lacks
     with pytest.raises(DataError) as err:
-        data.fetch_archive(archive, tmp_path)
+        archives.fetch_archive(archive, tmp_path)
     message = str(err.value)
     assert str(path) in message and archive.md5 in message and actual in message
     assert ".bad" in message and "rerun" in message
@@ -239,10 +238,10 @@ def test_fetch_checksum_mismatch_moves_file_aside(tmp_path, no_network):
 
 
 def test_fetch_offline_names_path_url_and_md5(tmp_path, offline):
-    archive = data.DATASET_ARCHIVES["cifar100"][0]
+    archive = archives.DATASET_ARCHIVES["cifar100"][0]
     download_dir = tmp_path / "downloads"
     with pytest.raises(DataError) as err:
-        data.fetch_archive(archive, download_dir, timeout=1)
+        archives.fetch_archive(archive, download_dir, timeout=1)
     message = str(err.value)
     assert str(download_dir / "cifar-100-binary.tar.gz") in message
     assert archive.url in message and archive.md5 in message
@@ -272,8 +271,8 @@ def test_fetch_downloads_verifies_and_renames(tmp_path, monkeypatch):
 
     monkeypatch.setattr(urllib.request, "urlopen", urlopen)
     import hashlib
-    archive = data.Archive("thing.bin", "https://example.org/thing.bin", hashlib.md5(payload).hexdigest())
-    path = data.fetch_archive(archive, tmp_path / "dl", timeout=7)
+    archive = archives.Archive("thing.bin", "https://example.org/thing.bin", hashlib.md5(payload).hexdigest())
+    path = archives.fetch_archive(archive, tmp_path / "dl", timeout=7)
     assert path == tmp_path / "dl" / "thing.bin" and path.read_bytes() == payload
     assert seen == {"url": "https://example.org/thing.bin", "timeout": 7}
     assert tree(tmp_path / "dl") == ["thing.bin"]
@@ -281,15 +280,15 @@ def test_fetch_downloads_verifies_and_renames(tmp_path, monkeypatch):
 
 def test_fetch_bad_or_broken_download_leaves_nothing(tmp_path, monkeypatch):
     payload = os.urandom(5000)
-    archive = data.Archive("thing.bin", "https://example.org/thing.bin", "0" * 32)
+    archive = archives.Archive("thing.bin", "https://example.org/thing.bin", "0" * 32)
     monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: FakeResponse(payload))
     with pytest.raises(DataError, match="md5 is .* not the official 0{32}"):
-        data.fetch_archive(archive, tmp_path)
+        archives.fetch_archive(archive, tmp_path)
     assert tree(tmp_path) == []
 
     monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: FakeResponse(payload, fail_after=3000))
     with pytest.raises(DataError, match="could not download thing.bin"):
-        data.fetch_archive(archive, tmp_path)
+        archives.fetch_archive(archive, tmp_path)
     assert tree(tmp_path) == []
 
 
@@ -317,7 +316,7 @@ def make_mnist(directory):
 
 def test_parse_mnist(tmp_path):
     arrays = make_mnist(tmp_path)
-    ds = data.parse_mnist(tmp_path)
+    ds = parsers.parse_mnist(tmp_path)
     assert ds["x_train"].shape == (5, 28, 28, 1) and ds["x_train"].dtype == np.uint8
     assert ds["x_test"].shape == (2, 28, 28, 1)
     np.testing.assert_array_equal(ds["x_train"][..., 0], arrays["train-images-idx3-ubyte.gz"])
@@ -331,20 +330,20 @@ def test_parse_mnist_rejects_bad_files(tmp_path):
     make_mnist(tmp_path)
     idx_gz(tmp_path / "t10k-labels-idx1-ubyte.gz", [9, 2, 2])
     with pytest.raises(DataError, match="2 images but 3 labels"):
-        data.parse_mnist(tmp_path)
+        parsers.parse_mnist(tmp_path)
     (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"\x00\x00\x08\x03\x00\x00\x00\x05"))
     with pytest.raises(DataError, match="train-images-idx3-ubyte.gz.*not an IDX|truncated"):
-        data.parse_mnist(tmp_path)
+        parsers.parse_mnist(tmp_path)
     (tmp_path / "train-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(DataError, match="train-labels-idx1-ubyte.gz is missing"):
-        data.parse_mnist(tmp_path)
+        parsers.parse_mnist(tmp_path)
 
 
 def test_load_dataset_mnist_from_staged_files(tmp_path, no_network, monkeypatch):
     make_mnist(tmp_path)
-    monkeypatch.setitem(data.DATASET_ARCHIVES, "mnist",
-                        [staged(a, tmp_path / a.filename) for a in data.DATASET_ARCHIVES["mnist"]])
-    ds = data.load_dataset("mnist", {}, tmp_path)
+    monkeypatch.setitem(archives.DATASET_ARCHIVES, "mnist",
+                        [staged(a, tmp_path / a.filename) for a in archives.DATASET_ARCHIVES["mnist"]])
+    ds = datasets.load_dataset("mnist", {}, tmp_path)
     assert ds["y_train"].tolist() == [3, 1, 4, 1, 5] and ds["name"] == "mnist"
     assert no_network == []
 
@@ -356,7 +355,7 @@ def test_load_digits():
     from sklearn.datasets import load_digits as sk_digits
 
     raw = sk_digits()
-    ds = data.load_digits()
+    ds = parsers.load_digits()
     assert ds["x_train"].shape == (1797, 8, 8, 1) and ds["x_train"].dtype == np.uint8
     assert ds["y_train"].dtype == np.int64 and ds["y_train"].tolist() == raw.target.tolist()
     assert ds["x_test"].shape == (0, 8, 8, 1) and ds["y_test"].shape == (0,)
@@ -364,7 +363,7 @@ def test_load_digits():
     assert ds["x_train"].max() == 255 and ds["x_train"].min() == 0
     # 0..16 scaled to 0..255 pixel by pixel.
     np.testing.assert_allclose(ds["x_train"][..., 0], raw.images * 255 / 16, atol=0.5)
-    assert not data.has_official_split("digits", {})
+    assert not datasets.has_official_split("digits", {})
 
 
 # ----------------------------------------------------------------------------- image folders
@@ -405,10 +404,10 @@ def check_folder_dataset(ds, n_train=3, n_test=2):
 
 def test_image_folder_directory(tmp_path):
     make_folder(tmp_path / "pets")
-    ds = data.load_image_folder(tmp_path / "pets")
+    ds = folders.load_image_folder(tmp_path / "pets")
     check_folder_dataset(ds)
     # Deterministic, and not in class blocks.
-    again = data.load_image_folder(tmp_path / "pets")
+    again = folders.load_image_folder(tmp_path / "pets")
     np.testing.assert_array_equal(ds["x_train"], again["x_train"])
     assert ds["y_train"].tolist() != sorted(ds["y_train"].tolist())
 
@@ -418,36 +417,36 @@ def test_image_folder_tar_gz_with_top_folder(tmp_path):
     archive = tmp_path / "pets.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(tmp_path / "pets", arcname="pets")
-    ds = data.load_image_folder(archive)
+    ds = folders.load_image_folder(archive)
     check_folder_dataset(ds)
-    np.testing.assert_array_equal(ds["x_train"], data.load_image_folder(tmp_path / "pets")["x_train"])
-    via_load = data.load_dataset("mine", {"path": str(archive)}, tmp_path / "unused")
-    assert via_load["name"] == "mine" and data.has_official_split("mine", {"path": str(archive)})
+    np.testing.assert_array_equal(ds["x_train"], folders.load_image_folder(tmp_path / "pets")["x_train"])
+    via_load = datasets.load_dataset("mine", {"path": str(archive)}, tmp_path / "unused")
+    assert via_load["name"] == "mine" and datasets.has_official_split("mine", {"path": str(archive)})
 
 
 def test_image_folder_errors(tmp_path):
     make_folder(tmp_path / "a")
     write_png(tmp_path / "a" / "test" / "ant" / "big.png", np.zeros((7, 5, 3)))
     with pytest.raises(DataError, match=r"same shape.*big\.png is 7×5×3"):
-        data.load_image_folder(tmp_path / "a")
+        folders.load_image_folder(tmp_path / "a")
 
     make_folder(tmp_path / "b")
     (tmp_path / "b" / "train" / "ant" / "broken.png").write_bytes(b"\x89PNG garbage")
     with pytest.raises(DataError, match="cannot decode image .*broken.png"):
-        data.load_image_folder(tmp_path / "b")
+        folders.load_image_folder(tmp_path / "b")
 
     write_png(tmp_path / "c" / "train" / "ant" / "0.png", image_for(0, 0))
     with pytest.raises(DataError, match="no images in test/CLASS/"):
-        data.load_image_folder(tmp_path / "c")
+        folders.load_image_folder(tmp_path / "c")
 
     with pytest.raises(DataError, match="does not exist"):
-        data.load_image_folder(tmp_path / "missing")
+        folders.load_image_folder(tmp_path / "missing")
 
 
 def test_image_folder_mixed_gray_and_rgb_become_rgb(tmp_path):
     make_folder(tmp_path / "m", n_train=1, n_test=1)
     write_png(tmp_path / "m" / "train" / "ant" / "gray.png", np.full((6, 5, 1), 9))
-    ds = data.load_image_folder(tmp_path / "m")
+    ds = folders.load_image_folder(tmp_path / "m")
     assert ds["x_train"].shape == (4, 6, 5, 3)
     gray = ds["x_train"][ds["x_train"][:, 0, 0, 0] == 9]
     assert gray.shape == (1, 6, 5, 3) and (gray == 9).all()
@@ -458,11 +457,11 @@ def test_image_folder_mixed_gray_and_rgb_become_rgb(tmp_path):
 
 @pytest.fixture(scope="module")
 def digits():
-    return data.load_digits()
+    return parsers.load_digits()
 
 
 def test_ratio_split_is_stratified(digits):
-    out = data.split_dataset(digits, "70-30", seed=0)
+    out = splits.split_dataset(digits, "70-30", seed=0)
     n = len(digits["y_train"])
     assert len(out["y_train"]) + len(out["y_test"]) == n
     assert abs(len(out["y_test"]) - 0.3 * n) <= 1
@@ -472,17 +471,17 @@ def test_ratio_split_is_stratified(digits):
     assert out["x_train"].dtype == np.uint8 and out["y_train"].dtype == np.int64
     assert out["x_train"].shape[1:] == (8, 8, 1)
     # Images stay with their labels: every (image, label) pair is one of the originals.
-    original = {(x.tobytes(), int(y)) for x, y in zip(digits["x_train"], digits["y_train"])}
+    original = {(x.tobytes(), int(y)) for x, y in zip(digits["x_train"], digits["y_train"], strict=True)}
     pairs = [(x.tobytes(), int(y)) for x, y in zip(np.concatenate([out["x_train"], out["x_test"]]),
-                                                   np.concatenate([out["y_train"], out["y_test"]]))]
+                                                   np.concatenate([out["y_train"], out["y_test"]]), strict=True)]
     assert set(pairs) <= original
     assert out["class_names"] == digits["class_names"]
 
 
 def test_ratio_split_seeded(digits):
-    a = data.split_dataset(digits, "80-20", seed=1)
-    b = data.split_dataset(digits, "80-20", seed=1)
-    c = data.split_dataset(digits, "80-20", seed=2)
+    a = splits.split_dataset(digits, "80-20", seed=1)
+    b = splits.split_dataset(digits, "80-20", seed=1)
+    c = splits.split_dataset(digits, "80-20", seed=2)
     np.testing.assert_array_equal(a["x_test"], b["x_test"])
     np.testing.assert_array_equal(a["y_train"], b["y_train"])
     assert not np.array_equal(a["y_test"], c["y_test"]) or not np.array_equal(a["x_test"], c["x_test"])
@@ -492,7 +491,7 @@ def test_ratio_split_pools_train_and_test():
     x = np.arange(40, dtype=np.uint8).reshape(40, 1, 1, 1)
     y = np.repeat(np.arange(2), 20).astype(np.int64)
     ds = {"x_train": x[:30], "y_train": y[:30], "x_test": x[30:], "y_test": y[30:], "class_names": ["a", "b"]}
-    out = data.split_dataset(ds, "50-50", seed=0)
+    out = splits.split_dataset(ds, "50-50", seed=0)
     pooled = np.concatenate([out["x_train"], out["x_test"]]).ravel()
     assert sorted(pooled.tolist()) == list(range(40))
     assert (out["x_train"].ravel() >= 20).tolist() == out["y_train"].astype(bool).tolist()
@@ -501,10 +500,10 @@ def test_ratio_split_pools_train_and_test():
 
 def test_official_split(digits, tmp_path):
     with pytest.raises(DataError, match="'digits' has no official.*70-30"):
-        data.split_dataset(digits, "official", seed=0)
+        splits.split_dataset(digits, "official", seed=0)
     make_mnist(tmp_path)
-    ds = data.parse_mnist(tmp_path)
-    out = data.split_dataset(ds, "official", seed=0)
+    ds = parsers.parse_mnist(tmp_path)
+    out = splits.split_dataset(ds, "official", seed=0)
     np.testing.assert_array_equal(out["x_test"], ds["x_test"])
     assert out["y_train"].tolist() == [3, 1, 4, 1, 5]
 
@@ -512,7 +511,7 @@ def test_official_split(digits, tmp_path):
 @pytest.mark.parametrize("bad", ["70-20", "70/30", "seventy-thirty", "0-100", "100-0", "", "official2", "-30"])
 def test_bad_split_strings(digits, bad):
     with pytest.raises(DataError, match="70-30"):
-        data.split_dataset(digits, bad, seed=0)
+        splits.split_dataset(digits, bad, seed=0)
 
 
 def test_split_too_few_images_per_class():
@@ -520,31 +519,31 @@ def test_split_too_few_images_per_class():
     y = np.array([0, 0, 0, 0, 1], np.int64)
     ds = {"x_train": x, "y_train": y, "x_test": x[:0], "y_test": y[:0], "class_names": ["a", "b"]}
     with pytest.raises(DataError, match="stratified"):
-        data.split_dataset(ds, "60-40", seed=0)
+        splits.split_dataset(ds, "60-40", seed=0)
 
 
 # ----------------------------------------------------------------------------- dispatch, prepared file
 
 
 def test_unknown_dataset_lists_known_names(tmp_path):
-    for call in (lambda: data.load_dataset("imagenet", {}, tmp_path), lambda: data.has_official_split("imagenet", {})):
+    for call in (lambda: datasets.load_dataset("imagenet", {}, tmp_path), lambda: datasets.has_official_split("imagenet", {})):
         with pytest.raises(DataError, match="unknown dataset 'imagenet'.*digits, cifar10, cifar100, mnist.*path"):
             call()
-    assert data.BUILTIN_DATASETS == ("digits", "cifar10", "cifar100", "mnist")
+    assert datasets.BUILTIN_DATASETS == ("digits", "cifar10", "cifar100", "mnist")
 
 
 def test_load_dataset_offline_error_for_missing_archive(tmp_path, offline):
     with pytest.raises(DataError, match="cifar-10-binary.tar.gz.*c32a1d4ab5d03f1284b67883e8d87530"):
-        data.load_dataset("cifar10", {}, tmp_path)
+        datasets.load_dataset("cifar10", {}, tmp_path)
     assert tree(tmp_path) == []
 
 
 def test_prepared_roundtrip(tmp_path, digits):
-    ds = data.split_dataset(digits, "70-30", seed=0)
+    ds = splits.split_dataset(digits, "70-30", seed=0)
     path = tmp_path / "prep" / "digits.npz"
-    data.save_prepared(path, ds)
+    prepared.save_prepared(path, ds)
     assert tree(path.parent) == ["digits.npz"]  # no temporary file left, no extra suffix
-    back = data.load_prepared(path)
+    back = prepared.load_prepared(path)
     for key in ("x_train", "y_train", "x_test", "y_test"):
         assert back[key].dtype == ds[key].dtype
         np.testing.assert_array_equal(back[key], ds[key])
@@ -559,8 +558,8 @@ def test_prepared_roundtrip(tmp_path, digits):
 def test_save_prepared_rejects_wrong_dtypes(tmp_path, digits):
     ds = {**digits, "x_train": digits["x_train"].astype(np.float32)}
     with pytest.raises(DataError, match="x_train must be uint8"):
-        data.save_prepared(tmp_path / "x.npz", ds)
+        prepared.save_prepared(tmp_path / "x.npz", ds)
     assert tree(tmp_path) == []
     (tmp_path / "junk.npz").write_bytes(b"junk")
     with pytest.raises(DataError, match="cannot read prepared dataset"):
-        data.load_prepared(tmp_path / "junk.npz")
+        prepared.load_prepared(tmp_path / "junk.npz")

@@ -2,8 +2,7 @@
 import numpy as np
 import pytest
 
-from opscore import data
-from opscore.data import DataError
+from opscore.data import DataError, datasets, prepared, splits, tables
 
 
 def write(path, text):
@@ -21,7 +20,7 @@ def fraud_csv(tmp_path):
 
 
 def test_csv_features_float32_labels_from_option(fraud_csv):
-    ds = data.load_csv_dataset(fraud_csv, "Class")
+    ds = tables.load_csv_dataset(fraud_csv, "Class")
     assert ds["x_train"].dtype == np.float32 and ds["x_train"].shape == (12, 3)
     assert ds["y_train"].dtype == np.int64
     assert ds["y_train"].tolist() == [int(i % 3 == 0) for i in range(12)]
@@ -34,7 +33,7 @@ def test_csv_features_float32_labels_from_option(fraud_csv):
 def test_text_labels_are_encoded_sorted(tmp_path):
     path = write(tmp_path / "iris.csv",
                  "species,a,b\nvirginica,1,2\nsetosa,3,4\nversicolor,5,6\nsetosa,7,8\n virginica ,9,10\n")
-    ds = data.load_csv_dataset(path, "species")
+    ds = tables.load_csv_dataset(path, "species")
     assert ds["class_names"] == ["setosa", "versicolor", "virginica"]
     assert ds["y_train"].tolist() == [2, 0, 1, 0, 2]
     np.testing.assert_array_equal(ds["x_train"][:, 0], [1, 3, 5, 7, 9])  # the label column is not a feature
@@ -42,55 +41,55 @@ def test_text_labels_are_encoded_sorted(tmp_path):
 
 def test_numeric_labels_sort_as_numbers(tmp_path):
     path = write(tmp_path / "t.csv", "x,y\n1,10\n2,2\n3,10\n4,2.5\n")
-    ds = data.load_csv_dataset(path, "y")
+    ds = tables.load_csv_dataset(path, "y")
     assert ds["class_names"] == ["2", "2.5", "10"]
     assert ds["y_train"].tolist() == [2, 0, 2, 1]
 
 
 def test_feature_subset_and_errors(tmp_path, fraud_csv):
-    ds = data.load_csv_dataset(fraud_csv, "Class", features=["Amount", "Time"])
+    ds = tables.load_csv_dataset(fraud_csv, "Class", features=["Amount", "Time"])
     np.testing.assert_allclose(ds["x_train"][2], [20.5, 2])
     with pytest.raises(DataError, match="no label column 'label'.*Time, V1, Amount, Class"):
-        data.load_csv_dataset(fraud_csv, "label")
+        tables.load_csv_dataset(fraud_csv, "label")
     with pytest.raises(DataError, match="no feature column.*V2"):
-        data.load_csv_dataset(fraud_csv, "Class", features=["V2"])
+        tables.load_csv_dataset(fraud_csv, "Class", features=["V2"])
     text = write(tmp_path / "text.csv", "city,x,y\nParis,1,0\nRome,2,1\n")
     with pytest.raises(DataError, match="city.*not numeric.*features"):
-        data.load_csv_dataset(text, "y")
+        tables.load_csv_dataset(text, "y")
     holes = write(tmp_path / "holes.csv", "a,b,y\n1,2,0\n3,,1\n")
     with pytest.raises(DataError, match="column.*b.*line 3"):
-        data.load_csv_dataset(holes, "y")
+        tables.load_csv_dataset(holes, "y")
     one = write(tmp_path / "one.csv", "a,y\n1,0\n2,0\n")
     with pytest.raises(DataError, match="single class"):
-        data.load_csv_dataset(one, "y")
+        tables.load_csv_dataset(one, "y")
     with pytest.raises(DataError, match="does not exist"):
-        data.load_csv_dataset(tmp_path / "nope.csv", "y")
+        tables.load_csv_dataset(tmp_path / "nope.csv", "y")
 
 
 def test_test_fraction_is_stratified_and_seeded(fraud_csv):
-    a = data.load_csv_dataset(fraud_csv, "Class", test_fraction=0.25, seed=1)
-    b = data.load_csv_dataset(fraud_csv, "Class", test_fraction=0.25, seed=1)
+    a = tables.load_csv_dataset(fraud_csv, "Class", test_fraction=0.25, seed=1)
+    b = tables.load_csv_dataset(fraud_csv, "Class", test_fraction=0.25, seed=1)
     assert len(a["y_test"]) == 3 and len(a["y_train"]) == 9
     assert a["y_test"].sum() == 1  # 4 frauds of 12 → 1 of 3
     np.testing.assert_array_equal(a["x_test"], b["x_test"])
 
 
 def test_dispatch_from_config_entry_and_ratio_split(fraud_csv, tmp_path):
-    ds = data.load_dataset("fraud", {"path": str(fraud_csv), "label": "Class"}, tmp_path)
+    ds = datasets.load_dataset("fraud", {"path": str(fraud_csv), "label": "Class"}, tmp_path)
     assert ds["name"] == "fraud" and ds["x_train"].dtype == np.float32
-    assert not data.has_official_split("fraud", {"path": str(fraud_csv), "label": "Class"})
+    assert not datasets.has_official_split("fraud", {"path": str(fraud_csv), "label": "Class"})
     with pytest.raises(DataError, match="needs a `label:` option"):
-        data.load_dataset("fraud", {"path": str(fraud_csv)}, tmp_path)
-    out = data.split_dataset(ds, "75-25", seed=0)
+        datasets.load_dataset("fraud", {"path": str(fraud_csv)}, tmp_path)
+    out = splits.split_dataset(ds, "75-25", seed=0)
     assert out["x_train"].dtype == np.float32 and out["x_test"].shape == (3, 3)
     # features keep their real values through the split (no uint8 cast) and stay with their labels
     pooled = sorted(map(tuple, np.concatenate([out["x_train"], out["x_test"]]).tolist()))
     assert pooled == sorted(map(tuple, ds["x_train"].tolist()))
-    for x, y in zip(out["x_test"], out["y_test"]):
+    for x, y in zip(out["x_test"], out["y_test"], strict=True):
         assert y == int(int(x[0]) % 3 == 0)
     path = tmp_path / "prep.npz"
-    data.save_prepared(path, out)
-    back = data.load_prepared(path)
+    prepared.save_prepared(path, out)
+    back = prepared.load_prepared(path)
     assert back["x_train"].dtype == np.float32
     np.testing.assert_array_equal(back["x_test"], out["x_test"])
 
@@ -100,5 +99,5 @@ def test_gzipped_csv(tmp_path, fraud_csv):
 
     gz = tmp_path / "creditcard.csv.gz"
     gz.write_bytes(gzip.compress(fraud_csv.read_bytes()))
-    ds = data.load_dataset("fraud", {"path": str(gz), "label": "Class"}, tmp_path)
+    ds = datasets.load_dataset("fraud", {"path": str(gz), "label": "Class"}, tmp_path)
     assert ds["x_train"].shape == (12, 3)

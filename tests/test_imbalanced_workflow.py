@@ -4,7 +4,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.datasets import make_classification
-
 from test_workflow import completed_run
 
 VARIANTS = ["original", "float16", "tflite-int8", "tflite-float16", "prune-layers-b5"]

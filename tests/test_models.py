@@ -69,7 +69,7 @@ def test_frozen_batchnorm_runs_in_inference_mode(small_classifier):
     small_classifier.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
     small_classifier.fit(np.random.default_rng(0).random((8, 32, 32, 3), dtype="float32") * 5,
                          np.arange(8) % 4, epochs=1, verbose=0)
-    for b, a in zip(before, bn.get_weights()):
+    for b, a in zip(before, bn.get_weights(), strict=True):
         np.testing.assert_array_equal(b, a)  # moving mean/variance untouched
 
 

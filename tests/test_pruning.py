@@ -3,17 +3,25 @@ out-of-order layer removal. Small models on scikit-learn's 8×8 digits keep this
 import numpy as np
 import pytest
 
-from opscore import data, pruning
-from opscore.pruning import PruningError
+from opscore.compression import (
+    dense_quantization,
+    evaluation,
+    filters,
+    graph,
+    layer_removal,
+    magnitude,
+    quantized_layer,
+)
+from opscore.compression.graph import PruningError
+from opscore.data import parsers
 from opscore.tf import keras
-
 
 # ----------------------------------------------------------------------------- fixtures
 
 
 @pytest.fixture(scope="module")
 def digits():
-    ds = data.load_digits()
+    ds = parsers.load_digits()
     x = ds["x_train"].astype("float32") / 255.0
     y = ds["y_train"]
     return {"x_train": x[:1200], "y_train": y[:1200], "x_val": x[1200:], "y_val": y[1200:]}
@@ -21,7 +29,7 @@ def digits():
 
 @pytest.fixture(scope="module")
 def evaluate(digits):
-    return pruning.accuracy_evaluator(digits["x_val"], digits["y_val"])
+    return evaluation.accuracy_evaluator(digits["x_val"], digits["y_val"])
 
 
 def small_cnn(seed=0):
@@ -56,11 +64,11 @@ def test_evaluator_takes_arrays_or_a_batched_pipeline(digits, trained_cnn, evalu
     from opscore.tf import tf
 
     batches = tf.data.Dataset.from_tensor_slices((digits["x_val"], digits["y_val"])).batch(50)
-    accuracy = pruning.accuracy_evaluator(batches, digits["y_val"])(trained_cnn)
+    accuracy = evaluation.accuracy_evaluator(batches, digits["y_val"])(trained_cnn)
     assert accuracy == pytest.approx(evaluate(trained_cnn)) and accuracy > 0.5
 
 
-def filters(model, name):
+def filter_count(model, name):
     return model.get_layer(name).filters
 
 
@@ -74,13 +82,13 @@ def test_l1_norms_rank_filters():
     kernel[..., 0] = 1.0
     kernel[0, 0, 0, 1] = -5.0
     layer.set_weights([kernel, np.zeros(3, "float32")])
-    np.testing.assert_allclose(pruning.filter_l1_norms(layer), [8.0, 5.0, 0.0])
+    np.testing.assert_allclose(filters.filter_l1_norms(layer), [8.0, 5.0, 0.0])
 
 
 def test_removing_dead_filters_is_exact(trained_cnn, digits):
     """Zeroed filters have the smallest L1 norm; cutting them out (conv, BN, next conv's input
     channels, Dense rows after Flatten) must leave every prediction unchanged."""
-    model = pruning.copy_model(trained_cnn)
+    model = graph.copy_model(trained_cnn)
     kernel, bias = model.get_layer("c1").get_weights()
     kernel[..., [3, 11]] = 0
     bias[[3, 11]] = 0
@@ -96,8 +104,8 @@ def test_removing_dead_filters_is_exact(trained_cnn, digits):
     model.get_layer("c3").set_weights([kernel, bias])
     expected = model.predict(digits["x_val"], verbose=0)
 
-    pruned = pruning.prune_filters(model, {"c1": 2, "c3": 3})
-    assert filters(pruned, "c1") == 14 and filters(pruned, "c3") == 29
+    pruned = filters.prune_filters(model, {"c1": 2, "c3": 3})
+    assert filter_count(pruned, "c1") == 14 and filter_count(pruned, "c3") == 29
     assert pruned.get_layer("c2").get_weights()[0].shape == (3, 3, 14, 16)
     assert pruned.get_layer("c1_bn").get_weights()[2].shape == (14,)
     assert pruned.get_layer("fc1").get_weights()[0].shape == (4 * 4 * 29, 32)
@@ -107,44 +115,44 @@ def test_removing_dead_filters_is_exact(trained_cnn, digits):
     removed = (3 * 3 * 1 + 1 + 4) * 2 + 3 * 3 * 16 * 2 + (3 * 3 * 16 + 1) * 3 + 4 * 4 * 3 * 32
     assert trained_cnn.count_params() - pruned.count_params() == removed
     # the input model is untouched
-    assert filters(model, "c1") == 16 and model.get_layer("fc1").get_weights()[0].shape == (512, 32)
+    assert filter_count(model, "c1") == 16 and model.get_layer("fc1").get_weights()[0].shape == (512, 32)
 
 
 def test_pruned_model_is_smaller_on_disk_and_runs(trained_cnn, digits, tmp_path):
-    pruned = pruning.prune_filters(trained_cnn, {"c1": 8, "c2": 8, "c3": 24})
-    rates = pruning.compression_rate(trained_cnn, pruned)
+    pruned = filters.prune_filters(trained_cnn, {"c1": 8, "c2": 8, "c3": 24})
+    rates = evaluation.compression_rate(trained_cnn, pruned)
     assert pruned.count_params() < trained_cnn.count_params()
     assert rates["params_ratio"] > 3 and rates["bytes_ratio"] > 1.8  # HDF5 overhead is ~10 kB
     assert pruned.predict(digits["x_val"][:7], verbose=0).shape == (7, 10)
-    pruning.save_model(trained_cnn, tmp_path / "original.h5")
-    pruning.save_model(pruned, tmp_path / "pruned.h5")
+    graph.save_model(trained_cnn, tmp_path / "original.h5")
+    graph.save_model(pruned, tmp_path / "pruned.h5")
     assert (tmp_path / "pruned.h5").stat().st_size < 0.6 * (tmp_path / "original.h5").stat().st_size
-    back = pruning.load_model(tmp_path / "pruned.h5")
+    back = graph.load_model(tmp_path / "pruned.h5")
     np.testing.assert_allclose(back.predict(digits["x_val"][:7], verbose=0),
                                pruned.predict(digits["x_val"][:7], verbose=0), atol=1e-6)
 
 
 def test_bad_plans_name_the_problem(trained_cnn):
     with pytest.raises(PruningError, match="at least one"):
-        pruning.prune_filters(trained_cnn, {"c1": 16})
+        filters.prune_filters(trained_cnn, {"c1": 16})
     with pytest.raises(PruningError, match="head_dense.*classes"):
-        pruning.prune_filters(trained_cnn, {"head_dense": 1})
+        filters.prune_filters(trained_cnn, {"head_dense": 1})
     with pytest.raises(PruningError, match="no layer 'c9'"):
-        pruning.prune_filters(trained_cnn, {"c9": 1})
+        filters.prune_filters(trained_cnn, {"c9": 1})
     with pytest.raises(PruningError, match="c1_bn.*BatchNormalization"):
-        pruning.prune_filters(trained_cnn, {"c1_bn": 1})
+        filters.prune_filters(trained_cnn, {"c1_bn": 1})
 
 
 @pytest.mark.parametrize("on_rejection, pruned", [("stop", ["c1"]), ("skip", ["c1", "c3"])])
 def test_a_rejected_step_ends_the_search_or_skips_the_layer(trained_cnn, on_rejection, pruned):
     def evaluate(model):  # pruning c2 always breaks the budget, the others never do
-        return 0.0 if filters(model, "c2") < 16 else 0.9
+        return 0.0 if filter_count(model, "c2") < 16 else 0.9
 
-    model, report = pruning.accuracy_aware_filter_pruning(
+    model, report = filters.accuracy_aware_filter_pruning(
         trained_cnn, evaluate, budget=0.05, order="input-to-output", stop_at_first_rejection=on_rejection == "stop")
     assert sorted(report.attrs["plan"]) == pruned
     assert report["layer"].tolist() == ["c1", "c2", "c3"][: len(report)]
-    assert filters(model, "c2") == 16 and (filters(model, "c3") < 32) == (on_rejection == "skip")
+    assert filter_count(model, "c2") == 16 and (filter_count(model, "c3") < 32) == (on_rejection == "skip")
 
 
 def test_filter_pruning_of_a_dense_network_says_what_to_use_instead():
@@ -152,7 +160,7 @@ def test_filter_pruning_of_a_dense_network_says_what_to_use_instead():
 
     a2e = scratch_models.build("A2E", n_classes=2, input_shape=(4,), accordion=(8, 4))
     with pytest.raises(PruningError, match="no convolution.*prune-layers or prune-magnitude"):
-        pruning.accuracy_aware_filter_pruning(a2e, lambda model: 0.5, budget=0.02)
+        filters.accuracy_aware_filter_pruning(a2e, lambda model: 0.5, budget=0.02)
 
 
 def residual_model():
@@ -171,15 +179,15 @@ def residual_model():
 
 def test_residual_graphs_prune_inside_blocks_and_explain_the_rest(digits):
     model = residual_model()
-    status = pruning.prunable_filter_layers(model)
+    status = filters.prunable_filter_layers(model)
     assert status["c1"] is None
     assert "block_add" in status["c0"] and "block_add" in status["c2"]
-    pruned = pruning.prune_filters(model, {"c1": 3})
-    assert filters(pruned, "c1") == 5 and pruned.get_layer("c2").get_weights()[0].shape == (3, 3, 5, 8)
+    pruned = filters.prune_filters(model, {"c1": 3})
+    assert filter_count(pruned, "c1") == 5 and pruned.get_layer("c2").get_weights()[0].shape == (3, 3, 5, 8)
     assert pruned.predict(digits["x_val"][:3], verbose=0).shape == (3, 10)
     with pytest.raises(PruningError, match=r"'c2'.*'block_add' \(Add\).*residual"):
-        pruning.prune_filters(model, {"c2": 1})
-    table = pruning.layer_sensitivity(model, lambda m: 0.5, ratio=0.5)
+        filters.prune_filters(model, {"c2": 1})
+    table = filters.layer_sensitivity(model, lambda m: 0.5, ratio=0.5)
     assert table.set_index("layer")["prunable"].to_dict() == {"c0": False, "c1": True, "c2": False}
     assert table.loc[~table["prunable"], "accuracy"].isna().all()
 
@@ -188,10 +196,10 @@ def test_vgg16_with_head_is_a_prunable_chain():
     from opscore.models import build_classifier
 
     model = build_classifier("VGG16", n_classes=4, input_size=32, seed=0)
-    status = pruning.prunable_filter_layers(model)
+    status = filters.prunable_filter_layers(model)
     assert len(status) == 13 and all(reason is None for reason in status.values())
-    pruned = pruning.prune_filters(model, {"block1_conv1": 32, "block3_conv2": 200, "block5_conv3": 256})
-    assert filters(pruned, "block5_conv3") == 256
+    pruned = filters.prune_filters(model, {"block1_conv1": 32, "block3_conv2": 200, "block5_conv3": 256})
+    assert filter_count(pruned, "block5_conv3") == 256
     assert pruned.get_layer("head_dense").get_weights()[0].shape == (256, 4)  # after global pooling
     assert pruned.count_params() < model.count_params() - 1_500_000
     assert pruned.predict(np.zeros((2, 32, 32, 3), "float32"), verbose=0).shape == (2, 4)
@@ -205,7 +213,7 @@ def synthetic_evaluator(costs, base=0.9):
     original = {"c1": 16, "c2": 16, "c3": 32}
 
     def evaluate(model):
-        return base - sum(cost * (original[name] - filters(model, name)) for name, cost in costs.items())
+        return base - sum(cost * (original[name] - filter_count(model, name)) for name, cost in costs.items())
 
     return evaluate
 
@@ -214,7 +222,7 @@ COSTS = {"c1": 0.01, "c2": 0.0005, "c3": 0.001}  # ratio 0.5 → drops 0.08, 0.0
 
 
 def test_sensitivity_table():
-    table = pruning.layer_sensitivity(small_cnn(), synthetic_evaluator(COSTS), ratio=0.5)
+    table = filters.layer_sensitivity(small_cnn(), synthetic_evaluator(COSTS), ratio=0.5)
     assert table["layer"].tolist() == ["c1", "c2", "c3"]
     assert table["filters"].tolist() == [16, 16, 32] and table["pruned"].tolist() == [8, 8, 16]
     np.testing.assert_allclose(table["drop"], [0.08, 0.004, 0.016])
@@ -224,15 +232,15 @@ def test_sensitivity_table():
 def test_sensitivity_order_is_what_prunes():
     model = small_cnn()
     evaluate = synthetic_evaluator(COSTS)
-    pruned, report = pruning.accuracy_aware_filter_pruning(model, evaluate, budget=0.03, ratio=0.5)
+    pruned, report = filters.accuracy_aware_filter_pruning(model, evaluate, budget=0.03, ratio=0.5)
     assert report.attrs["order"] == ["c2", "c3", "c1"]  # least sensitive first
     assert report["layer"].tolist() == ["c2", "c3", "c1"]
     assert report["accepted"].tolist() == [True, True, False]
     assert report.attrs["plan"] == {"c2": 8, "c3": 16}
-    assert (filters(pruned, "c1"), filters(pruned, "c2"), filters(pruned, "c3")) == (16, 8, 16)
+    assert (filter_count(pruned, "c1"), filter_count(pruned, "c2"), filter_count(pruned, "c3")) == (16, 8, 16)
     assert evaluate(model) - evaluate(pruned) <= 0.03
 
-    naive, naive_report = pruning.accuracy_aware_filter_pruning(model, evaluate, budget=0.03, ratio=0.5,
+    naive, naive_report = filters.accuracy_aware_filter_pruning(model, evaluate, budget=0.03, ratio=0.5,
                                                                 order="input-to-output")
     assert naive_report["layer"].tolist() == ["c1"]  # the sensitive c1 first: over budget, search ends
     assert naive_report.attrs["plan"] == {} and naive.count_params() == model.count_params()
@@ -241,10 +249,10 @@ def test_sensitivity_order_is_what_prunes():
 
 def test_budget_stops_pruning():
     evaluate = synthetic_evaluator(COSTS)
-    _, tight = pruning.accuracy_aware_filter_pruning(small_cnn(), evaluate, budget=0.01, ratio=0.5)
+    _, tight = filters.accuracy_aware_filter_pruning(small_cnn(), evaluate, budget=0.01, ratio=0.5)
     assert tight["layer"].tolist() == ["c2", "c3"] and tight["accepted"].tolist() == [True, False]
     assert tight.attrs["plan"] == {"c2": 8}
-    _, loose = pruning.accuracy_aware_filter_pruning(small_cnn(), evaluate, budget=0.5, ratio=0.5, rounds=2)
+    _, loose = filters.accuracy_aware_filter_pruning(small_cnn(), evaluate, budget=0.5, ratio=0.5, rounds=2)
     assert loose["accepted"].all() and len(loose) == 6  # every layer, twice
     assert loose.attrs["plan"] == {"c2": 12, "c3": 24, "c1": 12}
 
@@ -258,13 +266,13 @@ def test_real_accuracy_search_respects_budget_and_quantizes(trained_cnn, evaluat
         calls.append(model.count_params())
         return model
 
-    pruned, report = pruning.accuracy_aware_filter_pruning(trained_cnn, evaluate, budget=0.03, ratio=0.25,
+    pruned, report = filters.accuracy_aware_filter_pruning(trained_cnn, evaluate, budget=0.03, ratio=0.25,
                                                            quantize="int8", fine_tune_fn=fine_tune)
     assert report["action"].iloc[0] == "quantize-dense-int8"
     assert len(calls) == (report["action"] == "prune-filters").sum()
     assert baseline - evaluate(pruned) <= 0.03 + 1e-9
-    assert isinstance(pruned.get_layer("fc1"), pruning.QuantizedDense)
-    rates = pruning.compression_rate(trained_cnn, pruned)
+    assert isinstance(pruned.get_layer("fc1"), quantized_layer.QuantizedDense)
+    rates = evaluation.compression_rate(trained_cnn, pruned)
     assert rates["bytes_ratio"] > rates["params_ratio"] >= 1.0  # quantization shrinks bytes beyond params
 
 
@@ -273,11 +281,11 @@ def test_real_accuracy_search_respects_budget_and_quantizes(trained_cnn, evaluat
 
 @pytest.mark.parametrize("mode,dtype,shrink", [("int8", np.int8, 1.5), ("float16", np.float16, 1.25)])
 def test_quantized_dense_shrinks_file_keeps_predictions(trained_cnn, digits, mode, dtype, shrink):
-    quantized = pruning.quantize_dense(trained_cnn, mode)
+    quantized = dense_quantization.quantize_dense(trained_cnn, mode)
     layer = quantized.get_layer("fc1")
-    assert isinstance(layer, pruning.QuantizedDense) and layer.get_weights()[0].dtype == dtype
+    assert isinstance(layer, quantized_layer.QuantizedDense) and layer.get_weights()[0].dtype == dtype
     assert not quantized.trainable_weights or all("fc1" not in w.name for w in quantized.trainable_weights)
-    rates = pruning.compression_rate(trained_cnn, quantized)
+    rates = evaluation.compression_rate(trained_cnn, quantized)
     assert rates["params_ratio"] == pytest.approx(1.0, abs=0.01)
     assert rates["bytes_ratio"] > shrink  # fc1+head: 16.7k of the 24k weights (+ ~10 kB HDF5 overhead)
     before = trained_cnn.predict(digits["x_val"], verbose=0)
@@ -287,8 +295,8 @@ def test_quantized_dense_shrinks_file_keeps_predictions(trained_cnn, digits, mod
 
 
 def test_filter_pruning_after_quantization_slices_int8_rows(trained_cnn, digits):
-    quantized = pruning.quantize_dense(trained_cnn, "int8")
-    pruned = pruning.prune_filters(quantized, {"c3": 8})
+    quantized = dense_quantization.quantize_dense(trained_cnn, "int8")
+    pruned = filters.prune_filters(quantized, {"c3": 8})
     assert pruned.get_layer("fc1").get_weights()[0].shape == (4 * 4 * 24, 32)
     assert pruned.get_layer("fc1").get_weights()[0].dtype == np.int8
     assert pruned.predict(digits["x_val"][:2], verbose=0).shape == (2, 10)
@@ -301,7 +309,7 @@ def test_filter_pruning_after_quantization_slices_int8_rows(trained_cnn, digits)
 def test_magnitude_pruning_reaches_target_sparsity(trained_cnn, digits, schedule, target):
     nonzero_before = np.count_nonzero(trained_cnn.get_layer("fc1").get_weights()[0])
     train = (digits["x_train"][:640], digits["y_train"][:640])  # 10 steps per epoch
-    pruned, info = pruning.prune_magnitude(trained_cnn, train, target, epochs=2, learning_rate=1e-3,
+    pruned, info = magnitude.prune_magnitude(trained_cnn, train, target, epochs=2, learning_rate=1e-3,
                                            schedule=schedule, batch_size=64)
     assert info["steps"] == 20
     assert info["schedule"] == schedule
@@ -319,12 +327,12 @@ def test_magnitude_pruning_reaches_target_sparsity(trained_cnn, digits, schedule
 
 def test_magnitude_pruning_of_named_layers_only(trained_cnn, digits):
     train = (digits["x_train"][:512], digits["y_train"][:512])
-    pruned, info = pruning.prune_magnitude(trained_cnn, train, 0.7, epochs=1, learning_rate=1e-3, layers=["fc1"],
+    pruned, info = magnitude.prune_magnitude(trained_cnn, train, 0.7, epochs=1, learning_rate=1e-3, layers=["fc1"],
                                            batch_size=64)
     assert info["pruned_layers"] == ["fc1"] and abs(info["sparsity"] - 0.7) < 0.01
     assert np.count_nonzero(pruned.get_layer("c3").get_weights()[0]) == pruned.get_layer("c3").get_weights()[0].size
     with pytest.raises(PruningError, match="target_sparsity"):
-        pruning.prune_magnitude(trained_cnn, (digits["x_train"], digits["y_train"]), 1.0, 1, 1e-3)
+        magnitude.prune_magnitude(trained_cnn, (digits["x_train"], digits["y_train"]), 1.0, 1, 1e-3)
 
 
 # ----------------------------------------------------------------------------- out-of-order layer removal
@@ -343,26 +351,26 @@ def accordion(seed=0):
 
 
 def test_removal_candidates_need_matching_shapes():
-    table = pruning.removal_candidates(accordion())
+    table = layer_removal.removal_candidates(accordion())
     assert table["candidate"].tolist() == ["fold2+fold3", "fold3+fold4"]
     assert table.loc[0, "removed"] == ["fold2", "fold2_dropout", "fold3", "fold3_dropout"]
-    cnn = pruning.removal_candidates(small_cnn())
+    cnn = layer_removal.removal_candidates(small_cnn())
     assert cnn["candidate"].tolist() == ["c2"]  # 16→16 channels, same padding; c1, c3, fc1 change shape
     assert cnn.loc[cnn["candidate"] == "c2", "removed"].iloc[0] == ["c2", "c2_bn", "c2_relu"]
     with pytest.raises(PruningError, match=r"fold2.*\(48,\).*\(16,\)"):
-        pruning.remove_layers(accordion(), ["fold2"])
+        layer_removal.remove_layers(accordion(), ["fold2"])
     with pytest.raises(PruningError, match="head_dense.*output"):
-        pruning.remove_layers(accordion(), ["head_dense"])
+        layer_removal.remove_layers(accordion(), ["head_dense"])
 
 
 def test_layer_removal_gives_smaller_model_that_runs(trained_cnn, digits):
     model = accordion()
-    smaller = pruning.remove_layers(model, ["fold2+fold3"])
+    smaller = layer_removal.remove_layers(model, ["fold2+fold3"])
     assert [layer.name for layer in smaller.layers if layer.weights] == ["fold1", "fold4", "head_dense"]
     assert smaller.count_params() == model.count_params() - (48 * 16 + 16) - (16 * 48 + 48)
     np.testing.assert_array_equal(smaller.get_layer("fold4").get_weights()[0], model.get_layer("fold4").get_weights()[0])
     assert smaller.predict(digits["x_val"][:5], verbose=0).shape == (5, 10)
-    no_c2 = pruning.remove_layers(trained_cnn, ["c2"])
+    no_c2 = layer_removal.remove_layers(trained_cnn, ["c2"])
     assert "c2_bn" not in [layer.name for layer in no_c2.layers]
     assert no_c2.count_params() < trained_cnn.count_params()
     assert no_c2.predict(digits["x_val"][:5], verbose=0).shape == (5, 10)
@@ -373,25 +381,19 @@ def test_layer_removal_follows_measured_sensitivity():
         names = {layer.name for layer in model.layers}
         return 0.9 - (0.2 if "fold2" not in names else 0) - (0.01 if "fold4" not in names else 0)
 
-    table = pruning.layer_removal_sensitivity(accordion(), evaluate)
+    table = layer_removal.layer_removal_sensitivity(accordion(), evaluate)
     assert table["candidate"].tolist() == ["fold3+fold4", "fold2+fold3"]  # least sensitive first
     np.testing.assert_allclose(table["drop"], [0.01, 0.2])
-    smaller, report = pruning.out_of_order_layer_removal(accordion(), evaluate, budget=0.05)
+    smaller, report = layer_removal.out_of_order_layer_removal(accordion(), evaluate, budget=0.05)
     assert report["candidate"].tolist() == ["fold3+fold4"]  # fold2+fold3 overlaps: skipped
     assert report.attrs["removed"] == ["fold3", "fold4"]
     assert [layer.name for layer in smaller.layers if layer.weights] == ["fold1", "fold2", "head_dense"]
-    unchanged, strict = pruning.out_of_order_layer_removal(accordion(), evaluate, budget=0.001)
+    unchanged, strict = layer_removal.out_of_order_layer_removal(accordion(), evaluate, budget=0.001)
     assert strict["accepted"].tolist() == [False] and unchanged.count_params() == accordion().count_params()
 
 
 def test_sequential_models_are_accepted(digits):
     model = keras.Sequential([keras.layers.Conv2D(6, 3, input_shape=(8, 8, 1), name="a"),
                               keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax", name="head")])
-    pruned = pruning.prune_filters(model, {"a": 2})
-    assert filters(pruned, "a") == 4 and pruned.predict(digits["x_val"][:2], verbose=0).shape == (2, 10)
-
-
-def test_every_exported_name_exists():
-    """`from opscore.pruning import *` works: __all__ names only what the module defines."""
-    missing = [name for name in pruning.__all__ if not hasattr(pruning, name)]
-    assert missing == []
+    pruned = filters.prune_filters(model, {"a": 2})
+    assert filter_count(pruned, "a") == 4 and pruned.predict(digits["x_val"][:2], verbose=0).shape == (2, 10)

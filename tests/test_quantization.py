@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from opscore import models, quantization
+from opscore import models
+from opscore.compression import float16, tflite
 from opscore.tf import keras, tf
 
 N_TRAIN = 1400
@@ -42,14 +43,14 @@ def test_float16_scope_sets_and_restores_floatx_even_after_an_error():
     keras.backend.set_floatx("float64")
     try:
         with pytest.raises(RuntimeError, match="boom"):
-            with quantization.float16_scope():
+            with float16.float16_scope():
                 assert keras.backend.floatx() == "float16"
                 assert keras.layers.Dense(2).dtype == "float16"
                 raise RuntimeError("boom")
         assert keras.backend.floatx() == "float64"
     finally:
         keras.backend.set_floatx("float32")
-    with quantization.float16_scope():
+    with float16.float16_scope():
         pass
     assert keras.backend.floatx() == "float32"
 
@@ -57,7 +58,7 @@ def test_float16_scope_sets_and_restores_floatx_even_after_an_error():
 def test_float16_classifier_has_float16_weights_from_the_base_file_and_half_the_file(tmp_path):
     base = models.build_base("MobileNetV2", 32)  # stands in for a staged float32 base weights file
     base.save_weights(str(tmp_path / "base.h5"))
-    model = quantization.build_float16_classifier("MobileNetV2", 4, 32, base_weights=str(tmp_path / "base.h5"),
+    model = float16.build_float16_classifier("MobileNetV2", 4, 32, base_weights=str(tmp_path / "base.h5"),
                                                   seed=3)
     original = models.build_classifier("MobileNetV2", 4, 32, base_weights=str(tmp_path / "base.h5"), seed=3)
     assert keras.backend.floatx() == "float32"
@@ -86,7 +87,7 @@ def test_float16_classifier_has_float16_weights_from_the_base_file_and_half_the_
     assert 0.45 <= ratio <= 0.6
 
     # a saved float16 variant loads back into a freshly built float16 classifier
-    with quantization.float16_scope():
+    with float16.float16_scope():
         again = models.build_classifier("MobileNetV2", 4, 32, seed=9)
     again.load_weights(str(tmp_path / "float16.h5"))
     np.testing.assert_array_equal(again.get_layer("head_dense").kernel.numpy(),
@@ -96,7 +97,7 @@ def test_float16_classifier_has_float16_weights_from_the_base_file_and_half_the_
 def _float16_training_losses(digits, optimizer, steps=6):
     x_train, y_train, _, _ = digits
     keras.utils.set_random_seed(0)
-    with quantization.float16_scope():
+    with float16.float16_scope():
         model = small_convnet(width=8)
     model.compile(optimizer, "sparse_categorical_crossentropy")
     x, y = x_train[:32], y_train[:32]
@@ -106,7 +107,7 @@ def _float16_training_losses(digits, optimizer, steps=6):
 
 
 def test_a_few_float16_training_steps_reduce_the_loss(digits):
-    losses = _float16_training_losses(digits, quantization.float16_optimizer(1e-3))
+    losses = _float16_training_losses(digits, float16.float16_optimizer(1e-3))
     assert np.isfinite(losses).all(), losses
     assert losses[-1] < 0.85 * losses[0], losses
 
@@ -119,9 +120,9 @@ def test_adam_default_epsilon_is_what_breaks_float16_training(digits):
 
 
 def test_float16_optimizer_rejects_a_learning_rate_that_underflows():
-    assert quantization.float16_optimizer(1e-3).epsilon >= 1e-4
+    assert float16.float16_optimizer(1e-3).epsilon >= 1e-4
     with pytest.raises(ValueError, match="float16"):
-        quantization.float16_optimizer(1e-9)
+        float16.float16_optimizer(1e-9)
 
 
 # --- TFLite --------------------------------------------------------------------------------------
@@ -143,8 +144,8 @@ def tflite_models(trained, digits):
     model, _ = trained
     x_train = digits[0]
     representative = [x_train[start:start + 50] for start in range(0, 400, 50)]
-    return {mode: quantization.convert_to_tflite(model, mode, representative if mode == "int8" else None)
-            for mode in ("float32",) + quantization.TFLITE_MODES}
+    return {mode: tflite.convert_to_tflite(model, mode, representative if mode == "int8" else None)
+            for mode in ("float32",) + tflite.TFLITE_MODES}
 
 
 @pytest.mark.parametrize("mode, min_agreement, sum_tolerance",
@@ -152,7 +153,7 @@ def tflite_models(trained, digits):
 def test_tflite_mode_runs_and_agrees_with_keras(mode, min_agreement, sum_tolerance, tflite_models, trained, digits):
     _, reference = trained
     x_test = digits[2]
-    probabilities = quantization.tflite_predict(tflite_models[mode], np.array_split(x_test, 4), threads=1)
+    probabilities = tflite.tflite_predict(tflite_models[mode], np.array_split(x_test, 4), threads=1)
     assert probabilities.shape == reference.shape and probabilities.dtype == np.float32
     assert (probabilities >= 0).all()
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=sum_tolerance)
@@ -161,7 +162,7 @@ def test_tflite_mode_runs_and_agrees_with_keras(mode, min_agreement, sum_toleran
 
 
 def test_int8_is_integer_inside_with_float32_input_and_output(tflite_models):
-    predictor = quantization.TFLitePredictor(tflite_models["int8"], threads=1)
+    predictor = tflite.TFLitePredictor(tflite_models["int8"], threads=1)
     interpreter = predictor.interpreter
     assert interpreter.get_input_details()[0]["dtype"] == np.float32
     assert interpreter.get_output_details()[0]["dtype"] == np.float32
@@ -180,18 +181,18 @@ def test_tflite_files_shrink_from_float32_to_float16_to_int8(tflite_models):
 def test_int8_without_representative_data_or_unknown_mode_raises(trained):
     model, _ = trained
     with pytest.raises(ValueError, match="representative"):
-        quantization.convert_to_tflite(model, "int8")
+        tflite.convert_to_tflite(model, "int8")
     with pytest.raises(ValueError, match="empty"):
-        quantization.convert_to_tflite(model, "int8", [])
+        tflite.convert_to_tflite(model, "int8", [])
     with pytest.raises(ValueError, match=r"\(7, 32, 3\)|shape"):
-        quantization.convert_to_tflite(model, "int8", [np.zeros((2, 7, 32, 3), "float32")])
+        tflite.convert_to_tflite(model, "int8", [np.zeros((2, 7, 32, 3), "float32")])
     with pytest.raises(ValueError, match="unknown TFLite mode"):
-        quantization.convert_to_tflite(model, "int4")
+        tflite.convert_to_tflite(model, "int4")
 
 
 def test_predictor_takes_any_batch_size_and_repeats_identically(tflite_models, digits):
     x_test = digits[2][:40]
-    predictor = quantization.TFLitePredictor(tflite_models["dynamic"], threads=2)
+    predictor = tflite.TFLitePredictor(tflite_models["dynamic"], threads=2)
     assert predictor.op_count == len(predictor.op_names) >= 5 and "DELEGATE" not in predictor.op_names
     whole = predictor.predict([x_test])
     sizes = [5, 1, 17, 5, 12]
@@ -200,11 +201,11 @@ def test_predictor_takes_any_batch_size_and_repeats_identically(tflite_models, d
     assert pieces.shape == (40, 10)
     np.testing.assert_allclose(pieces, whole, atol=1e-5)
     np.testing.assert_array_equal(predictor.predict(batches), pieces)
-    np.testing.assert_array_equal(quantization.tflite_predict(tflite_models["dynamic"], batches, threads=1).argmax(1),
+    np.testing.assert_array_equal(tflite.tflite_predict(tflite_models["dynamic"], batches, threads=1).argmax(1),
                                   pieces.argmax(1))
 
 
-@pytest.mark.parametrize("mode", quantization.TFLITE_MODES)
+@pytest.mark.parametrize("mode", tflite.TFLITE_MODES)
 def test_every_tflite_mode_converts_and_runs_a_feature_vector_model(mode):
     """A2E on a real table (breast cancer, 30 raw columns on scales 0.001..4000): TFLite takes
     (N, F) rows, int8 calibrated on them, and agrees with Keras."""
@@ -219,13 +220,13 @@ def test_every_tflite_mode_converts_and_runs_a_feature_vector_model(mode):
     model.compile("adam", "sparse_categorical_crossentropy")
     model.fit(x[:400], y[:400], epochs=3, batch_size=32, verbose=0)
     representative = [x[start:start + 64] for start in range(0, 384, 64)]
-    flatbuffer = quantization.convert_to_tflite(model, mode, representative)
-    lite = quantization.tflite_predict(flatbuffer, [x[400:]], threads=1)
+    flatbuffer = tflite.convert_to_tflite(model, mode, representative)
+    lite = tflite.tflite_predict(flatbuffer, [x[400:]], threads=1)
     keras_labels = model.predict(x[400:], verbose=0).argmax(1)
     assert lite.shape == (len(x) - 400, 2)
     assert np.mean(lite.argmax(1) == keras_labels) > 0.95
     if mode == "int8":  # every dense layer runs in int8; only the standardization stays float
-        interpreter = quantization.TFLitePredictor(flatbuffer, threads=1).interpreter
+        interpreter = tflite.TFLitePredictor(flatbuffer, threads=1).interpreter
         ops = [op["op_name"] for op in interpreter._get_ops_details()]
         assert ops.index("QUANTIZE") > ops.index("MUL") and ops.count("FULLY_CONNECTED") >= 2
         int8_matrices = [t for t in interpreter.get_tensor_details() if t["dtype"] == np.int8 and len(t["shape"]) == 2]
@@ -235,17 +236,17 @@ def test_every_tflite_mode_converts_and_runs_a_feature_vector_model(mode):
 def test_float16_variant_of_a_float32_training_is_the_trained_model_rounded(digits, tmp_path):
     """float16.training on a CPU: train in float32, store and run the float16 weights; the
     float16 model predicts what the float32 one does, from a file about half the size."""
-    assert not quantization.has_fast_float16()  # no GPU here
-    assert quantization.float16_training_precision("auto") == "float32"
-    assert quantization.float16_training_precision("float16") == "float16"
+    assert not float16.has_fast_float16()  # no GPU here
+    assert float16.float16_training_precision("auto") == "float32"
+    assert float16.float16_training_precision("float16") == "float16"
     with pytest.raises(ValueError, match="float16.training"):
-        quantization.float16_training_precision("bfloat16")
+        float16.float16_training_precision("bfloat16")
     x_train, y_train, x_test, y_test = digits
     keras.utils.set_random_seed(0)
     model = models.build_classifier("MobileNetV2", 10, 32, seed=0)
     model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x_train, y_train, epochs=2, batch_size=64, verbose=0)
-    half = quantization.to_float16(model, "MobileNetV2", 10, 32)
+    half = float16.to_float16(model, "MobileNetV2", 10, 32)
     assert half.get_layer("head_dense").kernel.dtype == tf.float16
     full_accuracy = np.mean(model.predict(x_test, verbose=0).argmax(1) == y_test)
     half_accuracy = np.mean(half.predict(x_test.astype("float16"), verbose=0).argmax(1) == y_test)

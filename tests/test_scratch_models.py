@@ -3,7 +3,9 @@ step on real digits through the workflow's own input pipeline, and their fit wit
 import numpy as np
 import pytest
 
-from opscore import data, pruning, scratch_models
+from opscore import scratch_models
+from opscore.compression import filters, layer_removal
+from opscore.data import parsers
 from opscore.models import unfreeze_top
 from opscore.tf import keras, tf
 from opscore.training import make_pipeline
@@ -11,7 +13,7 @@ from opscore.training import make_pipeline
 
 @pytest.fixture(scope="module")
 def digits():
-    ds = data.load_digits()
+    ds = parsers.load_digits()
     return ds["x_train"][:64], ds["y_train"][:64]  # uint8 8×8×1, as prepared files hold them
 
 
@@ -25,7 +27,7 @@ def train_one_step(model, dataset):
     before = [w.numpy().copy() for w in model.trainable_weights]
     history = model.fit(dataset, epochs=1, steps_per_epoch=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
-    changed = sum(not np.array_equal(b, w.numpy()) for b, w in zip(before, model.trainable_weights))
+    changed = sum(not np.array_equal(b, w.numpy()) for b, w in zip(before, model.trainable_weights, strict=True))
     assert changed == len(before)  # every trainable tensor got a gradient
 
 
@@ -66,14 +68,14 @@ def test_alexnet_structure(alexnet):
     for layer in alexnet.layers[1:]:
         assert len(layer._inbound_nodes) == 1
         assert not isinstance(layer.input, (list, tuple))
-    assert all(reason is None for reason in pruning.prunable_filter_layers(alexnet).values())
+    assert all(reason is None for reason in filters.prunable_filter_layers(alexnet).values())
 
 
 def test_same_seed_same_weights():
     a = scratch_models.build("AlexNet", 10, (32, 32, 3), seed=3, width=0.25, dense_units=32)
     b = scratch_models.build("AlexNet", 10, (32, 32, 3), seed=3, width=0.25, dense_units=32)
     c = scratch_models.build("AlexNet", 10, (32, 32, 3), seed=4, width=0.25, dense_units=32)
-    for wa, wb in zip(a.get_weights(), b.get_weights()):
+    for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
         np.testing.assert_array_equal(wa, wb)
     assert not np.array_equal(a.get_layer("conv1").get_weights()[0], c.get_layer("conv1").get_weights()[0])
     assert a.get_layer("conv2").filters == 48
@@ -99,7 +101,7 @@ def test_a2e_accordion_on_images(digits):
     x, y = digits
     train_one_step(model, make_pipeline(x, y, scratch_models.preprocess, input_size=32, batch_size=16))
     # a fold of the accordion can be taken out by out-of-order layer removal
-    assert "fold2+fold3" in pruning.removal_candidates(model)["candidate"].tolist()
+    assert "fold2+fold3" in layer_removal.removal_candidates(model)["candidate"].tolist()
 
 
 def test_a2e_on_tabular_vectors_with_normalization(tmp_path):

@@ -1,4 +1,4 @@
-"""Tests for opscore.sensitivity: the paper's sensitivity tables, figures and study registry."""
+"""Tests for opscore.studies: the paper's sensitivity tables, figures and study registry."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import xml.etree.ElementTree as ET
 import pandas as pd
 import pytest
 
-from opscore import sensitivity as sens
+from opscore import studies
+from opscore.studies import common, figures, pruning, tables
+from opscore.studies.files import write_study
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
@@ -84,14 +86,14 @@ def _find(spec, key):
 
 
 def test_helpers_parse_names():
-    assert [sens.model_family(m) for m in ["ResNet50", "ResNet101", "VGG16", "VGG19", "EfficientNetB0",
+    assert [common.model_family(m) for m in ["ResNet50", "ResNet101", "VGG16", "VGG19", "EfficientNetB0",
                                            "MobileNetV2", "ResNet50V2", "AlexNet", "A2E"]] == [
         "ResNet", "ResNet", "VGG", "VGG", "EfficientNet", "MobileNet", "ResNet", "AlexNet", "A2E"]
-    assert sens.cluster_k("cluster-k512") == 512 and sens.cluster_k("original") is None
-    assert sens.cluster_k("cluster-k16-x") is None
-    assert sorted(["all", "10", "2", 1.0], key=sens.depth_key) == [1.0, "2", "10", "all"]
-    assert sens.split_percent("70-30") == (70.0, 30.0)
-    assert all(math.isnan(v) for v in sens.split_percent("official"))
+    assert common.cluster_k("cluster-k512") == 512 and common.cluster_k("original") is None
+    assert common.cluster_k("cluster-k16-x") is None
+    assert sorted(["all", "10", "2", 1.0], key=common.depth_key) == [1.0, "2", "10", "all"]
+    assert common.split_percent("70-30") == (70.0, 30.0)
+    assert all(math.isnan(v) for v in common.split_percent("official"))
 
 
 # --------------------------------------------------------------------------------------
@@ -100,9 +102,9 @@ def test_helpers_parse_names():
 
 
 def test_table1_pairs_original_with_quantized(full):
-    t1 = sens.quantized_size_table(full)
-    assert list(t1.columns) == sens.TABLE1_COLUMNS
-    assert list(zip(t1["model"], t1["variant"])) == [
+    t1 = tables.quantized_size_table(full)
+    assert list(t1.columns) == tables.TABLE1_COLUMNS
+    assert list(zip(t1["model"], t1["variant"], strict=True)) == [
         ("ResNet50", "float16"), ("ResNet50", "tflite-int8"), ("VGG16", "float16"), ("VGG16", "tflite-int8")]
     vgg16 = t1[(t1["model"] == "VGG16") & (t1["variant"] == "float16")].iloc[0]
     assert vgg16["original_size_mb"] == pytest.approx(528.0)
@@ -121,10 +123,10 @@ def test_table1_without_original_and_seed_mean():
         _row("VGG16", "float16", seed=1, size_mb=12.0),
         _row("VGG16", "cluster-k8"),
     ])
-    t1 = sens.quantized_size_table(table)
+    t1 = tables.quantized_size_table(table)
     assert len(t1) == 1 and t1["runs"].iloc[0] == 2 and t1["size_mb"].iloc[0] == pytest.approx(11.0)
     assert math.isnan(t1["original_size_mb"].iloc[0]) and math.isnan(t1["size_ratio"].iloc[0])
-    assert "table1_quantized_size" not in sens.available_studies(table)
+    assert "table1_quantized_size" not in studies.available_studies(table)
 
 
 def test_table2_metrics_per_variant_mean_over_seeds():
@@ -135,9 +137,9 @@ def test_table2_metrics_per_variant_mean_over_seeds():
         _row("ResNet50", "original", f1_macro=0.42),
         dict(dataset="cifar10", model="MIN", variant="MIN", accuracy=0.0, row="MIN"),
     ])
-    t2 = sens.classification_table(table)
-    assert list(t2.columns) == sens.TABLE2_COLUMNS
-    assert list(zip(t2["model"], t2["variant"])) == [
+    t2 = tables.classification_table(table)
+    assert list(t2.columns) == tables.TABLE2_COLUMNS
+    assert list(zip(t2["model"], t2["variant"], strict=True)) == [
         ("ResNet50", "original"), ("VGG16", "original"), ("VGG16", "float16")]
     f16 = t2[t2["variant"] == "float16"].iloc[0]
     assert f16["recall_macro"] == pytest.approx(0.6) and f16["runs"] == 2
@@ -145,8 +147,8 @@ def test_table2_metrics_per_variant_mean_over_seeds():
 
 
 def test_fig4_table_descending_with_rank(full):
-    t4 = sens.accuracy_table(full)
-    assert list(t4.columns) == sens.FIG4_COLUMNS
+    t4 = tables.accuracy_table(full)
+    assert list(t4.columns) == tables.FIG4_COLUMNS
     assert t4["accuracy"].is_monotonic_decreasing
     assert list(t4["rank"]) == list(range(1, len(t4) + 1))
     best = t4.iloc[0]
@@ -159,15 +161,15 @@ def test_fig4_ranks_per_dataset():
         _row("A", dataset="d1", accuracy=0.5), _row("B", dataset="d1", accuracy=0.9),
         _row("A", dataset="d2", accuracy=0.7),
     ])
-    t4 = sens.accuracy_table(table)
-    assert list(zip(t4["dataset"], t4["model"], t4["rank"])) == [("d1", "B", 1), ("d1", "A", 2), ("d2", "A", 1)]
-    spec = sens.accuracy_figure(table).to_dict()
+    t4 = tables.accuracy_table(table)
+    assert list(zip(t4["dataset"], t4["model"], t4["rank"], strict=True)) == [("d1", "B", 1), ("d1", "A", 2), ("d2", "A", 1)]
+    spec = figures.accuracy_figure(table).to_dict()
     assert len(spec["vconcat"]) == 2
 
 
 def test_fig5_ordered_by_depth_all_last(full):
-    t5 = sens.unfreeze_sweep_table(full)
-    assert list(t5.columns) == sens.FIG5_COLUMNS
+    t5 = tables.unfreeze_sweep_table(full)
+    assert list(t5.columns) == tables.FIG5_COLUMNS
     one = t5[(t5["model"] == "ResNet50") & (t5["split"] == "70-30")]
     assert list(one["unfreeze"]) == ["1", "10", "all"]  # input order was all, 10, 1
     assert list(one["depth_rank"]) == [0, 1, 2]
@@ -178,18 +180,18 @@ def test_fig5_ordered_by_depth_all_last(full):
 
 
 def test_fig5_figure_encodes_depth_order_and_families(full):
-    spec = sens.unfreeze_sweep_figure(full[full["split"] == "70-30"]).to_dict()
+    spec = figures.unfreeze_sweep_figure(full[full["split"] == "70-30"]).to_dict()
     xs = [x for x in _find(spec, "x") if isinstance(x, dict) and x.get("field") == "unfreeze"]
     assert xs and all(x["sort"] == ["1", "10", "all"] for x in xs)
     assert {"family"} == {e["field"] for e in _find(spec, "strokeDash")}
     assert "facet" not in spec  # one split: one plot
-    faceted = sens.unfreeze_sweep_figure(full).to_dict()
+    faceted = figures.unfreeze_sweep_figure(full).to_dict()
     assert faceted["facet"]["field"] == "panel" and faceted["facet"]["sort"] == ["official", "70-30", "90-10"]
 
 
 def test_table7_sorted_by_k_with_original_reference(full):
-    t7 = sens.cluster_count_table(full)
-    assert list(t7.columns) == sens.TABLE7_COLUMNS
+    t7 = tables.cluster_count_table(full)
+    assert list(t7.columns) == tables.TABLE7_COLUMNS
     vgg = t7[t7["model"] == "VGG16"]
     assert list(vgg["variant"]) == ["original", "cluster-k4", "cluster-k16", "cluster-k512"]
     assert vgg["k"].isna().tolist() == [True, False, False, False]
@@ -202,17 +204,17 @@ def test_table7_sorted_by_k_with_original_reference(full):
 
 def test_table7_only_models_with_clusters_and_markdown_none(tmp_path):
     table = pd.DataFrame([_row("A"), _row("A", "cluster-k8", size_compressed_mb=9.0), _row("B")])
-    t7 = sens.cluster_count_table(table)
+    t7 = tables.cluster_count_table(table)
     assert list(t7["model"]) == ["A", "A"]
-    sens.write_study(table, "fig8_table7_cluster_count", tmp_path / "t7.csv")
+    write_study("fig8_table7_cluster_count", table, tmp_path / "t7.csv", tmp_path / "t7.md")
     md = (tmp_path / "t7.md").read_text()
     assert "| none" in md and "Table 7" in md
     back = pd.read_csv(tmp_path / "t7.csv")
-    assert list(back.columns) == sens.TABLE7_COLUMNS and back["k"].isna().tolist() == [True, False]
+    assert list(back.columns) == tables.TABLE7_COLUMNS and back["k"].isna().tolist() == [True, False]
 
 
 def test_fig8_log2_axis_and_reference(full):
-    spec = sens.cluster_count_figure(full).to_dict()
+    spec = figures.cluster_count_figure(full).to_dict()
     xs = [x for x in _find(spec, "x") if isinstance(x, dict) and x.get("field") == "k"]
     assert xs and xs[0]["scale"]["type"] == "log" and xs[0]["scale"]["base"] == 2
     assert xs[0]["axis"]["values"] == [4, 16, 512]
@@ -224,8 +226,8 @@ def test_fig8_log2_axis_and_reference(full):
 
 
 def test_table3_split_ratio_vs_time(full):
-    t3 = sens.split_time_table(full)
-    assert list(t3.columns) == sens.TABLE3_COLUMNS
+    t3 = tables.split_time_table(full)
+    assert list(t3.columns) == tables.TABLE3_COLUMNS
     one = t3[(t3["model"] == "VGG16") & (t3["unfreeze"] == "all")]
     assert list(one["split"]) == ["official", "70-30", "90-10"]
     assert list(one["train_time_s"]) == pytest.approx([83, 70, 90])
@@ -236,8 +238,8 @@ def test_table3_split_ratio_vs_time(full):
 
 
 def test_table4_times_and_ratios(full):
-    t4 = sens.variant_time_table(full)
-    assert list(t4.columns) == sens.TABLE4_COLUMNS
+    t4 = tables.variant_time_table(full)
+    assert list(t4.columns) == tables.TABLE4_COLUMNS
     run = t4[(t4["model"] == "ResNet50") & (t4["unfreeze"] == "all") & (t4["split"] == "70-30")]
     assert list(run["variant"]) == ["original", "float16", "cluster-k4", "cluster-k16", "cluster-k512", "tflite-int8",
                                  "prune-magnitude-s50", "prune-filters-b2"]
@@ -246,7 +248,7 @@ def test_table4_times_and_ratios(full):
     assert run[run["variant"] == "tflite-int8"]["prep_time_s"].iloc[0] == pytest.approx(5.0)
     assert t4[t4["variant"] == "original"]["train_time_ratio"].eq(1).all()
     # No original for that model, depth and split: the ratios are NaN.
-    alone = sens.variant_time_table(pd.DataFrame([_row("A"), _row("A", "float16", split="official")]))
+    alone = tables.variant_time_table(pd.DataFrame([_row("A"), _row("A", "float16", split="official")]))
     assert alone.set_index("variant")["inference_time_ratio"].isna().to_dict() == {"original": False, "float16": True}
 
 
@@ -255,46 +257,44 @@ def test_table4_times_and_ratios(full):
 # --------------------------------------------------------------------------------------
 
 EXPECTED_COLUMNS = {
-    "table1_quantized_size": sens.TABLE1_COLUMNS,
-    "table2_classification": sens.TABLE2_COLUMNS,
-    "fig4_accuracy": sens.FIG4_COLUMNS,
-    "fig5_unfreeze_sweep": sens.FIG5_COLUMNS,
-    "fig8_table7_cluster_count": sens.TABLE7_COLUMNS,
-    "table3_split_time": sens.TABLE3_COLUMNS,
-    "table4_variant_time": sens.TABLE4_COLUMNS,
-    "compression": sens.COMPRESSION_COLUMNS,
+    "table1_quantized_size": tables.TABLE1_COLUMNS,
+    "table2_classification": tables.TABLE2_COLUMNS,
+    "fig4_accuracy": tables.FIG4_COLUMNS,
+    "fig5_unfreeze_sweep": tables.FIG5_COLUMNS,
+    "fig8_table7_cluster_count": tables.TABLE7_COLUMNS,
+    "table3_split_time": tables.TABLE3_COLUMNS,
+    "table4_variant_time": tables.TABLE4_COLUMNS,
+    "compression": tables.COMPRESSION_COLUMNS,
 }
 
 
 def test_registry_keys_are_stable():
-    assert list(sens.STUDIES) == list(EXPECTED_COLUMNS)
-    assert all(fig is not None for _, fig in sens.STUDIES.values())  # every study has a figure
-    assert set(sens.TITLES) == set(sens.STUDIES) == set(sens.FIGURE_TITLES)
-    assert "pruning_sensitivity" not in sens.STUDIES
-    assert sens.PRUNING_STUDY == (sens.pruning_sensitivity_table, sens.pruning_sensitivity_figure)
+    assert list(studies.STUDIES) == [*EXPECTED_COLUMNS, "pruning_sensitivity"]
+    assert set(common.TITLES) == set(studies.STUDIES) == set(common.FIGURE_TITLES)
+    assert [key for key, study in studies.STUDIES.items() if study.source != "measurements"] == ["pruning_sensitivity"]
+    assert studies.STUDIES["pruning_sensitivity"].table is pruning.pruning_sensitivity_table
 
 
 @pytest.mark.parametrize("empty", [pd.DataFrame(), pd.DataFrame(columns=list(_row()))], ids=["bare", "columns"])
 def test_empty_input_gives_empty_tables_and_no_data_charts(empty):
-    for key, (table_fn, figure_fn) in sens.STUDIES.items():
-        result = table_fn(empty)
+    for key in EXPECTED_COLUMNS:
+        study = studies.STUDIES[key]
+        result = study.table(empty)
         assert len(result) == 0, key
         assert list(result.columns) == EXPECTED_COLUMNS[key], key
-        if figure_fn:
-            spec = figure_fn(empty).to_dict()
-            assert _data_rows(spec) == [{"message": sens.NO_DATA_TEXT}], key
-    assert sens.available_studies(empty) == []
+        assert _data_rows(study.figure(empty).to_dict()) == [{"message": common.NO_DATA_TEXT}], key
+    assert studies.available_studies(empty) == []
 
 
 def test_figures_without_their_rows_say_no_data():
     table = pd.DataFrame([_row("A", variant="float16")])  # no original, no clusters
-    assert _data_rows(sens.cluster_count_figure(table).to_dict()) == [{"message": sens.NO_DATA_TEXT}]
-    assert _data_rows(sens.unfreeze_sweep_figure(table).to_dict()) == [{"message": sens.NO_DATA_TEXT}]
-    assert len(sens.cluster_count_table(table)) == 0 and len(sens.unfreeze_sweep_table(table)) == 0
+    assert _data_rows(figures.cluster_count_figure(table).to_dict()) == [{"message": common.NO_DATA_TEXT}]
+    assert _data_rows(figures.unfreeze_sweep_figure(table).to_dict()) == [{"message": common.NO_DATA_TEXT}]
+    assert len(tables.cluster_count_table(table)) == 0 and len(tables.unfreeze_sweep_table(table)) == 0
 
 
 def test_compression_rates_against_the_original_of_the_same_run(full):
-    rates = sens.compression_table(full).set_index(["model", "variant"])
+    rates = tables.compression_table(full).set_index(["model", "variant"])
     assert set(rates.index.get_level_values("variant")) == {"prune-filters-b2", "prune-magnitude-s50"}
     filters, magnitude = rates.loc[("VGG16", "prune-filters-b2")], rates.loc[("VGG16", "prune-magnitude-s50")]
     assert filters["params_ratio"] == pytest.approx(4.0) and filters["bytes_ratio"] == pytest.approx(4.0)
@@ -303,16 +303,16 @@ def test_compression_rates_against_the_original_of_the_same_run(full):
     assert magnitude["params_ratio"] == pytest.approx(1.0) and magnitude["nonzero_ratio"] == pytest.approx(2.0)
     assert magnitude["compressed_ratio"] == pytest.approx(2.0) and magnitude["bytes_ratio"] == pytest.approx(1.0)
     assert rates["original_accuracy"].notna().all()  # every pruned row met its original (unfreeze all, 70-30)
-    bars = _data_rows(sens.compression_figure(full).to_dict())
+    bars = _data_rows(figures.compression_figure(full).to_dict())
     assert len(bars) == 2 * 2 * 4 and {bar["measure"] for bar in bars} == {"parameters", "non-zero parameters",
                                                                             "file", "deflated file"}
 
 
 def test_available_studies(full):
-    assert sens.available_studies(full) == list(sens.STUDIES)
+    assert studies.available_studies(full) == list(EXPECTED_COLUMNS)
     minimal = pd.DataFrame([_row("ResNet50"), _row("VGG16", unfreeze="2")])  # one depth per model
     base = ["table2_classification", "fig4_accuracy", "table4_variant_time"]
-    assert sens.available_studies(minimal) == base
+    assert studies.available_studies(minimal) == base
     more = pd.concat([minimal, pd.DataFrame([
         _row("VGG16", "float16", unfreeze="2"),
         _row("ResNet50", "cluster-k32"),
@@ -320,11 +320,11 @@ def test_available_studies(full):
         _row("VGG16", unfreeze="2", split="official"),
         _row("VGG16", "prune-filters-b2", unfreeze="2", params=400),
     ])])
-    assert sens.available_studies(more) == list(sens.STUDIES)
+    assert studies.available_studies(more) == list(EXPECTED_COLUMNS)
     # A second depth or split of a non-original variant is no sweep / no split study.
     pruned = _row("ResNet50", "prune-magnitude-s50", unfreeze="10", split="official")
     other = pd.concat([minimal, pd.DataFrame([pruned])])
-    assert sens.available_studies(other) == base
+    assert studies.available_studies(other) == base
 
 
 # --------------------------------------------------------------------------------------
@@ -338,33 +338,30 @@ def _svg_texts(path) -> str:
     return " ".join(t.text or "" for t in root.iter(f"{SVG_NS}text"))
 
 
-@pytest.mark.parametrize("key", [k for k, (_, fig) in sens.STUDIES.items() if fig])
+@pytest.mark.parametrize("key", list(EXPECTED_COLUMNS))
 def test_write_study_svg_for_each_figure(full, tmp_path, key):
-    result = sens.write_study(full, key, tmp_path / f"{key}.csv", tmp_path / f"{key}.svg")
+    result = write_study(key, full, tmp_path / f"{key}.csv", tmp_path / f"{key}.md", tmp_path / f"{key}.svg")
     assert len(result) > 0
     assert pd.read_csv(tmp_path / f"{key}.csv").shape == result.shape
-    assert (tmp_path / f"{key}.md").read_text().startswith(f"### {sens.TITLES[key]} — cifar10")
+    assert (tmp_path / f"{key}.md").read_text().startswith(f"### {common.TITLES[key]} — cifar10")
     texts = _svg_texts(tmp_path / f"{key}.svg")
-    assert "ResNet50" in texts and sens.NO_DATA_TEXT not in texts
+    assert "ResNet50" in texts and common.NO_DATA_TEXT not in texts
 
-    sens.write_study(pd.DataFrame(), key, tmp_path / "empty" / f"{key}.csv", tmp_path / "empty" / f"{key}.svg")
-    assert sens.NO_DATA_TEXT in _svg_texts(tmp_path / "empty" / f"{key}.svg")
+    write_study(key, pd.DataFrame(), tmp_path / "empty" / f"{key}.csv", tmp_path / "empty" / f"{key}.md",
+                        tmp_path / "empty" / f"{key}.svg")
+    assert common.NO_DATA_TEXT in _svg_texts(tmp_path / "empty" / f"{key}.svg")
     empty = pd.read_csv(tmp_path / "empty" / f"{key}.csv")
     assert len(empty) == 0 and list(empty.columns) == EXPECTED_COLUMNS[key]
-    assert sens.NO_DATA_TEXT in (tmp_path / "empty" / f"{key}.md").read_text()
+    assert common.NO_DATA_TEXT in (tmp_path / "empty" / f"{key}.md").read_text()
 
 
 def test_write_study_tables_and_errors(full, tmp_path):
-    for key in sens.STUDIES:  # the table alone, without a figure
-        sens.write_study(full, key, tmp_path / f"{key}.csv")
+    for key in EXPECTED_COLUMNS:  # the tables alone, without a figure
+        write_study(key, full, tmp_path / f"{key}.csv", tmp_path / f"{key}.md")
         assert (tmp_path / f"{key}.csv").exists() and (tmp_path / f"{key}.md").exists()
     assert "| VGG16" in (tmp_path / "table1_quantized_size.md").read_text()
-    with pytest.MonkeyPatch.context() as mp:  # every registered study has a figure: fake one without
-        mp.setitem(sens.STUDIES, "table1_quantized_size", (sens.quantized_size_table, None))
-        with pytest.raises(ValueError, match="no figure"):
-            sens.write_study(full, "table1_quantized_size", tmp_path / "x.csv", tmp_path / "x.svg")
     with pytest.raises(ValueError, match="unknown study"):
-        sens.write_study(full, "table9", tmp_path / "x.csv")
+        write_study("table9", full, tmp_path / "x.csv")
 
 
 # --------------------------------------------------------------------------------------
@@ -377,7 +374,7 @@ def _encodings(spec: dict, channel: str) -> set[str]:
 
 
 def test_table1_figure_raw_and_compressed_per_variant(full):
-    spec = sens.quantized_size_figure(full).to_dict()
+    spec = figures.quantized_size_figure(full).to_dict()
     assert _encodings(spec, "y") == {"size_mb"} and _encodings(spec, "xOffset") == {"measure"}
     assert spec["facet"]["column"]["field"] == "panel"  # one panel per model
     xs = [x for x in _find(spec, "x") if isinstance(x, dict) and x.get("field") == "variant"]
@@ -391,7 +388,7 @@ def test_table1_figure_raw_and_compressed_per_variant(full):
 
 
 def test_table2_figure_grouped_metrics(full):
-    spec = sens.classification_figure(full[full["split"] == "70-30"]).to_dict()
+    spec = figures.classification_figure(full[full["split"] == "70-30"]).to_dict()
     assert _encodings(spec, "xOffset") == {"metric"} and _encodings(spec, "y") == {"value"}
     rows = _data_rows(spec)
     assert {r["metric"] for r in rows} == {"precision", "recall", "F1"}
@@ -403,10 +400,10 @@ def test_table2_figure_grouped_metrics(full):
 
 
 def test_table3_figure_time_vs_train_share(full):
-    spec = sens.split_time_figure(full).to_dict()
+    spec = figures.split_time_figure(full).to_dict()
     assert _encodings(spec, "x") == {"train_percent"} and _encodings(spec, "y") == {"seconds"}
     assert _encodings(spec, "color") == {"model"}
-    assert spec["facet"]["column"]["sort"] == list(sens.TIME_MEASURES)
+    assert spec["facet"]["column"]["sort"] == list(figures.TIME_MEASURES)
     assert spec["resolve"]["scale"]["y"] == "independent"
     rows = _data_rows(spec)
     assert sorted({r["train_percent"] for r in rows}) == [70, 90]  # "official" has no share
@@ -415,12 +412,12 @@ def test_table3_figure_time_vs_train_share(full):
     assert vgg == pytest.approx({("training time (s)", 70): 70, ("training time (s)", 90): 90,
                                  ("test time (s)", 70): 3, ("test time (s)", 90): 1})
     only_named = full[full["split"] == "official"]
-    assert _data_rows(sens.split_time_figure(only_named).to_dict()) == [{"message": sens.NO_DATA_TEXT}]
+    assert _data_rows(figures.split_time_figure(only_named).to_dict()) == [{"message": common.NO_DATA_TEXT}]
 
 
 def test_table4_figure_times_per_variant_and_model(full):
     run = full[(full["split"] == "70-30") & (full["unfreeze"] == "all")]
-    spec = sens.variant_time_figure(run).to_dict()
+    spec = figures.variant_time_figure(run).to_dict()
     assert _encodings(spec, "xOffset") == {"model"} and _encodings(spec, "color") == {"model"}
     xs = [x for x in _find(spec, "x") if isinstance(x, dict) and x.get("field") == "variant"]
     assert xs[0]["sort"][0] == "original"
@@ -429,7 +426,7 @@ def test_table4_figure_times_per_variant_and_model(full):
     assert got[("ResNet50", "float16", "training time (s)")] == pytest.approx(150)
     assert got[("ResNet50", "float16", "test time (s)")] == pytest.approx(4)
     assert "subtitle" not in spec["title"]  # one depth and split: nothing averaged
-    assert sens.variant_time_figure(full).to_dict()["title"]["subtitle"] == "mean over unfreeze depths and splits"
+    assert figures.variant_time_figure(full).to_dict()["title"]["subtitle"] == "mean over unfreeze depths and splits"
 
 
 # --------------------------------------------------------------------------------------
@@ -458,8 +455,8 @@ def _steps() -> pd.DataFrame:
 
 
 def test_pruning_table_keeps_step_order():
-    table = sens.pruning_sensitivity_table(_steps())
-    assert list(table.columns) == sens.PRUNING_COLUMNS
+    table = pruning.pruning_sensitivity_table(_steps())
+    assert list(table.columns) == pruning.PRUNING_COLUMNS
     assert list(table["variant"].drop_duplicates()) == ["prune-filters-b2", "prune-filters-b2-io", "prune-layers-b1"]
     sens_order = table[table["variant"] == "prune-filters-b2"]
     assert list(sens_order["layer"]) == ["conv3", "conv2", "conv1"] and list(sens_order["step"]) == [1, 2, 3]
@@ -476,7 +473,7 @@ def test_pruning_table_keeps_step_order():
 def test_pruning_figure_bars_in_order_coloured_by_accepted(tmp_path):
     from opscore import plots
 
-    chart = sens.pruning_sensitivity_figure(_steps())
+    chart = pruning.pruning_sensitivity_figure(_steps())
     spec = chart.to_dict()
     assert {"drop"} <= _encodings(spec, "y")
     colors = [c for c in _find(spec, "color") if isinstance(c, dict) and c.get("field") == "status"]
@@ -491,7 +488,7 @@ def test_pruning_figure_bars_in_order_coloured_by_accepted(tmp_path):
     assert len(spec["vconcat"]) == 2 and len(spec["vconcat"][0]["hconcat"]) == 2
     plots.save_chart(chart, tmp_path / "pruning.svg")
     texts = _svg_texts(tmp_path / "pruning.svg")
-    assert "3. conv1" in texts and "input-to-output" in texts and sens.NO_DATA_TEXT not in texts
+    assert "3. conv1" in texts and "input-to-output" in texts and common.NO_DATA_TEXT not in texts
 
 
 @pytest.mark.parametrize("steps", [pd.DataFrame(), None, pd.DataFrame([dict(layer="d", distinct_values=4,
@@ -500,9 +497,9 @@ def test_pruning_figure_bars_in_order_coloured_by_accepted(tmp_path):
 def test_pruning_empty_gives_no_data(steps, tmp_path):
     from opscore import plots
 
-    table = sens.pruning_sensitivity_table(steps)
-    assert len(table) == 0 and list(table.columns) == sens.PRUNING_COLUMNS
-    chart = sens.pruning_sensitivity_figure(steps)
-    assert _data_rows(chart.to_dict()) == [{"message": sens.NO_DATA_TEXT}]
+    table = pruning.pruning_sensitivity_table(steps)
+    assert len(table) == 0 and list(table.columns) == pruning.PRUNING_COLUMNS
+    chart = pruning.pruning_sensitivity_figure(steps)
+    assert _data_rows(chart.to_dict()) == [{"message": common.NO_DATA_TEXT}]
     plots.save_chart(chart, tmp_path / "empty.svg")
-    assert sens.NO_DATA_TEXT in _svg_texts(tmp_path / "empty.svg")
+    assert common.NO_DATA_TEXT in _svg_texts(tmp_path / "empty.svg")

@@ -4,7 +4,6 @@ import pandas as pd
 import pytest
 import yaml
 from sklearn.datasets import load_breast_cancer
-
 from test_workflow import ROOT, TINY, completed_run, planned_jobs, snakemake
 
 VARIANTS = ["original", "prune-magnitude-s50", "prune-layers-b5", "tflite-dynamic", "quantize-q8"]

@@ -18,10 +18,10 @@ def test_top_layers_of_resnet101_land_in_resnet50(resnets):
     untouched = models.weighted_layers(recipient)[10].get_weights()
     pairs = transfer_top_layers(donor, recipient, 10)
     assert pairs[0] == ("head_dense", "head_dense") and len(pairs) == 10
-    for source, target in zip(models.weighted_layers(donor)[:10], models.weighted_layers(recipient)[:10]):
-        for a, b in zip(source.get_weights(), target.get_weights()):
+    for source, target in zip(models.weighted_layers(donor)[:10], models.weighted_layers(recipient)[:10], strict=True):
+        for a, b in zip(source.get_weights(), target.get_weights(), strict=True):
             np.testing.assert_array_equal(a, b)
-    for before, after in zip(untouched, models.weighted_layers(recipient)[10].get_weights()):
+    for before, after in zip(untouched, models.weighted_layers(recipient)[10].get_weights(), strict=True):
         np.testing.assert_array_equal(before, after)  # the 11th layer is the recipient's own
 
 
@@ -31,7 +31,7 @@ def test_shape_mismatch_names_the_first_mismatch_and_changes_nothing(resnets):
     before = [w.copy() for w in recipient.get_weights()]
     with pytest.raises(models.ModelError, match=r"top layer 1 does not match: head_dense has weight shapes \[\(1280, 5\)"):
         transfer_top_layers(donor, recipient, 3)  # MobileNetV2 pools 1280 features, ResNet50 2048
-    for a, b in zip(before, recipient.get_weights()):
+    for a, b in zip(before, recipient.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 

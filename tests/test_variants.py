@@ -1,9 +1,11 @@
-"""Variant names: the grammar shared by the config, the wildcards and the rules."""
+"""The registry of variant kinds: names, the rules that make them, artifacts and precision."""
+import importlib
 import re
 
 import pytest
 
-from opscore.variants import NAME_PATTERN, parse_variant
+from opscore.config import DEFAULTS
+from opscore.variants import ARTIFACTS, KINDS, NAME_PATTERN, names_made_by, parse_variant
 
 
 @pytest.mark.parametrize("name, kind, options, trained, precision", [
@@ -19,8 +21,10 @@ from opscore.variants import NAME_PATTERN, parse_variant
 ])
 def test_names_parse_into_kind_and_options(name, kind, options, trained, precision):
     variant = parse_variant(name)
-    assert (variant.kind, variant.options, variant.trained, variant.precision) == (kind, options, trained, precision)
+    trained_by = variant.rule(DEFAULTS) == "train"
+    assert (variant.kind, variant.options, trained_by, variant.precision()) == (kind, options, trained, precision)
     assert re.fullmatch(NAME_PATTERN, name)
+    assert re.fullmatch(names_made_by(variant.rule(DEFAULTS)), name)
 
 
 @pytest.mark.parametrize("name", ["quantized", "cluster-k0", "tflite-int4", "prune-magnitude-s100", "transfer-top3",
@@ -35,4 +39,49 @@ def test_pruning_suffixes():
     assert parse_variant("prune-filters-b2-r25-q8-io").options == {"budget": 2, "ratio": 25, "dense": "q8",
                                                                   "order": "io"}
     assert parse_variant("prune-magnitude-s80-constant").options == {"sparsity": 80, "schedule": "constant"}
-    assert parse_variant("quantize-q16").precision == "float16 dense, float32 elsewhere"
+    assert parse_variant("quantize-q16").precision() == "float16 dense, float32 elsewhere"
+
+
+def test_float16_precision_says_how_it_was_trained():
+    assert parse_variant("float16").precision("float16") == "float16"
+    assert parse_variant("float16").precision("float32") == "float16 (trained in float32)"
+    assert parse_variant("original").precision("float32") == "float32"
+
+
+def test_clustering_order_chooses_the_rule_and_the_artifact():
+    after = {**DEFAULTS, "clustering": {**DEFAULTS["clustering"], "order": "after-training"}}
+    variant = parse_variant("cluster-k16")
+    assert (variant.rule(DEFAULTS), variant.artifact(DEFAULTS)) == ("train", "weights.h5")
+    assert (variant.rule(after), variant.artifact(after)) == ("derive_model", "model.h5")
+
+
+def test_every_kind_is_implemented_by_its_module():
+    """A derived kind's module has make(); a trained kind's module only training hooks; every
+    rule a kind names exists and leaves an artifact."""
+    for kind in KINDS.values():
+        assert set(kind.made_by) <= set(ARTIFACTS), kind.name
+        module = importlib.import_module(kind.module) if kind.module else None
+        if "derive_model" in kind.made_by:
+            assert callable(module.make), kind.name
+        if kind.made_by == ("train",) and module is not None:
+            assert {"build", "before_training", "after_training"} & set(dir(module)), kind.name
+        assert re.fullmatch(kind.name_pattern, kind.example.split("[")[0].split("|")[0]), kind.example
+
+
+def test_wildcard_constraints_of_the_making_rules_cover_every_name_once():
+    """A name is made by exactly one rule under a given config (train and derive_model share
+    cluster-k<K>, told apart by their artifacts)."""
+    for name in ("original", "float16", "tflite-int8", "prune-filters-b2", "quantize-q8", "transfer-ResNet101-top3"):
+        rules = [rule for rule in ARTIFACTS if re.fullmatch(names_made_by(rule), name)]
+        assert rules == [parse_variant(name).rule(DEFAULTS)], name
+
+
+def test_schema_names_every_kind():
+    """The config schema's text lists every kind in the registry's own words."""
+    from pathlib import Path
+
+    import yaml
+
+    schema = yaml.safe_load((Path(__file__).parents[1] / "workflow/schemas/config.schema.yaml").read_text())
+    text = " ".join(schema["properties"]["variants"]["description"].split())
+    assert [kind.example for kind in KINDS.values() if kind.example not in text] == []

@@ -5,7 +5,6 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-
 from test_workflow import TINY, completed_run, planned_jobs, snakemake
 
 RUN = "results/models/digits/70-30/seed-0/{model}/{variant}/unfreeze-{unfreeze}"

@@ -9,8 +9,10 @@ no TensorFlow, so Snakemake can use it while parsing.
 from __future__ import annotations
 
 import copy
+from itertools import product
 
-from opscore.data import BUILTIN_DATASETS, is_csv_path
+from opscore.data.datasets import BUILTIN_DATASETS, has_official_split
+from opscore.data.tables import is_csv_path
 from opscore.models import APPLICATIONS, SCRATCH_MODELS, TABULAR_MODELS
 from opscore.score import METRICS
 from opscore.variants import parse_variant
@@ -69,6 +71,29 @@ def dataset_metric(config: dict, dataset: str) -> str:
     return config["datasets"][dataset].get("metric", config["score"]["metric"])
 
 
+def experiments(config: dict, dataset: str | None = None) -> list[dict]:
+    """The experiment grid: one dict of wildcards (dataset, split, seed, model, variant, unfreeze)
+    per variant the completed config plans, for one dataset or all."""
+    grid = []
+    for name, options in config["datasets"].items():
+        if dataset is not None and name != dataset:
+            continue
+        for split, seed, (model, model_options), (variant, variant_options) in product(
+                options["splits"], config["seeds"], config["models"].items(), config["variants"].items()):
+            if model not in variant_options["models"] or model not in dataset_models(config, name):
+                continue
+            for unfreeze in variant_options["unfreeze"] or model_options["unfreeze"]:
+                grid.append(dict(dataset=name, split=split, seed=seed, model=model, variant=variant,
+                                 unfreeze=str(unfreeze)))
+    return grid
+
+
+def dataset_runs(config: dict, dataset: str) -> list[dict]:
+    """The (split, seed) runs of one dataset, for its random baselines."""
+    options = config["datasets"][dataset]
+    return [dict(dataset=dataset, split=split, seed=seed) for split, seed in product(options["splits"], config["seeds"])]
+
+
 def check(config: dict) -> None:
     """Raise ValueError, naming the key and the fix, for what the schema cannot see."""
     for name, options in config["datasets"].items():
@@ -86,8 +111,9 @@ def _check_dataset(config: dict, name: str, options: dict) -> None:
         raise ValueError(
             f"config datasets: unknown dataset {name!r}. Known: {', '.join(BUILTIN_DATASETS)}; "
             "or give `path:`, an image folder (train/CLASS/*, test/CLASS/*) or a CSV table (with `label:`).")
-    if name == "digits" and "official" in options["splits"]:
-        raise ValueError("config datasets.digits: digits has no official split; use a ratio like \"70-30\".")
+    if "official" in options["splits"] and not has_official_split(name, options):
+        raise ValueError(f"config datasets.{name}: {options.get('path', name)} has no official split; use a ratio "
+                         "like \"70-30\".")
     unknown = sorted(set(options.get("models", [])) - set(config["models"]))
     if unknown:
         raise ValueError(f"config datasets.{name}.models: {unknown} not in config models")
@@ -101,9 +127,6 @@ def _check_dataset(config: dict, name: str, options: dict) -> None:
         if "label" not in options:
             raise ValueError(f"config datasets.{name}: the CSV table {options['path']} needs `label:`, "
                              "the name of its label column (e.g. label: Class).")
-        if "official" in options["splits"]:
-            raise ValueError(f"config datasets.{name}: a CSV table has no official split; use a ratio "
-                             "like \"70-30\".")
         image_models = sorted(set(dataset_models(config, name)) - set(TABULAR_MODELS))
         if image_models:
             raise ValueError(f"config datasets.{name}: a CSV table feeds feature vectors, which "

@@ -1,8 +1,37 @@
-"""Send everything a job prints (Python and TensorFlow's C++ logging alike) to its log file."""
+"""What every job shares: its output written atomically, everything it prints (Python and
+TensorFlow's C++ logging alike) in its log file, and its provenance (identity, code version)."""
+import contextlib
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(path, suffix: str = ""):
+    """Yield a temporary path beside ``path`` to write to; on success it is renamed onto ``path``
+    (atomic within one filesystem), on failure removed: a killed job never leaves a half-written
+    artifact that a rerun would take as done. ``suffix``: for writers that choose the format by
+    extension (Keras' .h5, altair's .svg)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".partial{suffix}", dir=path.parent)
+    os.close(fd)
+    try:
+        yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would survive the rename
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def write_atomic(path, payload: bytes | str) -> None:
+    """Write ``payload`` to ``path`` atomically (see :func:`atomic_path`)."""
+    with atomic_path(path) as tmp, open(tmp, "wb" if isinstance(payload, bytes) else "w") as handle:
+        handle.write(payload)
 
 
 def redirect_output(log_path: str) -> None:

@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+
 def single_stream(predict_one, samples: np.ndarray, min_queries: int = 200, min_seconds: float = 2.0,
                   warmup: int = 10, max_queries: int = 100_000) -> list[float]:
     """Seconds of each query ``predict_one(samples[i:i+1])``, cycling through ``samples``, after

@@ -12,6 +12,7 @@ import importlib
 from pathlib import Path
 
 from opscore import scratch_models
+from opscore.job import atomic_path
 from opscore.scratch_models import SCRATCH_MODELS, TABULAR_MODELS
 
 # keras.applications names known to tf_keras 2.21 (kept static so config validation needs no
@@ -162,7 +163,6 @@ def download_pretrained_base(name: str, input_size: int, out_path: str | Path, c
     A file already staged in the cache is used without network. Offline and not staged,
     the error names the file, the folder to put it in and its URL.
     """
-    import os
 
     requested: list = []
     with _recorded_downloads(requested, Path(cache_dir).resolve()):
@@ -177,9 +177,6 @@ def download_pretrained_base(name: str, input_size: int, out_path: str | Path, c
                 f"Offline? Stage the file {wanted.get('fname')!r} (from {wanted.get('origin')}, "
                 f"hash {wanted.get('file_hash')}) into {Path(cache_dir) / 'models'}/ and rerun."
             ) from error
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.stem + ".partial.h5")
-    base.save_weights(str(tmp))
-    os.replace(tmp, out_path)
+    with atomic_path(out_path, suffix=".h5") as tmp:
+        base.save_weights(tmp)
     return requested[-1] if requested else {}

@@ -10,8 +10,8 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from opscore.plots import _as_str, _require, apply_theme, quality_metric, variant_rows
-from opscore.score import pareto_front
+from opscore.plots import _as_str, _require, apply_theme, quality_metric
+from opscore.score import pareto_front, variant_rows
 
 #: (column, axis title, scale type, better: "max"/"min") of each axis
 _AXES = {"time": ("inference_time_s", "inference time (s)", "log", "min"),

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,8 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from opscore.score import METRICS
+from opscore.job import write_atomic
+from opscore.score import METRICS, variant_rows
 
 #: how each quality metric is named on an axis
 METRIC_LABELS = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "f1_macro": "macro F1",
@@ -41,7 +41,6 @@ __all__ = [
     "FONT_SIZES",
     "theme_config",
     "apply_theme",
-    "variant_rows",
     "bubble_chart",
     "training_curves",
     "accuracy_bars",
@@ -104,13 +103,6 @@ def _title(title: str | None) -> alt.TitleParams | Any:
 # --------------------------------------------------------------------------------------
 # Data helpers
 # --------------------------------------------------------------------------------------
-
-
-def variant_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """Only the real variants: drop fictitious MIN/MAX reference rows (``row != "variant"``)."""
-    if "row" in table.columns:
-        table = table[table["row"].astype(str) == "variant"]
-    return table.reset_index(drop=True)
 
 
 def _require(df: pd.DataFrame, columns: list[str], what: str) -> None:
@@ -421,7 +413,7 @@ def save_chart(chart: alt.TopLevelMixin, path: str | os.PathLike) -> Path:
 
     The format follows the suffix (case-insensitive); any other suffix raises ValueError.
     Parent directories are created; the file is written to a temporary file in the same
-    directory and moved into place with ``os.replace`` (never a half-written figure).
+    directory and renamed into place (never a half-written figure).
     Returns the path.
     """
     path = Path(path)
@@ -430,19 +422,5 @@ def save_chart(chart: alt.TopLevelMixin, path: str | os.PathLike) -> Path:
         raise ValueError(f"save_chart: unsupported suffix {path.suffix!r} for {path}; use one of {sorted(SAVE_FORMATS)}")
     fmt, _ = SAVE_FORMATS[suffix]
     data = _render(chart, fmt)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    write_atomic(path, data)
     return path

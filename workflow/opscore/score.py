@@ -390,6 +390,50 @@ def time_ties(table: pd.DataFrame) -> pd.Series:
                      index=table.index, name="time_ties")
 
 
+def _rankable(df: pd.DataFrame, quality: str, time_statistic: str | None) -> pd.DataFrame:
+    """The variant rows of ``df`` (reference rows and earlier scores dropped), with the time
+    statistic applied and ``size_mb`` present; raises naming a missing column."""
+    df = variant_rows(df)
+    df = df.drop(columns=[c for c in _ADDED_COLUMNS if c in df.columns])
+    if df.empty:
+        raise ValueError("rank_table: no rows to rank")
+    if time_statistic is not None:
+        df = apply_time_statistic(df, time_statistic)
+    if "size_mb" not in df.columns and "size_bytes" in df.columns:
+        df["size_mb"] = bytes_to_mb(df["size_bytes"].astype(float))
+    missing = [c for c in (quality, "size_mb") if c not in df.columns]
+    if missing:
+        raise ValueError(f"rank_table: missing column(s) {', '.join(missing)}")
+    return df
+
+
+def _nullable(df: pd.DataFrame) -> pd.DataFrame:
+    """Integer and bool columns as nullable dtypes, so the reference rows can hold NA."""
+    table = df.copy()
+    for c in table.columns:
+        if pd.api.types.is_bool_dtype(table[c]) and table[c].dtype != "boolean":
+            table[c] = table[c].astype("boolean")
+        elif pd.api.types.is_integer_dtype(table[c]) and not isinstance(table[c].dtype, pd.api.extensions.ExtensionDtype):
+            table[c] = table[c].astype("Int64")
+    return table
+
+
+def _n_test_per_row(table: pd.DataFrame, n_test):
+    """Each row's test-set size (its ``n_test`` column, ``n_test`` where missing), else ``n_test``."""
+    if "n_test" not in table.columns:
+        return n_test
+    nt = pd.to_numeric(table["n_test"], errors="raise").astype(float)
+    return (nt.fillna(float(n_test)) if n_test is not None else nt).to_numpy()
+
+
+def variant_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """A ranking without its fictitious MIN/MAX reference rows: what every reader of
+    ranking.parquet that wants the real variants uses."""
+    if "row" not in table.columns:
+        return table.reset_index(drop=True)
+    return table[~table["row"].astype(str).isin(_REFERENCE_ROWS)].reset_index(drop=True)
+
+
 def rank_table(df: pd.DataFrame, time_basis: str = "inference", n_test=None,
                context_columns: Sequence[str] = (), metric: str = "accuracy",
                time_statistic: str | None = None) -> pd.DataFrame:
@@ -406,36 +450,10 @@ def rank_table(df: pd.DataFrame, time_basis: str = "inference", n_test=None,
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {', '.join(METRICS)}; got {metric!r}")
     quality = METRICS[metric]
-    if "row" in df.columns:
-        df = df[~df["row"].isin(_REFERENCE_ROWS)]
-    df = df.drop(columns=[c for c in _ADDED_COLUMNS if c in df.columns]).reset_index(drop=True)
-    if df.empty:
-        raise ValueError("rank_table: no rows to rank")
-    if time_statistic is not None:
-        df = apply_time_statistic(df, time_statistic)
-    if "size_mb" not in df.columns and "size_bytes" in df.columns:
-        df["size_mb"] = bytes_to_mb(df["size_bytes"].astype(float))
-    missing = [c for c in (quality, "size_mb") if c not in df.columns]
-    if missing:
-        raise ValueError(f"rank_table: missing column(s) {', '.join(missing)}")
-    labels = _row_labels(df)
-
-    table = df.copy()
-    # Integer and bool input columns become nullable so the reference rows can hold NA.
-    for c in table.columns:
-        if pd.api.types.is_bool_dtype(table[c]) and table[c].dtype != "boolean":
-            table[c] = table[c].astype("boolean")
-        elif pd.api.types.is_integer_dtype(table[c]) and not isinstance(table[c].dtype, pd.api.extensions.ExtensionDtype):
-            table[c] = table[c].astype("Int64")
-
+    table = _nullable(_rankable(df, quality, time_statistic))
+    labels = _row_labels(table)
     time_s = time_for_basis(table, time_basis)
-    if "n_test" in table.columns:
-        nt = pd.to_numeric(table["n_test"], errors="raise").astype(float)
-        if n_test is not None:
-            nt = nt.fillna(float(n_test))
-        n_test_rows = nt.to_numpy()
-    else:
-        n_test_rows = n_test
+    n_test_rows = _n_test_per_row(table, n_test)
     comp = score_components(table[quality].astype(float), time_s, table["size_mb"].astype(float),
                             n_test_rows, labels=labels)
 

@@ -14,7 +14,7 @@ from random (seeded) initialisation:
     original, the dense layers hold most parameters (≈ 5.3 M of ≈ 7.6 M at width 1).
     Local response normalisation is replaced by BatchNormalization (Conv → BN → ReLU).
     The model is a plain chain (one functional path, no branches), so structured filter
-    pruning (:mod:`opscore.pruning`) can rebuild it with fewer filters.
+    pruning (:mod:`opscore.compression.filters`) can rebuild it with fewer filters.
 
 ``A2E``
     The accordion autoencoder classifier: the input is flattened (images) or taken as is

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from opscore.score import METRICS
+from opscore.score import METRICS, variant_rows
 
 #: constraint -> (the ranking column it reads, or None for the metric's own; True if a floor)
 CONSTRAINTS = {
@@ -67,8 +67,7 @@ def select(ranking: pd.DataFrame, constraints: dict | None = None) -> dict:
     unknown = sorted(set(constraints) - set(CONSTRAINTS))
     if unknown:
         raise ValueError(f"unknown select constraint(s) {unknown}; known: {', '.join(CONSTRAINTS)}")
-    rows = ranking[ranking["row"] == "variant"] if "row" in ranking.columns else ranking
-    rows = rows.sort_values("opscore", kind="stable")
+    rows = variant_rows(ranking).sort_values("opscore", kind="stable")
     metric = str(rows["metric"].iloc[0]) if "metric" in rows.columns and len(rows) else "accuracy"
     quality = METRICS[metric]
     feasible, rejected = [], []

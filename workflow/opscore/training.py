@@ -7,13 +7,14 @@ go in unchanged.
 """
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from opscore.job import atomic_path
 
 
 class TrainingError(Exception):
@@ -201,8 +202,5 @@ def train_classifier(model, train_data, validation_data, epochs: int, learning_r
 def save_weights_atomic(model, path: str | Path) -> None:
     """Weights only (no optimizer state), written under a temporary name then renamed, so a
     killed job never leaves a file that looks complete."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
-    model.save_weights(str(tmp))
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=Path(path).suffix) as tmp:
+        model.save_weights(tmp)

@@ -7,7 +7,7 @@ the two ResNets share the shapes of their last blocks, which is what makes the t
 """
 from __future__ import annotations
 
-from opscore.models import ModelError, weighted_layers
+from opscore.models import ModelError, build_classifier, weighted_layers
 
 
 def transfer_top_layers(donor, recipient, n_layers: int) -> list[tuple[str, str]]:
@@ -20,7 +20,7 @@ def transfer_top_layers(donor, recipient, n_layers: int) -> list[tuple[str, str]
     if not 1 <= n_layers <= min(len(donor_layers), len(recipient_layers)):
         raise ModelError(f"cannot transfer {n_layers} layers: {donor.name} has {len(donor_layers)} and "
                          f"{recipient.name} has {len(recipient_layers)} layers with weights")
-    pairs = list(zip(donor_layers[:n_layers], recipient_layers[:n_layers]))
+    pairs = list(zip(donor_layers[:n_layers], recipient_layers[:n_layers], strict=True))
     for position, (source, target) in enumerate(pairs, start=1):
         source_shapes = [tuple(w.shape) for w in source.weights]
         target_shapes = [tuple(w.shape) for w in target.weights]
@@ -31,3 +31,12 @@ def transfer_top_layers(donor, recipient, n_layers: int) -> list[tuple[str, str]
     for source, target in pairs:
         target.set_weights(source.get_weights())
     return [(source.name, target.name) for source, target in pairs]
+
+
+def before_training(model, variant, job) -> None:
+    """The ``transfer-<Donor>-top<N>`` variant's hook (registry: opscore.variants): the donor's
+    trained top N layers are copied into the freshly built recipient before it is trained."""
+    donor = build_classifier(variant.options["donor"], job.n_classes, job.input_size, features=job.features)
+    donor.load_weights(job.inputs["donor"])
+    for pair in transfer_top_layers(donor, model, variant.options["layers"]):
+        print("transferred %s -> %s" % pair)

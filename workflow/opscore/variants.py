@@ -1,75 +1,206 @@
-"""Variant names: what each optimisation is called in the config and in artifact paths.
+"""The registry of variant kinds: the one place that says, for every optimisation, how its name is
+written, which rule makes it, which file it leaves, its precision, which studies show it, and
+which module makes and loads it.
 
 A variant name is the `{variant}` wildcard, so a path tells what it holds and adding a K value
-adds only new jobs. Each name parses into a `Variant` that says how it is made:
-
-- trained variants go through the `train` rule: `original`, `float16` (trained and saved in
-  float16, as in the paper), `cluster-k{K}` (base clustered to K values before transfer
-  learning, the paper's order), `transfer-{Donor}-top{N}` (the donor's trained top N layers
-  copied in before retraining, the paper's "Res50+101");
-- derived variants are made from the trained `original` of the same run: `tflite-{float16,
-  dynamic,int8}` (post-training TFLite conversion), `prune-magnitude-s{S}` (tfmot magnitude
-  pruning to S % sparsity; `-constant` for a constant schedule), `prune-filters-b{B}`
-  (accuracy-aware structured filter pruning within a B-point accuracy budget; `-r{R}` probes
-  with R % of a layer's filters, `-q8`/`-q16` also quantize the dense layers, `-io` prunes in
-  input-to-output order instead of sensitivity order), `prune-layers-b{B}` (out-of-order layer
-  removal), `quantize-q8|q16` (dense layers quantized alone).
+adds only new jobs. Wildcard constraints, input functions, the config check, the scripts'
+dispatch and the studies' groupings are all read from `KINDS`; adding a kind is one entry here
+plus one module. Free of TensorFlow, so the Snakefile imports it while parsing. How each entry
+is used: docs/architecture.md.
 """
 from __future__ import annotations
 
+import importlib
 import re
 from dataclasses import dataclass, field
+from typing import Callable
 
-PATTERNS = {
-    "original": r"original",
-    "float16": r"float16",
-    "cluster": r"cluster-k(?P<k>[1-9][0-9]*)",
-    "transfer": r"transfer-(?P<donor>[A-Za-z0-9]+)-top(?P<layers>[1-9][0-9]*)",
-    "tflite": r"tflite-(?P<mode>float16|dynamic|int8)",
-    "prune-magnitude": r"prune-magnitude-s(?P<sparsity>[1-9][0-9]?)(?P<schedule>-constant)?",
-    "prune-filters": (r"prune-filters-b(?P<budget>[0-9]+(\.[0-9]+)?)(-r(?P<ratio>[1-9][0-9]?))?"
-                      r"(-(?P<dense>q8|q16))?(?P<order>-io)?"),
-    "prune-layers": r"prune-layers-b(?P<budget>[0-9]+(\.[0-9]+)?)",
-    "quantize-dense": r"quantize-(?P<dense>q8|q16)",
-}
+#: the file each making rule leaves in the run's directory
+ARTIFACTS = {"train": "weights.h5", "derive_model": "model.h5", "convert_tflite": "model.tflite"}
+#: dense-layer storage of the `-q8` / `-q16` suffixes
 DENSE_QUANTIZATION = {"q8": "int8", "q16": "float16"}
-TRAINED = ("original", "float16", "cluster", "transfer")
-# One regex for the schema and the wildcard constraint.
-NAME_PATTERN = "|".join(re.sub(r"\((\?P<\w+>)?(?!\?)", "(?:", pattern) for pattern in PATTERNS.values())
+
+
+def _float32(options: dict, trained_in: str = "float32") -> str:
+    return "float32"
+
+
+def _dense_precision(options: dict, trained_in: str = "float32") -> str:
+    if "dense" not in options:
+        return "float32"
+    return f"{DENSE_QUANTIZATION[options['dense']]} dense, float32 elsewhere"
+
+
+def _float16_precision(options: dict, trained_in: str = "float16") -> str:
+    return "float16" if trained_in == "float16" else f"float16 (trained in {trained_in})"
+
+
+def _tflite_precision(options: dict, trained_in: str = "float32") -> str:
+    return {"float16": "float16", "dynamic": "int8 weights, float32 activations", "int8": "int8"}[options["mode"]]
+
+
+def _cluster_rule(config: dict) -> str:
+    return "train" if config["clustering"]["order"] == "before-training" else "derive_model"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One optimisation technique.
+
+    ``made_by``: the rules that can make it (the first unless ``choose_rule`` picks by config);
+    ``module``: the opscore module implementing it: ``make(model, variant, job)`` for a derived
+    kind, optional ``build``/``before_training``/``after_training`` hooks for a trained one;
+    ``inputs``: extra artifacts the train rule reads, ``{input: (artifact, wildcard overrides)}``;
+    ``studies``: the studies (opscore.studies) whose tables group it; ``settings``: the config
+    section its module reads (passed to it as ``job.settings``).
+    """
+
+    name: str
+    pattern: str
+    example: str
+    made_by: tuple[str, ...]
+    module: str | None = None
+    precision: Callable[..., str] = _float32
+    input_dtype: str = "float32"
+    studies: frozenset[str] = frozenset()
+    settings: str | None = None
+    inputs: Callable[[dict], dict] = field(default=lambda options: {})
+    choose_rule: Callable[[dict], str] | None = None
+
+    @property
+    def name_pattern(self) -> str:
+        """The pattern without named groups (wildcard constraints, the schema)."""
+        return _plain(self.pattern)
+
+    def rule(self, config: dict) -> str:
+        """The rule that makes this kind under ``config``."""
+        return self.choose_rule(config) if self.choose_rule else self.made_by[0]
+
+    def implementation(self):
+        """The module that makes (and loads) this kind; imported on demand (it may need TensorFlow)."""
+        return importlib.import_module(self.module) if self.module else None
+
+
+KINDS = {kind.name: kind for kind in (
+    Kind("original", r"original", "original", ("train",)),
+    Kind("float16", r"float16", "float16", ("train",), module="opscore.compression.float16",
+         precision=_float16_precision, input_dtype="float16", studies=frozenset({"quantized_size"}),
+         settings="float16"),
+    Kind("cluster", r"cluster-k(?P<k>[1-9][0-9]*)", "cluster-k512", ("train", "derive_model"),
+         module="opscore.compression.clustering", choose_rule=_cluster_rule, settings="clustering",
+         inputs=lambda options: {"base_weights": ("clustered_base", {})}),
+    Kind("transfer", r"transfer-(?P<donor>[A-Za-z0-9]+)-top(?P<layers>[1-9][0-9]*)", "transfer-ResNet101-top10",
+         ("train",), module="opscore.transfer",
+         inputs=lambda options: {"donor": ("checkpoint", {"model": options["donor"], "variant": "original"})}),
+    Kind("tflite", r"tflite-(?P<mode>float16|dynamic|int8)", "tflite-float16|dynamic|int8", ("convert_tflite",),
+         module="opscore.compression.tflite", precision=_tflite_precision, studies=frozenset({"quantized_size"})),
+    Kind("prune-magnitude", r"prune-magnitude-s(?P<sparsity>[1-9][0-9]?)(?P<schedule>-constant)?",
+         "prune-magnitude-s50[-constant]", ("derive_model",), module="opscore.compression.magnitude", settings="pruning",
+         studies=frozenset({"compression"})),
+    Kind("prune-filters", r"prune-filters-b(?P<budget>[0-9]+(\.[0-9]+)?)(-r(?P<ratio>[1-9][0-9]?))?"
+                          r"(-(?P<dense>q8|q16))?(?P<order>-io)?",
+         "prune-filters-b2[-r25][-q8|-q16][-io]", ("derive_model",), module="opscore.compression.filters", settings="pruning",
+         precision=_dense_precision, studies=frozenset({"compression", "pruning_sensitivity"})),
+    Kind("prune-layers", r"prune-layers-b(?P<budget>[0-9]+(\.[0-9]+)?)", "prune-layers-b2", ("derive_model",),
+         module="opscore.compression.layer_removal", settings="pruning", studies=frozenset({"compression", "pruning_sensitivity"})),
+    Kind("quantize-dense", r"quantize-(?P<dense>q8|q16)", "quantize-q8|q16", ("derive_model",),
+         module="opscore.compression.dense_quantization", precision=_dense_precision,
+         studies=frozenset({"quantized_size", "compression"})),
+)}
+
+
+@dataclass
+class TrainingJob:
+    """What a trained kind's hooks receive (``build(job) -> Built``, ``before_training(model,
+    variant, job)``, ``after_training(model, job, trained_in) -> model``,
+    ``load_classifier(job) -> model`` for measuring its weights file)."""
+
+    model_name: str
+    n_classes: int
+    input_size: int
+    features: int | None = None
+    base_weights: str | None = None
+    seed: int = 0
+    learning_rate: float = 1e-3
+    settings: dict = field(default_factory=dict)
+    inputs: dict = field(default_factory=dict)
+
+
+@dataclass
+class Built:
+    """A trained kind's model before training, with what training it needs."""
+
+    model: object
+    optimizer: object = None
+    input_dtype: str = "float32"
+    trained_in: str = "float32"
+
+
+@dataclass
+class DerivationJob:
+    """What a derived kind's ``make(model, variant, job) -> (model, info, layers)`` receives: data to
+    fine-tune on, the held-out quality (train split, in the dataset's metric) budgets are judged
+    on, a fine-tuner (None when fine-tuning is off), and its config section."""
+
+    fit_data: object
+    held_out: Callable[[object], float]
+    fine_tune: Callable | None
+    learning_rate: float
+    seed: int
+    settings: dict
+
+
+def _plain(pattern: str) -> str:
+    """A kind's pattern without named groups, for wildcard constraints and the schema."""
+    return re.sub(r"\((\?P<\w+>)?(?!\?)", "(?:", pattern)
+
+
+#: every variant name (the `{variant}` wildcard constraint)
+NAME_PATTERN = "|".join(kind.name_pattern for kind in KINDS.values())
+
+
+def names_made_by(rule: str) -> str:
+    """The wildcard constraint of a making rule: the names of every kind it can make."""
+    return "|".join(kind.name_pattern for kind in KINDS.values() if rule in kind.made_by)
+
+
+def kinds_in(study: str) -> tuple[str, ...]:
+    """The kinds a study groups (registry order)."""
+    return tuple(name for name, kind in KINDS.items() if study in kind.studies)
 
 
 @dataclass(frozen=True)
 class Variant:
+    """A parsed variant name: its kind and the options written in it."""
+
     name: str
     kind: str
     options: dict = field(default_factory=dict)
 
     @property
-    def trained(self) -> bool:
-        """Made by the train rule (else derived from the trained original)."""
-        return self.kind in TRAINED
+    def spec(self) -> Kind:
+        return KINDS[self.kind]
 
-    @property
-    def precision(self) -> str:
-        if self.kind == "float16" or self.options.get("mode") == "float16":
-            return "float16"
-        if self.kind == "tflite":
-            return {"dynamic": "int8 weights, float32 activations", "int8": "int8"}[self.options["mode"]]
-        if "dense" in self.options:
-            return f"{DENSE_QUANTIZATION[self.options['dense']]} dense, float32 elsewhere"
-        return "float32"
+    def rule(self, config: dict) -> str:
+        return self.spec.rule(config)
+
+    def artifact(self, config: dict) -> str:
+        """The file name of the deployable artifact (weights.h5, model.h5, model.tflite)."""
+        return ARTIFACTS[self.rule(config)]
+
+    def precision(self, trained_in: str | None = None) -> str:
+        """The numeric precision of the deployed variant (``trained_in``: the training's, if known)."""
+        return self.spec.precision(self.options) if trained_in is None else self.spec.precision(self.options, trained_in)
 
 
 def parse_variant(name: str) -> Variant:
-    for kind, pattern in PATTERNS.items():
-        match = re.fullmatch(pattern, name)
+    for kind in KINDS.values():
+        match = re.fullmatch(kind.pattern, name)
         if match:
-            options = {key: _number(value.lstrip("-")) for key, value in match.groupdict().items()
-                       if value is not None}
-            return Variant(name, kind, options)
-    raise ValueError(f"unknown variant {name!r}; known forms: original, float16, cluster-k512, "
-                     "transfer-ResNet101-top10, tflite-float16|dynamic|int8, prune-magnitude-s50[-constant], "
-                     "prune-filters-b2[-r25][-q8|-q16][-io], prune-layers-b2, quantize-q8|q16")
+            options = {key: _number(value.lstrip("-")) for key, value in match.groupdict().items() if value is not None}
+            return Variant(name, kind.name, options)
+    raise ValueError(f"unknown variant {name!r}; known forms: "
+                     + ", ".join(kind.example for kind in KINDS.values()))
 
 
 def _number(text: str):
@@ -79,51 +210,3 @@ def _number(text: str):
         return float(text)
     except ValueError:
         return text
-
-
-@dataclass
-class Deployable:
-    """What measuring needs of any variant: predict over batches, answer one request, its file
-    sizes, its shape."""
-    predict: object  # callable(batches) -> class probabilities
-    sizes: dict
-    layers: int
-    predict_one: object = None  # callable(a batch of one model-ready input) -> class probabilities
-    keras_model: object = None  # the Keras model it runs (None for a TFLite flatbuffer)
-
-
-def load_deployable(variant: Variant, artifact: str, model_name: str, n_classes: int, input_size: int,
-                    threads: int, features: int | None = None) -> Deployable:
-    """Open a variant's artifact the way it would be deployed: a Keras weights file for trained
-    variants, a full Keras model for derived ones (pruning may change the architecture), a
-    .tflite flatbuffer run by the TFLite interpreter. ``features``: a tabular dataset's row width."""
-    from opscore import measure
-
-    if variant.kind == "tflite":
-        from opscore.quantization import TFLitePredictor
-
-        with open(artifact, "rb") as handle:
-            predictor = TFLitePredictor(handle.read(), threads=threads)
-        return Deployable(lambda batches: predictor.predict(batch.numpy() for batch, _ in batches),
-                          measure.file_size(artifact), predictor.op_count,
-                          predict_one=lambda x: predictor.predict([x]))
-    if artifact.endswith("weights.h5"):
-        if variant.kind == "float16":
-            from opscore.quantization import build_float16_classifier
-
-            model = build_float16_classifier(model_name, n_classes, input_size, features=features)
-        else:
-            from opscore.models import build_classifier
-
-            model = build_classifier(model_name, n_classes, input_size, features=features)
-        model.load_weights(artifact)
-    else:
-        from opscore.pruning import load_model  # knows the quantized dense layer
-
-        model = load_model(artifact)
-    from opscore.tf import tf
-
-    # one request as a server runs it: a traced function of a batch of one, no Keras predict loop
-    serve = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-    return Deployable(lambda batches: model.predict(batches, verbose=0), measure.weights_size(model),
-                      len(model.layers), predict_one=lambda x: serve(x).numpy(), keras_model=model)

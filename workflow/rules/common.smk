@@ -13,30 +13,17 @@ os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (LIBRARY, os.environ.get
 from snakemake.settings.types import DeploymentMethod
 
 from opscore import config as settings
-from opscore.data import DATASET_ARCHIVES
+from opscore.data.archives import DATASET_ARCHIVES, find_archive
 from opscore.models import SCRATCH_MODELS
-from opscore.sensitivity import STUDIES
-from opscore.variants import NAME_PATTERN as VARIANT_PATTERN, parse_variant
+from opscore.studies import STUDIES
+from opscore.variants import ARTIFACTS, KINDS, NAME_PATTERN, names_made_by, parse_variant
 
 # Defaults filled in and cross-key checks made by the library (opscore/config.py), in place so
 # that rules, scripts and the report all see the completed config.
 config.update(settings.complete(config))
 settings.check(config)
-VARIANTS = config["variants"]
 CLUSTERING = config["clustering"]
 PRUNING = config["pruning"]
-
-
-def dataset_models(dataset):
-    return settings.dataset_models(config, dataset)
-
-
-def dataset_metric(wildcards):
-    return settings.dataset_metric(config, wildcards.dataset)
-
-
-STUDY_KEYS = list(STUDIES)
-STUDY_FIGURES = [key for key, (_, figure) in STUDIES.items() if figure is not None]
 USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
 
 
@@ -53,13 +40,15 @@ WEIGHTS = config["weights_dir"]
 # ---- artifact paths: each wildcard names what the file holds --------------------------
 DATA = "results/data/{dataset}/{split}/seed-{seed}.npz"
 RUN = "{dataset}/{split}/seed-{seed}/{model}/{variant}/unfreeze-{unfreeze}"
-CHECKPOINT = f"results/models/{RUN}/weights.h5"
-TFLITE = f"results/models/{RUN}/model.tflite"
-DERIVED_MODEL = f"results/models/{RUN}/model.h5"
-PREPARATION = f"results/models/{RUN}/preparation.json"
+MODELS = f"results/models/{RUN}"
+CHECKPOINT = f"{MODELS}/{ARTIFACTS['train']}"
+TFLITE = f"{MODELS}/{ARTIFACTS['convert_tflite']}"
+DERIVED_MODEL = f"{MODELS}/{ARTIFACTS['derive_model']}"
+PREPARATION = f"{MODELS}/preparation.json"
+PREPARATION_STEPS = f"{MODELS}/preparation.parquet"
+HISTORY = f"{MODELS}/history.parquet"
 CLUSTERED_BASE = "results/bases/{model}/{variant}.h5"
 CLUSTERED_BASE_INFO = "results/bases/{model}/{variant}.json"
-HISTORY = f"results/models/{RUN}/history.parquet"
 METRICS = f"results/measurements/{RUN}/metrics.parquet"
 TIMINGS = f"results/measurements/{RUN}/timings.parquet"
 LATENCY = f"results/measurements/{RUN}/latency.parquet"
@@ -67,40 +56,20 @@ BASELINE = "results/measurements/{dataset}/{split}/seed-{seed}/random-baseline.p
 TABLES = "results/tables/{dataset}"
 SCORES = "results/scores/{dataset}"
 FIGURES = "results/figures/{dataset}"
-STUDIES_DIR = "results/studies/{dataset}"
+STUDY = "results/studies/{dataset}/{study}"
 LOGS = "results/logs"
+# the artifacts a kind's `inputs` (opscore.variants) may name
+NAMED_ARTIFACTS = {"checkpoint": CHECKPOINT, "clustered_base": CLUSTERED_BASE}
+
 
 wildcard_constraints:
     dataset="[^/]+",
     split="official|[0-9]+-[0-9]+",
     seed="[0-9]+",
     model="[^/]+",
-    variant=VARIANT_PATTERN,
+    variant=NAME_PATTERN,
     unfreeze="all|[0-9]+",
-
-
-# ---- the grid ---------------------------------------------------------------------------
-def experiments(dataset=None):
-    """One dict per trained variant: dataset, split, seed, model, variant, unfreeze."""
-    grid = []
-    for name, options in config["datasets"].items():
-        if dataset is not None and name != dataset:
-            continue
-        for split, seed, (model, model_options), (variant, variant_options) in product(
-            options["splits"], config["seeds"], config["models"].items(), VARIANTS.items()
-        ):
-            if model not in variant_options["models"] or model not in dataset_models(name):
-                continue
-            for unfreeze in variant_options["unfreeze"] or model_options["unfreeze"]:
-                grid.append(dict(dataset=name, split=split, seed=seed, model=model, variant=variant,
-                                 unfreeze=str(unfreeze)))
-    return grid
-
-
-def dataset_runs(dataset):
-    """(split, seed) pairs of one dataset, for its baselines."""
-    options = config["datasets"][dataset]
-    return [dict(dataset=dataset, split=s, seed=seed) for s, seed in product(options["splits"], config["seeds"])]
+    study="|".join(STUDIES),
 
 
 # ---- input functions --------------------------------------------------------------------
@@ -113,30 +82,16 @@ def dataset_sources(wildcards):
 
 
 def archive_of(wildcards):
-    for archives in DATASET_ARCHIVES.values():
-        for archive in archives:
-            if archive.filename == wildcards.archive:
-                return archive
-    raise ValueError(f"no known archive named {wildcards.archive!r}")
+    return find_archive(wildcards.archive)
 
 
 def base_weights(wildcards):
     """The pretrained base, an artifact of its own: downloaded ImageNet weights or a user file."""
-    if wildcards.model in SCRATCH_MODELS:
+    if wildcards.model in SCRATCH_MODELS or config["weights"] == "none":
         return []
     if config["weights"] == "imagenet":
         return f"{WEIGHTS}/{wildcards.model}-imagenet-notop.h5"
-    if config["weights"] == "none":
-        return []
     return config["weights"]
-
-
-def is_trained(variant_name):
-    """Made by the train rule; else derived from the trained original of the same run."""
-    variant = parse_variant(variant_name)
-    if variant.kind == "cluster":
-        return CLUSTERING["order"] == "before-training"
-    return variant.trained
 
 
 def learning_rate(wildcards):
@@ -144,17 +99,26 @@ def learning_rate(wildcards):
     return config["models"][wildcards.model].get("learning_rate", config["training"]["learning_rate"])
 
 
+def dataset_metric(wildcards):
+    return settings.dataset_metric(config, wildcards.dataset)
+
+
+def kind_settings(wildcards):
+    """The config section the variant's kind reads (registry: opscore.variants), or nothing."""
+    section = parse_variant(wildcards.variant).spec.settings
+    return config[section] if section else {}
+
+
 def original_of(wildcards):
     return {**wildcards, "variant": "original"}
 
 
 def train_inputs(wildcards):
+    """The prepared data, the pretrained base, and what the kind adds (a clustered base, a donor)."""
     variant = parse_variant(wildcards.variant)
     inputs = {"data": DATA.format(**wildcards), "base_weights": base_weights(wildcards)}
-    if variant.kind == "cluster":
-        inputs["base_weights"] = CLUSTERED_BASE.format(**wildcards)
-    if variant.kind == "transfer":
-        inputs["donor"] = CHECKPOINT.format(**{**wildcards, "model": variant.options["donor"], "variant": "original"})
+    for name, (artifact, overrides) in variant.spec.inputs(variant.options).items():
+        inputs[name] = NAMED_ARTIFACTS[artifact].format(**{**wildcards, **overrides})
     return inputs
 
 
@@ -162,14 +126,12 @@ def evaluate_inputs(wildcards):
     """The deployable artifact of a variant, the history that timed its training, and what
     recorded its preparation (clustering, pruning, conversion)."""
     variant = parse_variant(wildcards.variant)
-    inputs = {"data": DATA.format(**wildcards)}
-    if is_trained(wildcards.variant):
-        inputs["artifact"] = CHECKPOINT.format(**wildcards)
+    inputs = {"data": DATA.format(**wildcards), "artifact": f"{MODELS}/{variant.artifact(config)}".format(**wildcards)}
+    if variant.rule(config) == "train":
         inputs["history"] = HISTORY.format(**wildcards)
-        if variant.kind == "cluster":
+        if "base_weights" in variant.spec.inputs(variant.options):
             inputs["preparation"] = CLUSTERED_BASE_INFO.format(**wildcards)
     else:
-        inputs["artifact"] = (TFLITE if variant.kind == "tflite" else DERIVED_MODEL).format(**wildcards)
         inputs["history"] = HISTORY.format(**original_of(wildcards))
         inputs["preparation"] = PREPARATION.format(**wildcards)
     return inputs
@@ -182,30 +144,30 @@ def figure_input(wildcards):
     return f"{SCORES}/ranking.parquet".format(**wildcards)
 
 
-def pruning_steps_of(dataset):
-    """The per-step tables of a dataset's filter- and layer-pruned variants."""
-    return [f"results/models/{RUN}/preparation.parquet".format(**run) for run in experiments(dataset)
-            if parse_variant(run["variant"]).kind in ("prune-filters", "prune-layers")]
+def study_inputs(wildcards):
+    """A study's source: the measurement table, or the per-step tables of the pruned variants."""
+    if STUDIES[wildcards.study].source == "measurements":
+        return [f"{TABLES}/measurements.parquet".format(**wildcards)]
+    return [PREPARATION_STEPS.format(**run) for run in settings.experiments(config, wildcards.dataset)
+            if "pruning_sensitivity" in parse_variant(run["variant"]).spec.studies]
 
 
-def measurements_of(dataset):
-    runs = experiments(dataset)
+def measurements_of(wildcards):
+    runs = settings.experiments(config, wildcards.dataset)
     return {
         "metrics": [METRICS.format(**run) for run in runs],
-        "histories": [HISTORY.format(**run) for run in runs if is_trained(run["variant"])],
-        "baselines": [BASELINE.format(**run) for run in dataset_runs(dataset)],
+        "histories": [HISTORY.format(**run) for run in runs if parse_variant(run["variant"]).rule(config) == "train"],
+        "baselines": [BASELINE.format(**run) for run in settings.dataset_runs(config, wildcards.dataset)],
     }
 
 
 def all_outputs():
     targets = []
     for dataset in config["datasets"]:
-        targets += [f"{SCORES.format(dataset=dataset)}/ranking.{ext}" for ext in ("parquet", "csv", "md")]
-        targets += [f"{SCORES.format(dataset=dataset)}/selection.{ext}" for ext in ("json", "md")]
-        targets += [f"{FIGURES.format(dataset=dataset)}/{name}.{ext}"
-                    for name in ("bubble", "curves", "accuracy", "pareto") for ext in ("svg", "html")]
-        studies = STUDIES_DIR.format(dataset=dataset)
-        targets += [f"{studies}/{key}.{ext}" for key in STUDY_KEYS for ext in ("csv", "md")]
-        targets += [f"{studies}/{key}.{ext}" for key in STUDY_FIGURES for ext in ("svg", "html")]
-        targets += [f"{studies}/pruning_sensitivity.{ext}" for ext in ("csv", "md", "svg", "html")]
+        scores, figures = SCORES.format(dataset=dataset), FIGURES.format(dataset=dataset)
+        targets += [f"{scores}/ranking.{ext}" for ext in ("parquet", "csv", "md")]
+        targets += [f"{scores}/selection.{ext}" for ext in ("json", "md")]
+        targets += [f"{figures}/{name}.{ext}" for name in ("bubble", "curves", "accuracy", "pareto") for ext in ("svg", "html")]
+        targets += [STUDY.format(dataset=dataset, study=study) + f".{ext}" for study in STUDIES
+                    for ext in ("csv", "md", "svg", "html")]
     return targets

@@ -45,7 +45,7 @@ rule random_baseline:
 
 rule collect_measurements:
     input:
-        unpack(lambda wc: measurements_of(wc.dataset)),
+        unpack(measurements_of),
     output:
         metrics=f"{TABLES}/measurements.parquet",
         histories=f"{TABLES}/histories.parquet",

@@ -22,43 +22,30 @@ rule plot:
 
 
 
-rule studies:
+rule study:
+    # one job per (dataset, study): a new study or input reruns only what it changes
     input:
-        f"{TABLES}/measurements.parquet",
+        study_inputs,
     output:
-        [report(f"{STUDIES_DIR}/{key}.csv", caption="../report/study.rst", category="Sensitivity studies",
-                subcategory="{dataset}", labels={"dataset": "{dataset}", "study": key, "kind": "table"})
-         for key in STUDY_KEYS],
-        [f"{STUDIES_DIR}/{key}.md" for key in STUDY_KEYS],
-        [report(f"{STUDIES_DIR}/{key}.svg", caption="../report/study.rst", category="Sensitivity studies",
-                subcategory="{dataset}", labels={"dataset": "{dataset}", "study": key, "kind": "figure"})
-         for key in STUDY_FIGURES],
-        [f"{STUDIES_DIR}/{key}.html" for key in STUDY_FIGURES],
-    params:
-        directory=STUDIES_DIR,
+        csv=report(
+            f"{STUDY}.csv",
+            caption="../report/study.rst",
+            category="Sensitivity studies",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "study": "{study}", "kind": "table"},
+        ),
+        markdown=f"{STUDY}.md",
+        svg=report(
+            f"{STUDY}.svg",
+            caption="../report/study.rst",
+            category="Sensitivity studies",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "study": "{study}", "kind": "figure"},
+        ),
+        html=f"{STUDY}.html",
     log:
-        f"{LOGS}/studies/{{dataset}}.log",
+        f"{LOGS}/study/{{dataset}}/{{study}}.log",
     conda:
         conda_env("analysis")
     script:
-        "../scripts/studies.py"
-
-
-rule pruning_study:
-    input:
-        lambda wc: pruning_steps_of(wc.dataset),
-    output:
-        csv=report(f"{STUDIES_DIR}/pruning_sensitivity.csv", caption="../report/pruning.rst",
-                   category="Sensitivity studies", subcategory="{dataset}",
-                   labels={"dataset": "{dataset}", "study": "pruning_sensitivity", "kind": "table"}),
-        markdown=f"{STUDIES_DIR}/pruning_sensitivity.md",
-        svg=report(f"{STUDIES_DIR}/pruning_sensitivity.svg", caption="../report/pruning.rst",
-                   category="Sensitivity studies", subcategory="{dataset}",
-                   labels={"dataset": "{dataset}", "study": "pruning_sensitivity", "kind": "figure"}),
-        html=f"{STUDIES_DIR}/pruning_sensitivity.html",
-    log:
-        f"{LOGS}/pruning_study/{{dataset}}.log",
-    conda:
-        conda_env("analysis")
-    script:
-        "../scripts/pruning_study.py"
+        "../scripts/study.py"

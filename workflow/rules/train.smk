@@ -17,7 +17,7 @@ rule cluster_base:
     log:
         f"{LOGS}/cluster_base/{{model}}/{{variant}}.log",
     wildcard_constraints:
-        variant="cluster-k[0-9]+",
+        variant=KINDS["cluster"].name_pattern,
     resources:
         mem_mb=16000,
         runtime=60,
@@ -42,12 +42,12 @@ rule train:
         batch_size=config["training"]["batch_size"],
         learning_rate=learning_rate,
         batchnorm_momentum=config["training"]["batchnorm_momentum"],
-        float16_training=lambda wc: config["float16"]["training"] if wc.variant == "float16" else None,
+        settings=kind_settings,
         backup_dir=lambda wc: f"results/models/{RUN.format(**wc)}/backup",
     log:
         f"{LOGS}/train/{RUN}.log",
     wildcard_constraints:
-        variant="original|float16|cluster-k[0-9]+|transfer-[A-Za-z0-9]+-top[0-9]+",
+        variant=names_made_by("train"),
     resources:
         gpu=1,
         mem_mb=8000,

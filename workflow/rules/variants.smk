@@ -18,7 +18,7 @@ rule convert_tflite:
     log:
         f"{LOGS}/convert_tflite/{RUN}.log",
     wildcard_constraints:
-        variant="tflite-(float16|dynamic|int8)",
+        variant=names_made_by("convert_tflite"),
     resources:
         mem_mb=8000,
         runtime=30,
@@ -41,13 +41,13 @@ rule derive_model:
         input_size=config["input_size"],
         batch_size=config["training"]["batch_size"],
         learning_rate=learning_rate,
-        clustering=CLUSTERING,
-        pruning=PRUNING,
+        settings=kind_settings,
+        fine_tune_epochs=PRUNING["fine_tune_epochs"],
         metric=dataset_metric,
     log:
         f"{LOGS}/derive_model/{RUN}.log",
     wildcard_constraints:
-        variant="cluster-k[0-9]+|prune-.+|quantize-q(8|16)",
+        variant=names_made_by("derive_model"),
     resources:
         gpu=1,
         mem_mb=8000,

@@ -5,7 +5,7 @@ from opscore.job import redirect_output
 
 redirect_output(snakemake.log[0])
 
-from opscore.clustering import cluster_model  # noqa: E402
+from opscore.compression.clustering import cluster_model  # noqa: E402
 from opscore.models import build_base  # noqa: E402
 from opscore.training import save_weights_atomic, seed_everything  # noqa: E402
 from opscore.variants import parse_variant  # noqa: E402

@@ -1,16 +1,15 @@
 """Convert the trained original to TFLite (float16, dynamic-range int8 or full int8)."""
 import itertools
-import os
 import json
 import time
 
-from opscore.job import redirect_output
+from opscore.job import redirect_output, write_atomic
 
 redirect_output(snakemake.log[0])
 
-from opscore.data import feature_count, load_prepared  # noqa: E402
+from opscore.compression.tflite import convert_to_tflite  # noqa: E402
+from opscore.data.prepared import feature_count, load_prepared  # noqa: E402
 from opscore.models import build_classifier, preprocess_function  # noqa: E402
-from opscore.quantization import convert_to_tflite  # noqa: E402
 from opscore.training import make_pipeline  # noqa: E402
 from opscore.variants import parse_variant  # noqa: E402
 
@@ -26,10 +25,7 @@ representative = [images.numpy() for images, _ in itertools.islice(train_batches
 start = time.perf_counter()
 tflite = convert_to_tflite(model, mode, representative if mode == "int8" else None)
 seconds = time.perf_counter() - start
-tmp = snakemake.output.tflite + ".partial"
-with open(tmp, "wb") as handle:
-    handle.write(tflite)
-os.replace(tmp, snakemake.output.tflite)
+write_atomic(snakemake.output.tflite, tflite)
 with open(snakemake.output.preparation, "w") as handle:
     json.dump({"technique": "tflite", "mode": mode, "seconds": seconds, "bytes": len(tflite),
                "representative_images": sum(len(batch) for batch in representative)}, handle, indent=2)

@@ -1,7 +1,7 @@
 """Fetch one official dataset archive (checksummed; a staged file is used as is)."""
 from pathlib import Path
 
-from opscore.data import fetch_archive
+from opscore.data.archives import fetch_archive
 from opscore.job import redirect_output
 
 redirect_output(snakemake.log[0])

@@ -10,47 +10,40 @@ from opscore.job import code_version, identity, redirect_output
 redirect_output(snakemake.log[0])
 
 from opscore import costs, latency, measure  # noqa: E402
-from opscore.data import feature_count, load_prepared  # noqa: E402
+from opscore.compression.tflite import litert_version  # noqa: E402
+from opscore.data.prepared import feature_count, load_prepared  # noqa: E402
+from opscore.deploy import load_deployable  # noqa: E402
 from opscore.models import build_classifier, preprocess_function  # noqa: E402
 from opscore.training import in_memory, make_pipeline, use_threads  # noqa: E402
-from opscore.variants import load_deployable, parse_variant  # noqa: E402
+from opscore.variants import TrainingJob, parse_variant  # noqa: E402
 
 wc, params, inputs = snakemake.wildcards, snakemake.params, snakemake.input
 variant = parse_variant(wc.variant)
 use_threads(snakemake.threads)
 data = load_prepared(inputs.data)
+job = TrainingJob(wc.model, len(data["class_names"]), params.input_size, feature_count(data))
 # a float16 model takes float16 images; table rows stay float32 (see scratch_models.build_a2e)
-dtype = "float16" if variant.kind == "float16" and feature_count(data) is None else "float32"
+dtype = variant.spec.input_dtype if job.features is None else "float32"
 test_data = make_pipeline(data["x_test"], data["y_test"], preprocess_function(wc.model), params.input_size,
                           params.batch_size, dtype=dtype)
 test_data, prepared_in_memory = in_memory(test_data, len(data["y_test"]))  # time the model, not the resizing
 queries = next(iter(test_data))[0].numpy()  # model-ready test inputs, one per request
 deployable, load_seconds = latency.time_load(
-    lambda: load_deployable(variant, inputs.artifact, wc.model, len(data["class_names"]), params.input_size,
-                            snakemake.threads, features=feature_count(data)), queries[:1])
+    lambda: load_deployable(variant, inputs.artifact, job, snakemake.threads), queries[:1])
 
 probabilities, seconds = measure.time_repeats(lambda: deployable.predict(test_data), params.repeats)
 query_seconds = latency.single_stream(deployable.predict_one, queries, **params.latency)
 peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # of this measuring process (KiB on Linux)
 # a TFLite file computes the graph of the Keras model it was converted from
-graph = deployable.keras_model or build_classifier(wc.model, len(data["class_names"]), params.input_size,
-                                                    features=feature_count(data))
+graph = deployable.keras_model or build_classifier(wc.model, job.n_classes, job.input_size, features=job.features)
 cost = {"flops": costs.count_flops_or_nan(graph),
         "param_bytes": costs.parameter_bytes(deployable.keras_model) if deployable.keras_model
         else deployable.sizes["size_bytes"]}
 history = pd.read_parquet(inputs.history)
 preparation = json.loads(open(inputs.preparation).read()) if "preparation" in inputs.keys() else {}
-precision = variant.precision
-if variant.kind == "float16":
-    from opscore.quantization import float16_precision_label
-
-    precision = float16_precision_label(history["trained_in"].iloc[0] if "trained_in" in history else "float16")
-if variant.kind == "tflite":
-    from opscore.quantization import litert_version
-
-    runtime = f"LiteRT {litert_version()}"
-else:
-    runtime = "TensorFlow Keras"
+# only float16's precision depends on how it was trained (see the registry)
+precision = variant.precision(history["trained_in"].iloc[0] if "trained_in" in history else None)
+runtime = f"LiteRT {litert_version()}" if inputs.artifact.endswith(".tflite") else "TensorFlow Keras"
 context = {**measure.runtime_context(), "runtime": runtime, "precision": precision, "code_version": code_version(),
            "timed_input": "prepared in memory" if prepared_in_memory else "prepared batch by batch",
            "batch_size": params.batch_size, "threads": snakemake.threads}

@@ -1,5 +1,7 @@
 """Load a dataset from its source and write the requested split as one uint8 .npz."""
-from opscore.data import load_dataset, save_prepared, split_dataset
+from opscore.data.datasets import load_dataset
+from opscore.data.prepared import save_prepared
+from opscore.data.splits import split_dataset
 from opscore.job import redirect_output
 
 redirect_output(snakemake.log[0])

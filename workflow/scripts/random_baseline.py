@@ -1,7 +1,7 @@
 """A guessing model per dataset split: the floor every trained variant must clear."""
 import pandas as pd
 
-from opscore.data import load_prepared
+from opscore.data.prepared import load_prepared
 from opscore.job import redirect_output
 from opscore.measure import random_baseline
 

@@ -1,75 +1,7 @@
-"""Weight clustering of a pretrained base, before transfer learning (Arı & Çamlı 2022).
-
-The technique
--------------
-Every clusterable kernel of the base (Conv1D/2D/3D and their transposes, DepthwiseConv,
-SeparableConv depthwise and pointwise kernels, Dense kernels; never biases, never
-BatchNormalization) is replaced by at most K shared centroid values, each kernel clustered on
-its own. The top layers are then trained exactly as for the unclustered variant. The paper
-sweeps K = 512 ... 16384 with a configurable centroid initialisation. Clustering keeps the
-dtype and the shape of every tensor: it shrinks only the *compressed* size of the model
-(fewer distinct values, so gzip or a palette encoding does better), not the raw size.
-
-Two implementations, one contract
----------------------------------
-`cluster_model` returns a model of the same architecture (same layer names, classes and
-weight shapes) whose clusterable kernels hold at most K distinct values each, whatever
-`method` did the work.
-
-* ``"tfmot"``: `tfmot.clustering.keras.cluster_weights` then `strip_clustering`, the
-  standard Keras tool. It does not scale to the paper's K: to assign weights to centroids
-  tfmot materialises ``|w[..., None] - centroids|``, a (weights x K) float32 tensor per layer
-  (a 3x3x512x512 conv at K=8192 needs ~77 GB, twice over while it takes the abs), and its
-  kmeans++ seeding costs O(weights x K x retries). On the 2-core development machine,
-  ResNet50 at K=256 took 107 s idle, and 528 s with a 10 GiB peak RSS while other jobs shared
-  the cores (bench/clustering.py; ours: 7 s, 1.1 GiB, and 13 s at K=8192). tfmot also leaves DepthwiseConv kernels and the
-  depthwise half of SeparableConv unclustered ("big unrecoverable accuracy loss"); to keep
-  the contract, those kernels go through our implementation with the same initialisation
-  (`info["kernels_by_method"]` says how many went where).
-* ``"sorted"`` (ours): weights are 1-D per kernel, and in 1-D k-means needs no weights x K
-  anything. We sort each kernel once (O(N log N)); every centroid's cluster is then a
-  contiguous run of the sorted values, bounded by the midpoints between neighbouring sorted
-  centroids, so an assignment step is a `np.searchsorted` of the K-1 midpoints into the
-  sorted values and an update step is a difference of prefix sums: O(K log N) per Lloyd
-  iteration. Final labels are `np.searchsorted(midpoints, w)`, O(N log K). Memory is a few
-  float64 copies of the largest kernel, independent of K. kmeans++ seeding is done in 1-D
-  too: adding a centroid only changes the squared distances D(x)^2 of the sorted values
-  between its two neighbouring centroids, so we update just that run and keep D^2 sums per
-  block of ~sqrt(N) values for O(sqrt(N)) sampling.
-* ``"auto"``: tfmot while its estimated memory (largest tfmot-clusterable kernel x K x 4
-  bytes x `TFMOT_SAFETY_FACTOR`) fits under `memory_budget` (default 2 GiB), else ours.
-
-What "clustering" means here (read this before comparing with the paper)
--------------------------------------------------------------------------
-tfmot's `cluster_weights` + `strip_clustering` runs **no k-means iterations**: it seeds
-centroids with the chosen initialisation and assigns every weight to its nearest centroid;
-centroids move only by gradient descent if the *wrapped* model is trained. A stripped model
-has no wrappers, so for a base that is frozen afterwards the clustering is exactly "seed,
-then nearest", and the initialisation decides the result. `cluster_model` therefore
-defaults to ``iterations=0``: ours then computes the same clustering as tfmot (identical for
-"linear", statistically equivalent for the random inits), so "auto" switching
-implementation across K does not switch algorithm. ``iterations > 0`` adds Lloyd refinement
-(lower weight error); only ours can do it.
-
-Layers unfrozen later are trained as plain layers: their kernels leave the clustering (any
-value can appear again). Only layers that stay frozen keep at most K values, so measure the
-compressed size of the model as trained, not of the clustered base.
-
-Initialisations (`CENTROID_INITS`, same names for both methods):
-
-* ``linear``: K values evenly spaced between the kernel's min and max (tfmot: LINEAR).
-* ``kmeans++``: standard D^2 seeding (tfmot: KMEANS_PLUS_PLUS, greedy kmeans++ that draws
-  O(log K) extra candidates per centroid and keeps the best, with a fixed seed 9; its weight
-  error is ~10% lower than ours at the same K).
-* ``random``: K values uniform between min and max (tfmot: RANDOM, seeded here through
-  `tf.random.set_seed(seed)`).
-* ``density``: quantiles of the weights' empirical CDF at probabilities (i + 1/2)/K (tfmot:
-  DENSITY_BASED, which interpolates a 30-point CDF grid at probabilities linspace(0.01, 1, K)
-  and so is coarser).
-
-Centroids from different kernels are independent; a kernel with at most K distinct values is
-left exactly as it is.
-"""
+"""Weight clustering: every kernel of a model shares K values (1-D k-means per layer), before
+transfer learning (the paper's order) or after it. tfmot's clustering keeps a K-wide tensor per
+weight and runs out of memory at large K, so a sorted-values implementation does the same job
+within a fixed memory budget; why and how much: docs/compression.md."""
 from __future__ import annotations
 
 import bisect
@@ -78,6 +10,7 @@ import resource
 import time
 
 import numpy as np
+import pandas as pd
 
 CENTROID_INITS = ("linear", "kmeans++", "random", "density")
 METHODS = ("auto", "tfmot", "sorted")
@@ -314,7 +247,7 @@ def _copy(model):
     clone = keras.models.clone_model(model)
     clone.set_weights(model.get_weights())
     clone.trainable = model.trainable
-    for source, target in zip(_all_layers(model), _all_layers(clone)):
+    for source, target in zip(_all_layers(model), _all_layers(clone), strict=True):
         target.trainable = source.trainable
     return clone
 
@@ -340,6 +273,7 @@ def _cluster_tfmot(model, k, init, seed, depthwise=True):
     import warnings
 
     import tensorflow_model_optimization as tfmot
+
     from opscore.tf import keras, tf
 
     if k < 2:
@@ -471,9 +405,19 @@ def cluster_model(
 def mean_abs_kernel_error(original, clustered) -> float:
     """Mean |w - w'| over all clusterable kernel values of two models of the same architecture."""
     total = count = 0.0
-    for a, b in zip(clusterable_layers(original), clusterable_layers(clustered)):
-        for (_, va), (_, vb) in zip(_kernel_variables(a), _kernel_variables(b)):
+    for a, b in zip(clusterable_layers(original), clusterable_layers(clustered), strict=True):
+        for (_, va), (_, vb) in zip(_kernel_variables(a), _kernel_variables(b), strict=True):
             x = va.numpy().astype(np.float64)
             total += float(np.abs(x - vb.numpy()).sum())
             count += x.size
     return total / count if count else 0.0
+
+
+def make(model, variant, job):
+    """The ``cluster-k<K>`` variant made after training (``clustering.order: after-training``);
+    before training, the cluster_base rule clusters the base instead (registry: opscore.variants)."""
+    settings = job.settings
+    derived, info = cluster_model(model, variant.options["k"], init=settings["init"], method=settings["method"],
+                                  iterations=settings["iterations"], seed=job.seed)
+    layers = pd.DataFrame(distinct_values_per_layer(derived).items(), columns=["layer", "distinct_values"])
+    return derived, info, layers

@@ -1,0 +1,143 @@
+"""Post-training TFLite conversion (float16, dynamic-range int8, full int8) for edge deployment, and
+LiteRT's interpreter to run the flatbuffers. Notes: docs/compression.md."""
+from __future__ import annotations
+
+import itertools
+import warnings
+
+import numpy as np
+
+TFLITE_MODES = ("float16", "dynamic", "int8")
+# The baseline conversion (no optimization), for comparing sizes; not a workflow variant.
+_CONVERSIONS = ("float32",) + TFLITE_MODES
+
+
+def convert_to_tflite(model, mode: str, representative_batches=None) -> bytes:
+    """Convert a trained float32 Keras model to a TFLite flatbuffer.
+
+    `mode` is one of TFLITE_MODES (or "float32", the unoptimized baseline).
+    `representative_batches` (int8 only, ignored otherwise): an iterable of model-ready float32
+    numpy batches from the training split (NHWC images, or (N, F) feature rows for a model that
+    takes feature vectors), used to calibrate activation ranges; it is read once. Input and
+    output of every mode are float32.
+    """
+    from opscore.tf import tf
+
+    if mode not in _CONVERSIONS:
+        raise ValueError(f"unknown TFLite mode {mode!r}; known: {', '.join(TFLITE_MODES)} (and float32)")
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if mode != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if mode == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    elif mode == "int8":
+        converter.representative_dataset = _representative_dataset(representative_batches, model.input_shape)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        # inference_input_type / inference_output_type stay float32 on purpose (module docstring).
+        if len(model.input_shape) == 2:
+            return _int8_after_float_standardization(converter)
+    with warnings.catch_warnings():
+        # int8 with float32 input/output is intended: no input statistics are needed.
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
+        return converter.convert()
+
+
+def _int8_after_float_standardization(converter) -> bytes:
+    """Full int8 for a model of feature rows, its input standardization kept in float32.
+
+    Raw table columns span very different scales (a fraud table's Time runs to 172,792 while
+    its PCA components are ~1): one int8 scale for the whole input row rounds every small
+    column to 0 (measured: A2E on the breast-cancer table agreed with Keras on 25 % of the rows).
+    So the standardization's SUB and MUL (the only such ops of a dense feature model) run in
+    float32 and the QUANTIZE comes after them, through TensorFlow Lite's selective quantization
+    (QuantizationDebugger with denylisted ops; float fallback allowed for those two alone).
+    Every dense layer is int8."""
+    from opscore.tf import tf
+
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
+        # the debugger runs TensorFlow's own (deprecated) interpreter to compare; measuring uses LiteRT
+        warnings.filterwarnings("ignore", message=r"(?s).*tf\.lite\.Interpreter is deprecated")
+        debugger = tf.lite.experimental.QuantizationDebugger(
+            converter=converter, debug_dataset=converter.representative_dataset,
+            debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=["SUB", "MUL"]))
+        return debugger.get_nondebug_quantized_model()
+
+
+def _representative_dataset(batches, input_shape):
+    """The converter's calibration generator, after checking there is data of the right shape."""
+    if batches is None:
+        raise ValueError("int8 TFLite conversion needs representative_batches: preprocessed float32 "
+                         "training images to calibrate the activation ranges")
+    iterator = iter(batches)
+    first = next(iterator, None)
+    if first is None:
+        raise ValueError("int8 TFLite conversion got an empty representative_batches")
+    expected = tuple(input_shape[1:])
+    if tuple(np.shape(first)[1:]) != expected:
+        kind = "images (NHWC)" if len(expected) == 3 else "feature rows"
+        raise ValueError(f"representative batches must be {kind} of shape (N, {', '.join(map(str, expected))}) "
+                         f"like the model input, got a batch of shape {np.shape(first)}")
+
+    def dataset():
+        for batch in itertools.chain([first], iterator):
+            yield [np.asarray(batch, dtype=np.float32)]
+
+    return dataset
+
+
+#: the runtime TFLite variants are measured with, recorded beside their timings
+LITERT = "ai-edge-litert"
+
+
+def litert_version() -> str:
+    from importlib.metadata import version
+
+    return version(LITERT)
+
+
+class TFLitePredictor:
+    """One LiteRT interpreter (``ai_edge_litert``, the maintained runtime that replaces the
+    deprecated ``tf.lite.Interpreter``, the one a device runs), reused across calls:
+    `predict(batches)` returns the class probabilities of all batches (float32 numpy arrays of
+    any batch size), stacked."""
+
+    def __init__(self, tflite_model: bytes, threads: int):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interpreter = Interpreter(model_content=tflite_model, num_threads=threads)
+        self.threads = threads
+        inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1 or inputs[0]["dtype"] != np.float32:
+            raise ValueError("expected a TFLite classifier with one float32 input and one output "
+                             "(as convert_to_tflite makes)")
+        self._input, self._output = inputs[0]["index"], outputs[0]["index"]
+        # The model's operators, read before allocation applies the XNNPACK delegate (which
+        # appends DELEGATE nodes). float16 files count a DEQUANTIZE per weight tensor.
+        self.op_names = [op["op_name"] for op in self.interpreter._get_ops_details()]
+        self.op_count = len(self.op_names)
+        self.interpreter.allocate_tensors()
+        self._shape = tuple(inputs[0]["shape"])
+
+    def predict(self, batches) -> np.ndarray:
+        interpreter = self.interpreter
+        results = []
+        for batch in batches:
+            batch = np.ascontiguousarray(batch, dtype=np.float32)
+            if batch.shape != self._shape:
+                interpreter.resize_tensor_input(self._input, batch.shape)
+                interpreter.allocate_tensors()
+                self._shape = batch.shape
+            interpreter.set_tensor(self._input, batch)
+            interpreter.invoke()
+            results.append(interpreter.get_tensor(self._output))  # a copy
+        if not results:
+            raise ValueError("no batches to predict")
+        return np.concatenate(results).astype(np.float32, copy=False)
+
+
+def tflite_predict(tflite_model: bytes, batches, threads: int) -> np.ndarray:
+    """Class probabilities of `batches` from a TFLite flatbuffer (one interpreter per call;
+    use TFLitePredictor to time repeated calls)."""
+    return TFLitePredictor(tflite_model, threads).predict(batches)

@@ -1,0 +1,81 @@
+"""The sensitivity studies (Arı & Çamlı's tables and figures, Lee et al.'s compression and pruning
+sensitivity): one registry entry per study, naming its table and figure functions (imported on
+demand, so the Snakefile reads the registry without altair), the input it reads, and when a run
+has data for it. The workflow runs one job per (dataset, study); what each shows: docs/studies.md."""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Callable
+
+#: what a study reads: the dataset's measurement table, or the per-step tables of its pruned variants
+SOURCES = ("measurements", "pruning_steps")
+
+
+@dataclass(frozen=True)
+class Study:
+    """``table_function``/``figure_function``: "module.function" in opscore.studies; ``has_data``:
+    whether the study's table shows something a run measured."""
+
+    key: str
+    table_function: str
+    figure_function: str
+    has_data: Callable[[object], bool]
+    source: str = "measurements"
+
+    @property
+    def table(self) -> Callable:
+        return _function(self.table_function)
+
+    @property
+    def figure(self) -> Callable:
+        return _function(self.figure_function)
+
+
+def _function(name: str) -> Callable:
+    module, function = name.rsplit(".", 1)
+    return getattr(importlib.import_module(f"opscore.studies.{module}"), function)
+
+
+def _has_sweep(sweep) -> bool:
+    """Some model (in some dataset and split) has at least two unfreeze depths."""
+    return bool(len(sweep)) and bool((sweep.groupby(["dataset", "model", "split"])["unfreeze"].nunique() > 1).any())
+
+
+def _has_splits(splits) -> bool:
+    """Some model (at some unfreeze depth) was run on at least two splits."""
+    return bool(len(splits)) and bool((splits.groupby(["dataset", "model", "unfreeze"])["split"].nunique() > 1).any())
+
+
+
+def _rows(t) -> bool:
+    return len(t) > 0
+
+
+#: study key (a stable file name) -> Study, in report order
+STUDIES = {study.key: study for study in (
+    Study("table1_quantized_size", "tables.quantized_size_table", "figures.quantized_size_figure",
+          lambda t: bool(t["size_ratio"].notna().any())),
+    Study("table2_classification", "tables.classification_table", "figures.classification_figure", _rows),
+    Study("fig4_accuracy", "tables.accuracy_table", "figures.accuracy_figure", _rows),
+    Study("fig5_unfreeze_sweep", "tables.unfreeze_sweep_table", "figures.unfreeze_sweep_figure", _has_sweep),
+    Study("fig8_table7_cluster_count", "tables.cluster_count_table", "figures.cluster_count_figure",
+          lambda t: bool(t["k"].notna().any())),
+    Study("table3_split_time", "tables.split_time_table", "figures.split_time_figure", _has_splits),
+    Study("table4_variant_time", "tables.variant_time_table", "figures.variant_time_figure", _rows),
+    Study("compression", "tables.compression_table", "figures.compression_figure",
+          lambda t: bool(t["params_ratio"].notna().any())),
+    Study("pruning_sensitivity", "pruning.pruning_sensitivity_table", "pruning.pruning_sensitivity_figure", _rows,
+          source="pruning_steps"),
+)}
+
+
+def available_studies(table) -> list[str]:
+    """The measurement-table studies (in registry order) a table has data for: Table 1 needs a
+    quantized variant and its model's original; Fig. 5 two unfreeze depths of one model's
+    original; Fig. 8/Table 7 a ``cluster-k<K>`` variant; Table 3 two splits of one model's
+    original; the others any variant row."""
+    return [key for key, study in STUDIES.items()
+            if study.source == "measurements" and study.has_data(study.table(table))]
+
+

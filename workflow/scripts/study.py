@@ -1,0 +1,13 @@
+"""One study of one dataset (registry: opscore.studies): its table as CSV and Markdown, its figure
+as SVG and HTML."""
+import pandas as pd
+
+from opscore.job import redirect_output
+from opscore.studies.files import write_study
+
+redirect_output(snakemake.log[0])
+sources = [pd.read_parquet(path) for path in snakemake.input]
+source = pd.concat(sources, ignore_index=True) if sources else None  # no pruned variant: no steps
+out = snakemake.output
+table = write_study(snakemake.wildcards.study, source, out.csv, out.markdown, out.svg, out.html)
+print(table.to_string())
