@@ -1,6 +1,105 @@
+"""What the tests share: the small test configs (tests/configs/*.yaml), the one way they run
+Snakemake on this workflow, and the data fixtures several modules use."""
+import copy
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = Path(__file__).resolve().parent / "configs"
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         "markers",
         "slurm: runs workflows through profiles/slurm on a single-node Slurm cluster that "
         "tests/slurm/start-slurm.sh starts (root, Debian; deselect with -m 'not slurm')",
     )
+
+
+def test_config(name: str) -> dict:
+    """A fresh copy of tests/configs/NAME.yaml, to change freely."""
+    return copy.deepcopy(yaml.safe_load((CONFIGS / f"{name}.yaml").read_text()))
+
+
+test_config.__test__ = False  # a helper, not a test
+
+
+def snakemake_command(workdir: Path, config: dict | None, *args: str, cores: int = 2) -> list[str]:
+    """The command line every test runs: this Snakefile in ``workdir``, ``config`` written there
+    (None: the repository's default config), the workflow profile off so that tests do not depend on
+    it (tests that exercise a profile pass their own)."""
+    command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
+               "--cores", str(cores)]
+    if config is not None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+        command += ["--configfile", str(workdir / "config.yaml")]
+    if "--workflow-profile" not in args and "--profile" not in args:
+        command += ["--workflow-profile", "none"]
+    return command + list(args)
+
+
+def snakemake_env(base: dict | None = None) -> dict:
+    """The environment of a test's Snakemake: the library importable, and no GPU list, Slurm job
+    context or profile of the caller leaking in (SLURM_CONF stays: it finds the test cluster)."""
+    env = dict(os.environ if base is None else base)
+    for name in list(env):
+        if name in ("CUDA_VISIBLE_DEVICES", "SNAKEMAKE_PROFILE") or (name.startswith("SLURM_") and name != "SLURM_CONF"):
+            env.pop(name)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "workflow"), env.get("PYTHONPATH")) if p)
+    return env
+
+
+def run_snakemake(workdir: Path, config: dict | None, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run Snakemake to the end; output captured."""
+    return subprocess.run(snakemake_command(workdir, config, *args), capture_output=True, text=True, timeout=timeout,
+                          env=snakemake_env())
+
+
+def start_snakemake(workdir: Path, config: dict | None, *args: str) -> subprocess.Popen:
+    """Start Snakemake in its own process group (so a test can kill it and every job it started)."""
+    return subprocess.Popen(snakemake_command(workdir, config, *args), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True, env=snakemake_env())
+
+
+def finish(process: subprocess.Popen, timeout: int = 900) -> tuple[int, str]:
+    """Wait for a started Snakemake; kill its process group if it outlives ``timeout``."""
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        raise
+    return process.returncode, output
+
+
+def planned_jobs(result: subprocess.CompletedProcess) -> dict:
+    """Job counts from a dry run's 'Job stats' table."""
+    assert result.returncode == 0, result.stdout + result.stderr
+    table = re.search(r"Job stats:\n(.*?)\n\n", result.stdout + "\n\n", re.S)
+    if table is None:
+        return {}
+    return {name: int(count) for name, count in re.findall(r"^(\w+)\s+(\d+)$", table.group(1), re.M) if name != "total"}
+
+
+def completed_run(tmp_path_factory, name: str, config: dict) -> Path:
+    """A fresh working directory in which the workflow ran ``config`` to the end."""
+    workdir = tmp_path_factory.mktemp(name)
+    result = run_snakemake(workdir, config)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    return workdir
+
+
+@pytest.fixture(scope="session")
+def digits_dataset():
+    """scikit-learn's digits (1,797 real 8x8 images, offline) as an opscore dataset: uint8 images
+    (8, 8, 1), every row in x_train/y_train (it has no official split). Do not modify it."""
+    from opscore.data.parsers import load_digits
+
+    return load_digits()

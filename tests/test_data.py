@@ -456,8 +456,8 @@ def test_image_folder_mixed_gray_and_rgb_become_rgb(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def digits():
-    return parsers.load_digits()
+def digits(digits_dataset):
+    return digits_dataset
 
 
 def test_ratio_split_is_stratified(digits):

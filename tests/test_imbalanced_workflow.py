@@ -3,8 +3,8 @@ heavily imbalanced table, ranked and pruned on macro F1, with float16 and TFLite
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import completed_run
 from sklearn.datasets import make_classification
-from test_workflow import completed_run
 
 VARIANTS = ["original", "float16", "tflite-int8", "tflite-float16", "prune-layers-b5"]
 

@@ -13,15 +13,14 @@ from opscore.compression import (
     quantized_layer,
 )
 from opscore.compression.graph import PruningError
-from opscore.data import parsers
 from opscore.tf import keras
 
 # ----------------------------------------------------------------------------- fixtures
 
 
 @pytest.fixture(scope="module")
-def digits():
-    ds = parsers.load_digits()
+def digits(digits_dataset):
+    ds = digits_dataset
     x = ds["x_train"].astype("float32") / 255.0
     y = ds["y_train"]
     return {"x_train": x[:1200], "y_train": y[:1200], "x_val": x[1200:], "y_val": y[1200:]}

@@ -9,39 +9,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
+from conftest import ROOT, finish, start_snakemake, test_config
 
-ROOT = Path(__file__).resolve().parents[1]
 RUN = "results/models/digits/70-30/seed-0/A2E/original/unfreeze-all"
 
 
 def config(**training):
-    return {
-        "datasets": {"digits": {"splits": ["70-30"]}},
-        "models": {"A2E": {"unfreeze": ["all"]}},  # no dropout: resumption can be exact
-        "variants": ["original"], "weights": "none", "input_size": 32, "seeds": [0],
-        "training": {"epochs": 12, "batch_size": 32, "learning_rate": 0.001, **training},
-        "measure": {"repeats": 1}, "score": {"time_basis": "inference"},
-    }
+    cfg = test_config("resume")
+    cfg["training"].update(training)
+    return cfg
 
 
 def start(workdir: Path, cfg: dict, target: str) -> subprocess.Popen:
-    (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
-    return subprocess.Popen(
-        [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
-         "--configfile", str(workdir / "config.yaml"), "--cores", "2", "--workflow-profile", "none",
-         "--rerun-incomplete", target],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT / "workflow")})
-
-
-def finish(process: subprocess.Popen, timeout: int = 900) -> tuple[int, str]:
-    try:
-        output, _ = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        raise
-    return process.returncode, output
+    return start_snakemake(workdir, cfg, "--rerun-incomplete", target)
 
 
 @pytest.mark.slow

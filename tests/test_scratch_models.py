@@ -5,15 +5,14 @@ import pytest
 
 from opscore import scratch_models
 from opscore.compression import filters, layer_removal
-from opscore.data import parsers
 from opscore.models import unfreeze_top
 from opscore.tf import keras, tf
 from opscore.training import make_pipeline
 
 
 @pytest.fixture(scope="module")
-def digits():
-    ds = parsers.load_digits()
+def digits(digits_dataset):
+    ds = digits_dataset
     return ds["x_train"][:64], ds["y_train"][:64]  # uint8 8×8×1, as prepared files hold them
 
 

@@ -27,10 +27,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import ROOT as REPO
+from conftest import snakemake_env
 
 pytestmark = pytest.mark.slurm
 
-REPO = Path(__file__).resolve().parents[1]
+
 SCRIPTS = REPO / "tests" / "slurm"
 PROFILE = REPO / "profiles" / "slurm"
 STATE = Path(os.environ.get("OPSCORE_SLURM_STATE", "/tmp/opscore-slurm"))
@@ -176,17 +178,6 @@ def user_profile(cluster: Cluster, home: Path, edit: bool = True) -> dict:
         # the test cluster has one partition, with GPUs: every job goes there
         (directory / "partitions.yaml").write_text(yaml.safe_dump(
             {"partitions": {cluster.partition: {"max_gpu": int(os.environ.get("OPSCORE_SLURM_GPUS", "2"))}}}))
-    return env
-
-
-def snakemake_env(base: dict | None = None) -> dict:
-    env = dict(base or os.environ)
-    # a GPU list or Slurm job context of the caller must not leak into the jobs (the cluster's
-    # SLURM_CONF is no job context: it is how clients find the test cluster)
-    for name in list(env):
-        if name == "CUDA_VISIBLE_DEVICES" or (name.startswith("SLURM_") and name != "SLURM_CONF") \
-                or name == "SNAKEMAKE_PROFILE":
-            env.pop(name)
     return env
 
 

@@ -3,8 +3,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import ROOT, completed_run, planned_jobs, test_config
+from conftest import run_snakemake as snakemake
 from sklearn.datasets import load_breast_cancer
-from test_workflow import ROOT, TINY, completed_run, planned_jobs, snakemake
+
+TINY = test_config("tiny")
 
 VARIANTS = ["original", "prune-magnitude-s50", "prune-layers-b5", "tflite-dynamic", "quantize-q8"]
 

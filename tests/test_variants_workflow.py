@@ -5,27 +5,12 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from test_workflow import TINY, completed_run, planned_jobs, snakemake
+from conftest import completed_run, planned_jobs, test_config
+from conftest import run_snakemake as snakemake
 
 RUN = "results/models/digits/70-30/seed-0/{model}/{variant}/unfreeze-{unfreeze}"
-ALEXNET = {"models": ["AlexNet"]}
-VARIANTS = {
-    "original": None,
-    # float16 on a CPU: trained in float32 (float16.training: auto), saved and measured in float16
-    "float16": {"models": ["MobileNetV2"]},
-    "tflite-int8": ALEXNET,
-    # the paper's order: the (here random) MobileNetV2 base is clustered, then only the head trains
-    "cluster-k16": {"models": ["MobileNetV2"]},
-    "transfer-AlexNet-top2": ALEXNET,
-    "prune-magnitude-s50": ALEXNET,
-    "prune-filters-b50": ALEXNET,
-    "prune-layers-b50": ALEXNET,
-    "quantize-q8": ALEXNET,
-}
-CONFIG = {**TINY, "models": {"AlexNet": {"unfreeze": ["all"]}, "MobileNetV2": {"unfreeze": [1]}},
-          "variants": VARIANTS,
-          "training": {"epochs": 1, "batch_size": 64, "learning_rate": 0.001}, "measure": {"repeats": 1, "latency": {"min_queries": 20, "min_seconds": 0.1}},
-          "clustering": {"order": "before-training"}, "pruning": {"fine_tune_epochs": 0, "on_rejection": "skip"}}  # keeps CI short
+CONFIG = test_config("variants")
+VARIANTS = CONFIG["variants"]
 
 
 @pytest.fixture(scope="module")

@@ -3,53 +3,14 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from conftest import ROOT, completed_run, planned_jobs, test_config
+from conftest import run_snakemake as snakemake
 
-ROOT = Path(__file__).resolve().parents[1]
-
-TINY = {
-    "datasets": {"digits": {"splits": ["70-30"]}},
-    "models": {"MobileNetV2": {"unfreeze": ["all"]}},
-    "variants": ["original"],
-    "weights": "none",
-    "input_size": 32,
-    "seeds": [0],
-    "training": {"epochs": 2, "batch_size": 64, "learning_rate": 0.001},
-    "measure": {"repeats": 2, "latency": {"min_queries": 20, "min_seconds": 0.1, "warmup": 2}},
-    "score": {"time_basis": "inference"},
-}
-
-
-def snakemake(workdir: Path, config: dict, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    config_path = workdir / "config.yaml"
-    config_path.write_text(yaml.safe_dump(config))
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow")}
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
-         "--configfile", str(config_path), "--cores", "2", "--workflow-profile", "none", *args],
-        capture_output=True, text=True, timeout=timeout, env=env,
-    )
-
-
-def planned_jobs(result: subprocess.CompletedProcess) -> dict:
-    """Job counts from a dry run's 'Job stats' table."""
-    assert result.returncode == 0, result.stdout + result.stderr
-    table = re.search(r"Job stats:\n(.*?)\n\n", result.stdout + "\n\n", re.S)
-    if table is None:
-        return {}
-    return {name: int(count) for name, count in re.findall(r"^(\w+)\s+(\d+)$", table.group(1), re.M) if name != "total"}
-
-
-def completed_run(tmp_path_factory, name: str, config: dict) -> Path:
-    """A fresh working directory in which the workflow ran `config` to the end."""
-    workdir = tmp_path_factory.mktemp(name)
-    result = snakemake(workdir, config)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
-    return workdir
+TINY = test_config("tiny")
 
 
 @pytest.fixture(scope="module")

@@ -148,8 +148,11 @@ def study_inputs(wildcards):
     """A study's source: the measurement table, or the per-step tables of the pruned variants."""
     if STUDIES[wildcards.study].source == "measurements":
         return [f"{TABLES}/measurements.parquet".format(**wildcards)]
-    return [PREPARATION_STEPS.format(**run) for run in settings.experiments(config, wildcards.dataset)
-            if "pruning_sensitivity" in parse_variant(run["variant"]).spec.studies]
+    return [
+        PREPARATION_STEPS.format(**run)
+        for run in settings.experiments(config, wildcards.dataset)
+        if "pruning_sensitivity" in parse_variant(run["variant"]).spec.studies
+    ]
 
 
 def measurements_of(wildcards):
@@ -167,7 +170,12 @@ def all_outputs():
         scores, figures = SCORES.format(dataset=dataset), FIGURES.format(dataset=dataset)
         targets += [f"{scores}/ranking.{ext}" for ext in ("parquet", "csv", "md")]
         targets += [f"{scores}/selection.{ext}" for ext in ("json", "md")]
-        targets += [f"{figures}/{name}.{ext}" for name in ("bubble", "curves", "accuracy", "pareto") for ext in ("svg", "html")]
-        targets += [STUDY.format(dataset=dataset, study=study) + f".{ext}" for study in STUDIES
-                    for ext in ("csv", "md", "svg", "html")]
+        targets += [
+            f"{figures}/{name}.{ext}" for name in ("bubble", "curves", "accuracy", "pareto") for ext in ("svg", "html")
+        ]
+        targets += [
+            STUDY.format(dataset=dataset, study=study) + f".{ext}"
+            for study in STUDIES
+            for ext in ("csv", "md", "svg", "html")
+        ]
     return targets

@@ -1,18 +1,20 @@
 # Datasets: official archives are fetched (checksummed) on the login node; preparing turns
 # any source into one uint8 .npz per dataset, split and seed.
 
-localrules: download_archive
+
+localrules:
+    download_archive,
 
 
 rule download_archive:
     output:
         f"{DOWNLOADS}/{{archive}}",
-    params:
-        archive=archive_of,
     log:
         f"{LOGS}/download/{{archive}}.log",
     conda:
         conda_env("analysis")
+    params:
+        archive=archive_of,
     script:
         "../scripts/download_archive.py"
 
@@ -22,15 +24,15 @@ rule prepare_data:
         dataset_sources,
     output:
         DATA,
-    params:
-        options=lambda wc: config["datasets"][wc.dataset],
-        download_dir=DOWNLOADS,
     log:
         f"{LOGS}/prepare_data/{{dataset}}/{{split}}/seed-{{seed}}.log",
+    conda:
+        conda_env("analysis")
     resources:
         mem_mb=4000,
         runtime=20,
-    conda:
-        conda_env("analysis")
+    params:
+        options=lambda wc: config["datasets"][wc.dataset],
+        download_dir=DOWNLOADS,
     script:
         "../scripts/prepare_data.py"

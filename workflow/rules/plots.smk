@@ -5,21 +5,25 @@ rule plot:
     input:
         figure_input,
     output:
-        svg=report(f"{FIGURES}/{{figure}}.svg", caption="../report/figure.rst", category="Figures",
-                   subcategory="{dataset}", labels={"dataset": "{dataset}", "figure": "{figure}"}),
+        svg=report(
+            f"{FIGURES}/{{figure}}.svg",
+            caption="../report/figure.rst",
+            category="Figures",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "figure": "{figure}"},
+        ),
         html=f"{FIGURES}/{{figure}}.html",
-    params:
-        metric=dataset_metric,
-        constraints=config["select"],
     log:
         f"{LOGS}/plot/{{dataset}}/{{figure}}.log",
     wildcard_constraints:
         figure="bubble|accuracy|curves|pareto",
     conda:
         conda_env("analysis")
+    params:
+        metric=dataset_metric,
+        constraints=config["select"],
     script:
         "../scripts/plot.py"
-
 
 
 rule study:

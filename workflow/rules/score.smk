@@ -6,17 +6,22 @@ rule score:
         f"{TABLES}/measurements.parquet",
     output:
         parquet=f"{SCORES}/ranking.parquet",
-        csv=report(f"{SCORES}/ranking.csv", caption="../report/ranking.rst", category="Ranking",
-                   subcategory="{dataset}", labels={"dataset": "{dataset}", "table": "OpScore ranking"}),
+        csv=report(
+            f"{SCORES}/ranking.csv",
+            caption="../report/ranking.rst",
+            category="Ranking",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "table": "OpScore ranking"},
+        ),
         markdown=f"{SCORES}/ranking.md",
-    params:
-        time_basis=config["score"]["time_basis"],
-        time_statistic=config["score"]["time_statistic"],
-        metric=dataset_metric,
     log:
         f"{LOGS}/score/{{dataset}}.log",
     conda:
         conda_env("analysis")
+    params:
+        time_basis=config["score"]["time_basis"],
+        time_statistic=config["score"]["time_statistic"],
+        metric=dataset_metric,
     script:
         "../scripts/score.py"
 
@@ -26,14 +31,18 @@ rule select_variant:
         f"{SCORES}/ranking.parquet",
     output:
         json=f"{SCORES}/selection.json",
-        markdown=report(f"{SCORES}/selection.md", caption="../report/selection.rst",
-                        category="1. Which variant to ship", subcategory="{dataset}",
-                        labels={"dataset": "{dataset}", "table": "recommendation"}),
-    params:
-        constraints=config["select"],
+        markdown=report(
+            f"{SCORES}/selection.md",
+            caption="../report/selection.rst",
+            category="1. Which variant to ship",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "table": "recommendation"},
+        ),
     log:
         f"{LOGS}/select_variant/{{dataset}}.log",
     conda:
         conda_env("analysis")
+    params:
+        constraints=config["select"],
     script:
         "../scripts/select_variant.py"

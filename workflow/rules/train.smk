@@ -9,33 +9,43 @@ rule cluster_base:
     output:
         weights=CLUSTERED_BASE,
         info=CLUSTERED_BASE_INFO,
+    log:
+        f"{LOGS}/cluster_base/{{model}}/{{variant}}.log",
+    wildcard_constraints:
+        variant=KINDS["cluster"].name_pattern,
+    conda:
+        conda_env("tensorflow")
+    resources:
+        mem_mb=16000,
+        runtime=60,
     params:
         input_size=config["input_size"],
         init=CLUSTERING["init"],
         method=CLUSTERING["method"],
         iterations=CLUSTERING["iterations"],
-    log:
-        f"{LOGS}/cluster_base/{{model}}/{{variant}}.log",
-    wildcard_constraints:
-        variant=KINDS["cluster"].name_pattern,
-    resources:
-        mem_mb=16000,
-        runtime=60,
-    conda:
-        conda_env("tensorflow")
     script:
         "../scripts/cluster_base.py"
 
 
 rule train:
-    # 8 CPU threads feed one GPU on a cluster node; locally Snakemake caps threads at --cores,
-    # so TensorFlow jobs run one at a time and their timings are not skewed by a neighbour.
-    threads: 8
     input:
         unpack(train_inputs),
     output:
         checkpoint=CHECKPOINT,
         history=HISTORY,
+    log:
+        f"{LOGS}/train/{RUN}.log",
+    wildcard_constraints:
+        variant=names_made_by("train"),
+    conda:
+        conda_env("tensorflow")
+    # 8 CPU threads feed one GPU on a cluster node; locally Snakemake caps threads at --cores,
+    # so TensorFlow jobs run one at a time and their timings are not skewed by a neighbour.
+    threads: 8
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=120,
     params:
         input_size=config["input_size"],
         epochs=config["training"]["epochs"],
@@ -44,15 +54,5 @@ rule train:
         batchnorm_momentum=config["training"]["batchnorm_momentum"],
         settings=kind_settings,
         backup_dir=lambda wc: f"results/models/{RUN.format(**wc)}/backup",
-    log:
-        f"{LOGS}/train/{RUN}.log",
-    wildcard_constraints:
-        variant=names_made_by("train"),
-    resources:
-        gpu=1,
-        mem_mb=8000,
-        runtime=120,
-    conda:
-        conda_env("tensorflow")
     script:
         "../scripts/train.py"

@@ -11,25 +11,24 @@ rule convert_tflite:
     output:
         tflite=TFLITE,
         preparation=PREPARATION,
-    params:
-        input_size=config["input_size"],
-        batch_size=config["training"]["batch_size"],
-        representative_batches=8,
     log:
         f"{LOGS}/convert_tflite/{RUN}.log",
     wildcard_constraints:
         variant=names_made_by("convert_tflite"),
+    conda:
+        conda_env("tensorflow")
     resources:
         mem_mb=8000,
         runtime=30,
-    conda:
-        conda_env("tensorflow")
+    params:
+        input_size=config["input_size"],
+        batch_size=config["training"]["batch_size"],
+        representative_batches=8,
     script:
         "../scripts/convert_tflite.py"
 
 
 rule derive_model:
-    threads: 8
     input:
         checkpoint=lambda wc: CHECKPOINT.format(**original_of(wc)),
         data=DATA,
@@ -37,6 +36,17 @@ rule derive_model:
         model=DERIVED_MODEL,
         preparation=PREPARATION,
         layers=f"results/models/{RUN}/preparation.parquet",
+    log:
+        f"{LOGS}/derive_model/{RUN}.log",
+    wildcard_constraints:
+        variant=names_made_by("derive_model"),
+    conda:
+        conda_env("tensorflow")
+    threads: 8
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=120,
     params:
         input_size=config["input_size"],
         batch_size=config["training"]["batch_size"],
@@ -44,15 +54,5 @@ rule derive_model:
         settings=kind_settings,
         fine_tune_epochs=PRUNING["fine_tune_epochs"],
         metric=dataset_metric,
-    log:
-        f"{LOGS}/derive_model/{RUN}.log",
-    wildcard_constraints:
-        variant=names_made_by("derive_model"),
-    resources:
-        gpu=1,
-        mem_mb=8000,
-        runtime=120,
-    conda:
-        conda_env("tensorflow")
     script:
         "../scripts/derive_model.py"
