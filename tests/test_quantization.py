@@ -153,7 +153,7 @@ def tflite_models(trained, digits):
 def test_tflite_mode_runs_and_agrees_with_keras(mode, min_agreement, sum_tolerance, tflite_models, trained, digits):
     _, reference = trained
     x_test = digits[2]
-    probabilities = tflite.tflite_predict(tflite_models[mode], np.array_split(x_test, 4), threads=1)
+    probabilities = tflite.TFLitePredictor(tflite_models[mode], threads=1).predict(np.array_split(x_test, 4))
     assert probabilities.shape == reference.shape and probabilities.dtype == np.float32
     assert (probabilities >= 0).all()
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=sum_tolerance)
@@ -201,7 +201,7 @@ def test_predictor_takes_any_batch_size_and_repeats_identically(tflite_models, d
     assert pieces.shape == (40, 10)
     np.testing.assert_allclose(pieces, whole, atol=1e-5)
     np.testing.assert_array_equal(predictor.predict(batches), pieces)
-    np.testing.assert_array_equal(tflite.tflite_predict(tflite_models["dynamic"], batches, threads=1).argmax(1),
+    np.testing.assert_array_equal(tflite.TFLitePredictor(tflite_models["dynamic"], threads=1).predict(batches).argmax(1),
                                   pieces.argmax(1))
 
 
@@ -221,7 +221,7 @@ def test_every_tflite_mode_converts_and_runs_a_feature_vector_model(mode):
     model.fit(x[:400], y[:400], epochs=3, batch_size=32, verbose=0)
     representative = [x[start:start + 64] for start in range(0, 384, 64)]
     flatbuffer = tflite.convert_to_tflite(model, mode, representative)
-    lite = tflite.tflite_predict(flatbuffer, [x[400:]], threads=1)
+    lite = tflite.TFLitePredictor(flatbuffer, threads=1).predict([x[400:]])
     keras_labels = model.predict(x[400:], verbose=0).argmax(1)
     assert lite.shape == (len(x) - 400, 2)
     assert np.mean(lite.argmax(1) == keras_labels) > 0.95

@@ -126,7 +126,7 @@ def test_table1_without_original_and_seed_mean():
     t1 = tables.quantized_size_table(table)
     assert len(t1) == 1 and t1["runs"].iloc[0] == 2 and t1["size_mb"].iloc[0] == pytest.approx(11.0)
     assert math.isnan(t1["original_size_mb"].iloc[0]) and math.isnan(t1["size_ratio"].iloc[0])
-    assert "table1_quantized_size" not in studies.available_studies(table)
+    assert "table1_quantized_size" not in available_studies(table)
 
 
 def test_table2_metrics_per_variant_mean_over_seeds():
@@ -283,7 +283,7 @@ def test_empty_input_gives_empty_tables_and_no_data_charts(empty):
         assert len(result) == 0, key
         assert list(result.columns) == EXPECTED_COLUMNS[key], key
         assert _data_rows(study.figure(empty).to_dict()) == [{"message": common.NO_DATA_TEXT}], key
-    assert studies.available_studies(empty) == []
+    assert available_studies(empty) == []
 
 
 def test_figures_without_their_rows_say_no_data():
@@ -308,11 +308,17 @@ def test_compression_rates_against_the_original_of_the_same_run(full):
                                                                             "file", "deflated file"}
 
 
-def test_available_studies(full):
-    assert studies.available_studies(full) == list(EXPECTED_COLUMNS)
+def available_studies(table):
+    """The measurement-table studies a table has data for (registry order)."""
+    return [key for key, study in studies.STUDIES.items()
+            if study.source == "measurements" and study.has_data(study.table(table))]
+
+
+def test_which_studies_have_data(full):
+    assert available_studies(full) == list(EXPECTED_COLUMNS)
     minimal = pd.DataFrame([_row("ResNet50"), _row("VGG16", unfreeze="2")])  # one depth per model
     base = ["table2_classification", "fig4_accuracy", "table4_variant_time"]
-    assert studies.available_studies(minimal) == base
+    assert available_studies(minimal) == base
     more = pd.concat([minimal, pd.DataFrame([
         _row("VGG16", "float16", unfreeze="2"),
         _row("ResNet50", "cluster-k32"),
@@ -320,11 +326,11 @@ def test_available_studies(full):
         _row("VGG16", unfreeze="2", split="official"),
         _row("VGG16", "prune-filters-b2", unfreeze="2", params=400),
     ])])
-    assert studies.available_studies(more) == list(EXPECTED_COLUMNS)
+    assert available_studies(more) == list(EXPECTED_COLUMNS)
     # A second depth or split of a non-original variant is no sweep / no split study.
     pruned = _row("ResNet50", "prune-magnitude-s50", unfreeze="10", split="official")
     other = pd.concat([minimal, pd.DataFrame([pruned])])
-    assert studies.available_studies(other) == base
+    assert available_studies(other) == base
 
 
 # --------------------------------------------------------------------------------------
@@ -352,7 +358,8 @@ def test_write_study_svg_for_each_figure(full, tmp_path, key):
     assert common.NO_DATA_TEXT in _svg_texts(tmp_path / "empty" / f"{key}.svg")
     empty = pd.read_csv(tmp_path / "empty" / f"{key}.csv")
     assert len(empty) == 0 and list(empty.columns) == EXPECTED_COLUMNS[key]
-    assert common.NO_DATA_TEXT in (tmp_path / "empty" / f"{key}.md").read_text()
+    empty_markdown = (tmp_path / "empty" / f"{key}.md").read_text()
+    assert common.NO_DATA_TEXT in empty_markdown and studies.STUDIES[key].needs in empty_markdown
 
 
 def test_write_study_tables_and_errors(full, tmp_path):

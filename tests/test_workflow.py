@@ -104,7 +104,7 @@ def test_rulegraph_renders(tmp_path):
     (lambda c: c.update({"epochs": 3}), r"Additional properties are not allowed \('epochs' was unexpected\)"),
     (lambda c: c["training"].update({"epochs": "ten"}), r"'ten' is not of type 'integer'"),
     (lambda c: c["score"].update({"time_basis": "wall"}), r"'wall' is not one of \['inference', 'train', 'total', 'latency'\]"),
-    (lambda c: c["datasets"]["digits"].update({"splits": ["70-20"]}), r"'70-20' must add up to 100"),
+    (lambda c: c["datasets"]["digits"].update({"splits": ["70-20"]}), r"'70-20': both parts must be positive and sum to 100"),
     (lambda c: c["datasets"]["digits"].update({"splits": ["official"]}), r"digits has no official split"),
     (lambda c: c.update({"models": {"A2E": {"unfreeze": ["all"]}}, "variants": ["original", "prune-filters-b2"]}),
      r"prune-filters-b2: \['A2E'\] have no convolution filters to prune"),

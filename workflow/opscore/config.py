@@ -12,6 +12,8 @@ import copy
 from itertools import product
 
 from opscore.data.datasets import BUILTIN_DATASETS, has_official_split
+from opscore.data import DataError
+from opscore.data.splits import parse_split
 from opscore.data.tables import is_csv_path
 from opscore.models import APPLICATIONS, SCRATCH_MODELS, TABULAR_MODELS
 from opscore.score import METRICS
@@ -133,8 +135,10 @@ def _check_dataset(config: dict, name: str, options: dict) -> None:
                              f"{image_models} cannot take; list the models for it with "
                              f"`models: [{', '.join(TABULAR_MODELS)}]`.")
     for split in options["splits"]:
-        if split != "official" and sum(map(int, split.split("-"))) != 100:
-            raise ValueError(f"config datasets.{name}.splits: {split!r} must add up to 100, like \"70-30\".")
+        try:
+            parse_split(split)
+        except DataError as error:
+            raise ValueError(f"config datasets.{name}.splits: {error}") from None
 
 
 def _check_variant(config: dict, name: str, options: dict) -> None:

@@ -30,7 +30,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from opscore.job import write_atomic
+from opscore.job import IDENTITY, write_atomic
 from opscore.score import METRICS, variant_rows
 
 #: how each quality metric is named on an axis
@@ -277,13 +277,13 @@ CURVES = ("train", "validation")
 
 def _history_long(history: pd.DataFrame) -> pd.DataFrame:
     """Per-epoch accuracy in long format with ``curve`` in {train, validation}."""
-    ids = [c for c in ["dataset", "model", "variant", "unfreeze", "split", "seed", "epoch"] if c in history.columns]
+    ids = [c for c in [*IDENTITY, "epoch"] if c in history.columns]
     long = history[ids + ["accuracy", "val_accuracy"]].melt(
         id_vars=ids, value_vars=["accuracy", "val_accuracy"], var_name="curve", value_name="acc"
     )
     long["curve"] = long["curve"].map({"accuracy": "train", "val_accuracy": "validation"})
     long = long.rename(columns={"acc": "accuracy"})
-    long = _as_str(long, ["dataset", "model", "variant", "unfreeze", "split", "seed"])
+    long = _as_str(long, list(IDENTITY))
     # One line per trained run and curve.
     run_cols = [c for c in ["dataset", "split", "seed"] if c in long.columns]
     long["run"] = long[run_cols].agg("/".join, axis=1) if run_cols else ""

@@ -73,6 +73,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from opscore.job import IDENTITY
+
 __all__ = [
     "METRICS",
     "TIME_BASES",
@@ -106,11 +108,11 @@ BYTES_PER_MB = 1e6
 CONTEXT_COLUMNS = ("dataset", "time_basis", "metric", "time_statistic")
 # Columns shown by to_markdown (those present, in this order).
 MARKDOWN_COLUMNS = (
-    "dataset", "model", "variant", "unfreeze", "split", "seed",
+    *IDENTITY,
     *dict.fromkeys(METRICS.values()), "time_s", "inference_cv", "timing_unstable", "size_mb", "opscore", "pareto",
     "rank",
 )
-_ID_COLUMNS = ("dataset", "model", "variant", "unfreeze", "split", "seed")
+_ID_COLUMNS = IDENTITY
 _ADDED_COLUMNS = (
     "metric", "time_basis", "time_s", "log10_error", "log10_time", "log10_size", "opscore",
     "error_floored", "pareto", *(f"{c}_norm" for c in METRICS.values()), "time_s_norm", "size_mb_norm",

@@ -148,6 +148,15 @@ def _epoch_recorder(rows: list):
     return EpochRecorder()
 
 
+def compile_classifier(model, learning_rate: float, optimizer=None) -> None:
+    """How every classifier here is trained: Adam (or ``optimizer``), sparse cross-entropy on class
+    indices, accuracy reported."""
+    from opscore.tf import keras
+
+    model.compile(optimizer=optimizer or keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+
+
 def train_classifier(model, train_data, validation_data, epochs: int, learning_rate: float,
                      backup_dir: str | Path | None = None, optimizer=None) -> pd.DataFrame:
     """Compile with Adam (or the given optimizer) and train epoch by epoch; one row per epoch.
@@ -159,8 +168,7 @@ def train_classifier(model, train_data, validation_data, epochs: int, learning_r
     """
     from opscore.tf import keras, tf
 
-    model.compile(optimizer=optimizer or keras.optimizers.Adam(learning_rate),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    compile_classifier(model, learning_rate, optimizer)
     rows: list = []
     callbacks = [_epoch_recorder(rows), keras.callbacks.TerminateOnNaN()]
     first_epoch, manager = 0, None

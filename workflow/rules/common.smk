@@ -14,6 +14,7 @@ from snakemake.settings.types import DeploymentMethod
 
 from opscore import config as settings
 from opscore.data.archives import DATASET_ARCHIVES, find_archive
+from opscore.data.splits import SPLIT_PATTERN
 from opscore.models import SCRATCH_MODELS
 from opscore.studies import STUDIES
 from opscore.variants import ARTIFACTS, KINDS, NAME_PATTERN, names_made_by, parse_variant
@@ -64,7 +65,7 @@ NAMED_ARTIFACTS = {"checkpoint": CHECKPOINT, "clustered_base": CLUSTERED_BASE}
 
 wildcard_constraints:
     dataset="[^/]+",
-    split="official|[0-9]+-[0-9]+",
+    split=SPLIT_PATTERN,
     seed="[0-9]+",
     model="[^/]+",
     variant=NAME_PATTERN,

@@ -11,7 +11,8 @@ import pandas as pd
 from opscore.compression.graph import EvaluateFn, count_params
 from opscore.measure import classification_metrics
 from opscore.score import METRICS
-from opscore.tf import keras, tf
+from opscore.training import compile_classifier
+from opscore.tf import tf
 
 
 def compression_rate(original, pruned) -> dict:
@@ -61,8 +62,7 @@ def fine_tuner(train_data, epochs: int = 1, learning_rate: float = 1e-4, batch_s
     (a batched tf.data.Dataset or an (x, y) tuple); returns the same model, trained."""
 
     def fine_tune(model):
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
+        compile_classifier(model, learning_rate)
         if isinstance(train_data, tf.data.Dataset):
             model.fit(train_data, epochs=epochs, verbose=verbose)
         else:

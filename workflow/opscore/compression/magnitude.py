@@ -11,6 +11,7 @@ import pandas as pd
 
 from opscore.compression.graph import PruningError, copy_model
 from opscore.compression.quantized_layer import QuantizedDense
+from opscore.training import compile_classifier
 from opscore.tf import keras, tf
 
 
@@ -117,8 +118,7 @@ def prune_magnitude(model, train_data, target_sparsity: float, epochs: int, lear
     if not pruned_names:
         raise PruningError(f"{source.name} has no Dense or convolution layer to prune"
                            + (f" among {sorted(wanted)}" if wanted else ""))
-    wrapped.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
-                    metrics=["accuracy"])
+    compile_classifier(wrapped, learning_rate)
     fit_kwargs = {}
     if isinstance(train_data, tf.data.Dataset):
         fit_args = (train_data,)

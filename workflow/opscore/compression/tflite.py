@@ -135,9 +135,3 @@ class TFLitePredictor:
         if not results:
             raise ValueError("no batches to predict")
         return np.concatenate(results).astype(np.float32, copy=False)
-
-
-def tflite_predict(tflite_model: bytes, batches, threads: int) -> np.ndarray:
-    """Class probabilities of `batches` from a TFLite flatbuffer (one interpreter per call;
-    use TFLitePredictor to time repeated calls)."""
-    return TFLitePredictor(tflite_model, threads).predict(batches)

@@ -7,6 +7,8 @@ import numpy as np
 
 from opscore.data import DataError
 
+#: the `{split}` wildcard: the official split, or TRAIN-TEST percentages
+SPLIT_PATTERN = r"official|[0-9]+-[0-9]+"
 _SPLIT_RE = re.compile(r"^(\d+)-(\d+)$")
 _SPLIT_HELP = "use 'official' or TRAIN-TEST percentages summing to 100, such as '70-30' or '80-20'"
 

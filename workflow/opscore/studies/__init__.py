@@ -15,12 +15,13 @@ SOURCES = ("measurements", "pruning_steps")
 @dataclass(frozen=True)
 class Study:
     """``table_function``/``figure_function``: "module.function" in opscore.studies; ``has_data``:
-    whether the study's table shows something a run measured."""
+    whether the study's table shows something a run measured, else ``needs`` says what to add."""
 
     key: str
     table_function: str
     figure_function: str
     has_data: Callable[[object], bool]
+    needs: str
     source: str = "measurements"
 
     @property
@@ -55,27 +56,21 @@ def _rows(t) -> bool:
 #: study key (a stable file name) -> Study, in report order
 STUDIES = {study.key: study for study in (
     Study("table1_quantized_size", "tables.quantized_size_table", "figures.quantized_size_figure",
-          lambda t: bool(t["size_ratio"].notna().any())),
-    Study("table2_classification", "tables.classification_table", "figures.classification_figure", _rows),
-    Study("fig4_accuracy", "tables.accuracy_table", "figures.accuracy_figure", _rows),
-    Study("fig5_unfreeze_sweep", "tables.unfreeze_sweep_table", "figures.unfreeze_sweep_figure", _has_sweep),
+          lambda t: bool(t["size_ratio"].notna().any()), "a quantized variant (float16, tflite-*, quantize-q*) "
+          "and its model's original"),
+    Study("table2_classification", "tables.classification_table", "figures.classification_figure", _rows,
+          "any measured variant"),
+    Study("fig4_accuracy", "tables.accuracy_table", "figures.accuracy_figure", _rows, "any measured variant"),
+    Study("fig5_unfreeze_sweep", "tables.unfreeze_sweep_table", "figures.unfreeze_sweep_figure", _has_sweep,
+          "two unfreeze depths of one model's original (models: NAME: {unfreeze: [1, 5]})"),
     Study("fig8_table7_cluster_count", "tables.cluster_count_table", "figures.cluster_count_figure",
-          lambda t: bool(t["k"].notna().any())),
-    Study("table3_split_time", "tables.split_time_table", "figures.split_time_figure", _has_splits),
-    Study("table4_variant_time", "tables.variant_time_table", "figures.variant_time_figure", _rows),
+          lambda t: bool(t["k"].notna().any()), "a cluster-k<K> variant"),
+    Study("table3_split_time", "tables.split_time_table", "figures.split_time_figure", _has_splits,
+          "two splits of one model's original (datasets: NAME: {splits: [70-30, 80-20]})"),
+    Study("table4_variant_time", "tables.variant_time_table", "figures.variant_time_figure", _rows,
+          "any measured variant"),
     Study("compression", "tables.compression_table", "figures.compression_figure",
-          lambda t: bool(t["params_ratio"].notna().any())),
+          lambda t: bool(t["params_ratio"].notna().any()), "a pruned or quantize-q* variant and its original"),
     Study("pruning_sensitivity", "pruning.pruning_sensitivity_table", "pruning.pruning_sensitivity_figure", _rows,
-          source="pruning_steps"),
+          "a prune-filters-b<B> or prune-layers-b<B> variant", source="pruning_steps"),
 )}
-
-
-def available_studies(table) -> list[str]:
-    """The measurement-table studies (in registry order) a table has data for: Table 1 needs a
-    quantized variant and its model's original; Fig. 5 two unfreeze depths of one model's
-    original; Fig. 8/Table 7 a ``cluster-k<K>`` variant; Table 3 two splits of one model's
-    original; the others any variant row."""
-    return [key for key, study in STUDIES.items()
-            if study.source == "measurements" and study.has_data(study.table(table))]
-
-

@@ -10,6 +10,9 @@ import altair as alt
 import pandas as pd
 
 from opscore import plots
+from opscore.data import DataError
+from opscore.data.splits import parse_split
+from opscore.job import IDENTITY
 from opscore.variants import KINDS, parse_variant
 
 NO_DATA_TEXT = "no data for this study in this run"
@@ -18,7 +21,6 @@ NO_DATA_TEXT = "no data for this study in this run"
 KIND_ORDER = {kind: i for i, kind in enumerate(KINDS)}
 TFLITE_ORDER = {"float16": 0, "dynamic": 1, "int8": 2}
 _CLUSTER_RE = re.compile(r"cluster-k(\d+)")
-_SPLIT_RE = re.compile(r"(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)")
 _FAMILY_RE = re.compile(r"(?:\d+|V\d+|B\d+)+$")
 
 
@@ -55,10 +57,11 @@ def depth_key(unfreeze: Any) -> tuple[int, float, str]:
 
 def split_percent(split: Any) -> tuple[float, float]:
     """(train %, test %) of a split named ``<train>-<test>`` (e.g. 70-30), else (NaN, NaN)."""
-    match = _SPLIT_RE.fullmatch(str(split))
-    if not match:
-        return (math.nan, math.nan)
-    return (float(match.group(1)), float(match.group(2)))
+    try:
+        percentages = parse_split(str(split))
+    except DataError:
+        percentages = None
+    return (math.nan, math.nan) if percentages is None else tuple(map(float, percentages))
 
 
 def split_key(split: Any) -> tuple[int, float, str]:
@@ -90,7 +93,7 @@ def variant_kind(variant: Any) -> str | None:
 
 
 
-IDS = ["dataset", "model", "variant", "unfreeze", "split"]
+IDS = [column for column in IDENTITY if column != "seed"]  # seeds are averaged
 
 
 def measurement_rows(table: pd.DataFrame | None, numeric: list[str]) -> pd.DataFrame:

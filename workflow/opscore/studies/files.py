@@ -20,7 +20,10 @@ def write_study(key: str, source: pd.DataFrame | None, csv_path, md_path=None, s
     result = study.table(source)
     write_atomic(csv_path, result.to_csv(index=False))
     if md_path is not None:
-        write_atomic(md_path, _markdown(result, with_dataset(TITLES[key], result)))
+        markdown = _markdown(result, with_dataset(TITLES[key], result))
+        if not study.has_data(result):
+            markdown += f"\n*For this study a run needs {study.needs}.*\n"
+        write_atomic(md_path, markdown)
     if svg_path is not None or html_path is not None:
         chart = study.figure(source, title=title)
         for path in (svg_path, html_path):
