@@ -11,8 +11,8 @@ from __future__ import annotations
 import copy
 from itertools import product
 
-from opscore.data.datasets import BUILTIN_DATASETS, has_official_split
 from opscore.data import DataError
+from opscore.data.datasets import BUILTIN_DATASETS, has_official_split
 from opscore.data.splits import parse_split
 from opscore.data.tables import is_csv_path
 from opscore.models import APPLICATIONS, SCRATCH_MODELS, TABULAR_MODELS

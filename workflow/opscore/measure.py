@@ -70,11 +70,7 @@ def time_repeats(run, repeats: int) -> tuple[object, list[float]]:
     return result, seconds
 
 
-#: repeat-to-repeat coefficient of variation above which a timing is flagged unstable
-UNSTABLE_CV = 0.10
-
-
-def timing_summary(seconds: list[float], n_images: int, unstable_cv: float = UNSTABLE_CV) -> dict:
+def timing_summary(seconds: list[float], n_images: int, unstable_cv: float) -> dict:
     """The repeats summed up so that one stall cannot move the score.
 
     ``inference_time_s`` is the median repeat x R: the paper's unit (R passes over the test

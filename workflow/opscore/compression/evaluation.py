@@ -11,8 +11,8 @@ import pandas as pd
 from opscore.compression.graph import EvaluateFn, count_params
 from opscore.measure import classification_metrics
 from opscore.score import METRICS
-from opscore.training import compile_classifier
 from opscore.tf import tf
+from opscore.training import compile_classifier
 
 
 def compression_rate(original, pruned) -> dict:

@@ -11,8 +11,8 @@ import pandas as pd
 
 from opscore.compression.graph import PruningError, copy_model
 from opscore.compression.quantized_layer import QuantizedDense
-from opscore.training import compile_classifier
 from opscore.tf import keras, tf
+from opscore.training import compile_classifier
 
 
 def _prunable_for_magnitude(layer) -> bool:
