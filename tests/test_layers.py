@@ -10,7 +10,7 @@ LAYERS = [
     # foundations: no TensorFlow at import, read while Snakemake parses
     ("opscore.tf", "opscore.job", "opscore.variants", "opscore.score", "opscore.latency", "opscore.slurm_profile"),
     # data, measuring, training primitives
-    ("opscore.data", "opscore.measure", "opscore.costs", "opscore.scratch_models", "opscore.selection",
+    ("opscore.data", "opscore.ranking", "opscore.measure", "opscore.costs", "opscore.scratch_models", "opscore.selection",
      "opscore.training"),
     # models, the config, charts
     ("opscore.models", "opscore.config", "opscore.plots"),

@@ -1,4 +1,4 @@
-"""Tests for opscore.score: hand-computed OpScores, floors, time bases, ranking, MIN/MAX rows,
+"""Tests for opscore.score and opscore.ranking: hand-computed OpScores, floors, time bases, ranking, MIN/MAX rows,
 normalisation, Pareto front, errors, Markdown/Parquet output and the CLI."""
 import math
 import os
@@ -10,16 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from opscore.ranking import main, to_markdown, write_table
 from opscore.score import (
     bytes_to_mb,
     floored_error,
-    main,
     opscore,
     pareto_front,
     rank_table,
     rank_tables_by,
-    to_markdown,
-    write_table,
 )
 
 WORKFLOW_DIR = Path(__file__).resolve().parents[1] / "workflow"
@@ -368,7 +366,7 @@ def test_write_table_round_trip(tmp_path):
 def run_cli(*args):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(WORKFLOW_DIR), env.get("PYTHONPATH")) if p)
-    return subprocess.run([sys.executable, "-m", "opscore.score", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "opscore.ranking", *map(str, args)],
                           env=env, capture_output=True, text=True, timeout=60)
 
 

@@ -1,99 +1,14 @@
-"""OpScore: rank model variants by accuracy, time and size (Arı & Çamlı, 2022).
-
-    OpScore = log10(1 - quality) + log10(time_s) + log10(size_mb)        (lower is better)
-
-Units and conventions
----------------------
-* The quality is ``accuracy`` (the paper) or another metric in [0, 1] (``metric``, one of
-  :data:`METRICS`: balanced accuracy, macro F1/recall/precision, AUC) for data where accuracy
-  cannot tell the variants apart (0.17 % frauds: never flagging one scores 0.998). The ranking
-  says which in its ``metric`` column; the value stays in that metric's own column.
-* ``size_mb`` is megabytes with **1 MB = 1e6 bytes** (decimal, not MiB); see :func:`bytes_to_mb`.
-  If a table has ``size_bytes`` but no ``size_mb``, ``size_mb`` is derived from it.
-* ``time_s`` is seconds, on the chosen *time basis*:
-
-  - ``"inference"`` (default, the paper's ranking): ``inference_time_s``, the time of R passes
-    over the test split. With ``time_statistic`` it is recomputed from the repeats' statistics:
-    ``median`` (median repeat x R; one stall cannot move it), ``min`` (fastest repeat x R) or
-    ``total`` (the sum of the R repeats, what the paper printed).
-  - ``"latency"``: the 90th percentile of single-stream batch-1 requests, ``latency_p90_ms`` / 1000
-    (a deployment's view: what one request waits; see :mod:`opscore.latency`)
-  - ``"train"``: ``train_time_s`` (+ ``prep_time_s`` if that column exists)
-  - ``"total"``: ``train_time_s + inference_time_s`` (+ ``prep_time_s`` if that column exists)
-
-  Preparation (e.g. weight clustering, pruning schedules) is part of making the model, so it
-  counts towards train and total time but not inference. A missing ``prep_time_s`` value in a
-  row counts as 0.
-* The error ``1 - accuracy`` is floored at ``1 / n_test`` (one misclassified test example), so
-  a perfect accuracy gives a finite score. ``n_test`` comes from the ``n_test`` column if the
-  table has one (missing values fall back to the ``n_test`` argument), else from the
-  ``n_test`` argument. Rows whose error was raised to the floor are flagged ``error_floored``.
-  With no ``n_test`` at all, an accuracy of 1.0 is an error (the score would be -inf).
-* Non-positive (or missing) time or size, or accuracy outside [0, 1], raise ``ValueError``
-  naming the offending row.
-
-Ranked table (:func:`rank_table`)
----------------------------------
-Every input column is kept; added are ``metric``, ``time_basis``, ``time_s``, ``log10_error``,
-``log10_time``, ``log10_size``, ``opscore``, ``error_floored``, ``pareto`` (on the
-quality / time_s / size_mb Pareto front), ``<quality>_norm``, ``time_s_norm``,
-``size_mb_norm``, ``opscore_norm``, ``time_ties`` (the variants whose time is within this
-one's repeat-to-repeat noise), ``rank`` (1 = lowest OpScore, ties share the smaller rank) and
-``row`` (``"variant"``). Rows are sorted by ascending OpScore and two fictitious reference
-rows are appended, as in the paper (Tables 5-6):
-
-* ``MIN``: a fictitious model made of the *best* value of each metric column (max quality, min
-  time, min size, ...), generally not a real row, scored on its own values: its OpScore is
-  log10(1 - best quality) + log10(best time) + log10(best size), not the best real OpScore;
-* ``MAX``: the same with the *worst* value of each column.
-
-The ``*_norm`` columns place every row between these two: (x - MIN) / (MAX - MIN), so the
-MIN row is 0 and the MAX row 1 for time, size and OpScore, and 1 and 0 for the quality.
-
-In the reference rows, text columns that identify a variant (model, variant, ...) hold
-``"MIN"``/``"MAX"``; context columns (``dataset``, ``time_basis`` and any grouping columns)
-keep their value; ``rank``, ``pareto``, ``error_floored`` and numeric columns that are not
-metrics (seed, unfreeze, n_test, ...) are NA. Metric directions: higher is better for
-``accuracy``/``*_accuracy``/``accuracy_norm``; lower is better for ``opscore``, ``time_s``,
-``*_time_s``, ``size_mb``, ``size_bytes``, ``log10_*``, the other ``*_norm`` columns,
-``error``/``*_error`` and ``loss``/``*_loss``.
-
-CLI
----
-``python -m opscore.score IN.csv OUT.csv [--time-basis inference|train|total] [--metric M]
-[--time-statistic median|total|min] [--n-test N] [--markdown OUT.md]`` ranks measurements made elsewhere (per ``dataset`` if that column exists).
-"""
+"""OpScore (Arı & Çamlı, 2022): log10(1 - quality) + log10(time_s) + log10(size_mb), lower is better;
+the ranked table with its MIN/MAX reference rows, normalised columns, Pareto front and timing ties.
+Units and every column: docs/scoring.md."""
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from opscore.job import IDENTITY
-
-__all__ = [
-    "METRICS",
-    "TIME_BASES",
-    "TIME_STATISTICS",
-    "apply_time_statistic",
-    "time_ties",
-    "CLI_REQUIRED_COLUMNS",
-    "bytes_to_mb",
-    "floored_error",
-    "score_components",
-    "opscore",
-    "time_for_basis",
-    "pareto_front",
-    "rank_table",
-    "rank_tables_by",
-    "to_markdown",
-    "write_table",
-    "main",
-]
 
 TIME_BASES = ("inference", "train", "total", "latency")
 #: quality metric name (config ``score.metric``) -> the measurement column that holds it
@@ -101,17 +16,10 @@ METRICS = {"accuracy": "accuracy", "balanced_accuracy": "balanced_accuracy", "f1
            "recall_macro": "recall_macro", "precision_macro": "precision_macro", "auc": "auc_ovr"}
 #: how the R timed repeats become the inference time: statistic -> per-repeat column
 TIME_STATISTICS = {"median": "inference_median_s", "min": "inference_min_s", "total": None}
-CLI_REQUIRED_COLUMNS = ("model", "accuracy", "size_mb", "train_time_s", "inference_time_s")
 BYTES_PER_MB = 1e6
 # Text columns that describe the context of a table (not a variant): they keep their value in the
 # MIN/MAX reference rows instead of becoming "MIN"/"MAX".
 CONTEXT_COLUMNS = ("dataset", "time_basis", "metric", "time_statistic")
-# Columns shown by to_markdown (those present, in this order).
-MARKDOWN_COLUMNS = (
-    *IDENTITY,
-    *dict.fromkeys(METRICS.values()), "time_s", "inference_cv", "timing_unstable", "size_mb", "opscore", "pareto",
-    "rank",
-)
 _ID_COLUMNS = IDENTITY
 _ADDED_COLUMNS = (
     "metric", "time_basis", "time_s", "log10_error", "log10_time", "log10_size", "opscore",
@@ -495,136 +403,3 @@ def rank_tables_by(df: pd.DataFrame, by="dataset", time_basis: str = "inference"
                         time_statistic=time_statistic)
              for _, g in df.groupby(keys, sort=False, dropna=False)]
     return pd.concat(parts, ignore_index=True)
-
-
-# ----------------------------------------------------------------------------- output
-def _fmt_sig(x, digits=4):
-    if pd.isna(x):
-        return ""
-    x = float(x)
-    if x == 0 or 1e-3 <= abs(x) < 1e6:
-        # Fixed notation with `digits` significant digits.
-        decimals = max(digits - 1 - int(np.floor(np.log10(abs(x)))), 0) if x else digits - 1
-        return f"{x:.{decimals}f}"
-    return f"{x:.{digits - 1}e}"
-
-
-def _fmt_cell(col: str, x) -> str:
-    if x is None or x is pd.NA or (not isinstance(x, str) and pd.isna(x)):
-        return ""
-    if col in METRICS.values():
-        return f"{float(x):.4f}"
-    if col == "inference_cv":
-        return f"{100 * float(x):.1f} %"
-    if col == "timing_unstable":
-        return "UNSTABLE" if bool(x) else ""
-    if col == "opscore":
-        return f"{float(x):.3f}"
-    if col in ("time_s", "size_mb"):
-        return _fmt_sig(x, 4)
-    if col == "pareto":
-        return "yes" if bool(x) else "no"
-    if col == "rank":
-        return str(int(x))
-    if isinstance(x, (float, np.floating)):
-        return f"{x:g}"
-    return str(x).replace("|", "\\|")
-
-
-def to_markdown(table: pd.DataFrame) -> str:
-    """A Markdown (pipe) table of the key columns of a ranked table, numbers rounded.
-
-    Columns, those present in this order: dataset, model, variant, unfreeze, split, seed,
-    accuracy (4 decimals), time_s and size_mb (4 significant digits), opscore (3 decimals),
-    pareto (yes/no), rank. NA cells (e.g. rank in the MIN/MAX rows) are blank.
-    """
-    quality = METRICS.get(table["metric"].dropna().iloc[0], "accuracy") if "metric" in table.columns else "accuracy"
-    shown_metrics = {"accuracy", quality}
-    cols = [c for c in MARKDOWN_COLUMNS if c in table.columns
-            and (c not in METRICS.values() or c in shown_metrics)]
-    if not cols:
-        raise ValueError("to_markdown: none of the key columns " + ", ".join(MARKDOWN_COLUMNS) + " present")
-    shown = pd.DataFrame({c: [_fmt_cell(c, x) for x in table[c]] for c in cols})
-    numeric = {*shown_metrics, "time_s", "size_mb", "opscore", "rank", "inference_cv"}
-    align = ["right" if c in numeric or (c not in ("pareto", "timing_unstable")
-                                         and pd.api.types.is_numeric_dtype(table[c])) else "left"
-             for c in cols]
-    return shown.to_markdown(index=False, disable_numparse=True, colalign=align) + "\n" + _ties_note(table)
-
-
-def _ties_note(table: pd.DataFrame) -> str:
-    """Lines naming the variants whose times differ by less than their noise."""
-    if "time_ties" not in table.columns:
-        return ""
-    rows = table[table["time_ties"].fillna("") != ""]
-    if rows.empty:
-        return ""
-    lines = ["", "Times within each other's repeat-to-repeat noise (their order in time is not measured):"]
-    for _, row in rows.iterrows():
-        lines.append(f"- {row['model']}/{row['variant']}/{row.get('unfreeze', '')}: {row['time_ties']}")
-    return "\n".join(lines) + "\n"
-
-
-def write_table(table: pd.DataFrame, parquet_path=None, csv_path=None, md_path=None) -> None:
-    """Write a ranked table as Parquet, CSV (no index) and Markdown; a None path is skipped."""
-    for path, write in (
-        (parquet_path, lambda p: table.to_parquet(p, index=False)),
-        (csv_path, lambda p: table.to_csv(p, index=False)),
-        (md_path, lambda p: Path(p).write_text(to_markdown(table), encoding="utf-8")),
-    ):
-        if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            write(path)
-
-
-# ----------------------------------------------------------------------------- CLI
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m opscore.score",
-        description=(
-            "Rank model variants by OpScore = log10(1-accuracy) + log10(time_s) + log10(size_mb) "
-            "(lower is better; size in MB = bytes/1e6). IN.csv needs columns "
-            + ", ".join(CLI_REQUIRED_COLUMNS) + "; other columns are kept. If a dataset column "
-            "exists, each dataset is ranked separately. OUT.csv gets the ranked rows plus MIN/MAX rows."
-        ),
-    )
-    parser.add_argument("input", metavar="IN.csv", help="measurements, one row per model variant")
-    parser.add_argument("output", metavar="OUT.csv", help="ranked table to write")
-    parser.add_argument("--time-basis", choices=TIME_BASES, default="inference",
-                        help="which time enters the score (default: inference)")
-    parser.add_argument("--metric", choices=list(METRICS), default="accuracy",
-                        help="quality metric in the score (default: accuracy, the paper's)")
-    parser.add_argument("--time-statistic", choices=list(TIME_STATISTICS), default=None,
-                        help="recompute inference_time_s from the repeats (needs repeats and "
-                             "inference_median_s / inference_min_s / inference_total_s); default: as given")
-    parser.add_argument("--n-test", type=int, default=None,
-                        help="test-set size: floors 1-accuracy at 1/N (an n_test column takes precedence)")
-    parser.add_argument("--markdown", metavar="OUT.md", default=None, help="also write a Markdown table")
-    args = parser.parse_args(argv)
-
-    try:
-        df = pd.read_csv(args.input)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        parser.error(f"cannot read {args.input}: {exc}")
-    required = [METRICS[args.metric] if c == "accuracy" else c for c in CLI_REQUIRED_COLUMNS]
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        parser.error(f"{args.input} is missing required column(s): {', '.join(missing)}")
-    if args.n_test is not None and args.n_test <= 0:
-        parser.error("--n-test must be positive")
-    try:
-        if "dataset" in df.columns:
-            table = rank_tables_by(df, by="dataset", time_basis=args.time_basis, n_test=args.n_test,
-                                   metric=args.metric, time_statistic=args.time_statistic)
-        else:
-            table = rank_table(df, time_basis=args.time_basis, n_test=args.n_test, metric=args.metric,
-                               time_statistic=args.time_statistic)
-    except ValueError as exc:
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return 1
-    write_table(table, csv_path=args.output, md_path=args.markdown)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

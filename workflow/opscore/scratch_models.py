@@ -1,40 +1,5 @@
 """Models trained from scratch, selectable by name like ``keras.applications``.
-
-Lee et al., "Efficient Layer Optimizations for Deep Neural Networks", compress two kinds of
-network for which no pretrained weights exist in Keras, so opscore builds and trains them
-from random (seeded) initialisation:
-
-``AlexNet``
-    AlexNet's five convolutions and its dense classifier, resized for 32×32 inputs
-    (CIFAR, upscaled digits/MNIST). The 11×11/stride-4 and 5×5 kernels of the 224×224
-    original would leave nothing of a 32×32 image, so every convolution is 3×3, stride 1,
-    "same" padding, with 2×2 max-pooling after conv 1, 2 and 5 (32 → 16 → 8 → 4). The
-    widths are the single-tower AlexNet widths 64-192-384-256-256 (torchvision's) and the
-    two 4096-unit dense layers become 1024 units (with dropout 0.5), so that, as in the
-    original, the dense layers hold most parameters (≈ 5.3 M of ≈ 7.6 M at width 1).
-    Local response normalisation is replaced by BatchNormalization (Conv → BN → ReLU).
-    The model is a plain chain (one functional path, no branches), so structured filter
-    pruning (:mod:`opscore.compression.filters`) can rebuild it with fewer filters.
-
-``A2E``
-    The accordion autoencoder classifier: the input is flattened (images) or taken as is
-    (tabular vectors), then passes alternating wide and narrow dense layers
-    (256 → 64 → 256 → 64 by default: the "accordion"), each with ReLU, before the softmax
-    classifier. In the paper A2E reached 85.1 % (credit-card fraud) and 94.5 % (MNIST)
-    complexity reduction; opscore lets it be ranked against the CNNs on the same split.
-    For tabular data, ``normalize=True`` puts a ``Normalization`` layer in front, whose
-    feature mean/variance :func:`adapt_normalization` learns from the training split and
-    which are saved with the weights. A2E is the one model here that takes feature vectors
-    (:data:`TABULAR_MODELS`).
-
-Every model ends in a softmax Dense layer named ``head_dense`` (Glorot uniform, seeded), like
-:func:`opscore.models.build_classifier`, so ``unfreeze_top`` and the measurement code work
-unchanged. All initialisers are seeded from ``seed``, so the same seed gives the same
-initial weights without touching the global random state.
-
-Inputs: use :func:`preprocess` (pixels scaled to [0, 1]) where an application would use its
-``preprocess_input``; it accepts numpy arrays and tensors.
-"""
+AlexNet (for 32x32 inputs) and the accordion autoencoder A2E (Lee et al.); design notes: docs/models.md."""
 from __future__ import annotations
 
 from typing import Callable

@@ -3,7 +3,8 @@ import pandas as pd
 
 from opscore.costs import speedups
 from opscore.job import redirect_output
-from opscore.score import rank_table, write_table
+from opscore.ranking import write_table
+from opscore.score import rank_table
 
 redirect_output(snakemake.log[0])
 params = snakemake.params
