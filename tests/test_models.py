@@ -25,10 +25,10 @@ def test_unknown_model_lists_the_known_ones():
 def test_tabular_rows_go_to_a2e_only_and_through_the_pipeline_unchanged():
     from opscore.training import make_pipeline
 
-    model = models.build_classifier("A2E", n_classes=2, input_size=32, features=5)
+    model = models.build_classifier("A2E", n_classes=2, input_size=32, sample_shape=(5,))
     assert model.input_shape == (None, 5) and model.layers[1].name == "a2e_normalize"
     with pytest.raises(models.ModelError, match="table of 5 features.*A2E"):
-        models.build_classifier("MobileNetV2", n_classes=2, input_size=32, features=5)
+        models.build_classifier("MobileNetV2", n_classes=2, input_size=32, sample_shape=(5,))
     rows = np.array([[1e4, -3.5, 0.0, 2.0, 7.0]] * 3, np.float32)
     batch, labels = next(iter(make_pipeline(rows, np.array([0, 1, 0]), models.preprocess_function("A2E"),
                                             input_size=32, batch_size=4)))
@@ -124,3 +124,24 @@ def test_staged_imagenet_file_is_used_without_network(tmp_path, monkeypatch):
     loaded = models.build_base("MobileNetV2", 32, str(tmp_path / "w.h5"))
     np.testing.assert_array_equal(loaded.get_weights()[0], staged_base.get_weights()[0])
     assert hashlib.md5((tmp_path / "w.h5").read_bytes()).hexdigest()
+
+
+def test_dense_models_take_images_at_their_native_shape(digits_dataset):
+    """A2E on digits sees 8x8x1 = 64 values (no upscaling, no RGB); MNIST would be 784."""
+    from opscore.data.prepared import sample_shape
+    from opscore.training import make_pipeline
+
+    shape = sample_shape(digits_dataset)
+    assert shape == (8, 8, 1)
+    a2e = models.build_classifier("A2E", 10, input_size=32, sample_shape=shape)
+    assert a2e.input_shape == (None, 8, 8, 1) and a2e.get_layer("fold1").get_weights()[0].shape[0] == 64
+    assert models.build_classifier("A2E", 10, 32, sample_shape=(28, 28, 1)).get_layer("fold1").get_weights()[0].shape[0] == 784
+    assert models.pipeline_size("A2E", 32) is None and models.pipeline_size("MobileNetV2", 32) == 32
+    x, y = digits_dataset["x_train"][:10], digits_dataset["y_train"][:10]
+    batch, _ = next(iter(make_pipeline(x, y, models.preprocess_function("A2E"), None, 10)))
+    assert batch.shape == (10, 8, 8, 1) and float(batch.numpy().max()) <= 1.0
+    assert a2e.predict(batch, verbose=0).shape == (10, 10)
+    image_batch, _ = next(iter(make_pipeline(x, y, models.preprocess_function("MobileNetV2"), 32, 10)))
+    assert image_batch.shape == (10, 32, 32, 3)  # the others: resized, RGB
+    with pytest.raises(models.ModelError, match="sample_shape"):
+        models.build_classifier("A2E", 10, 32)

@@ -349,17 +349,35 @@ def accordion(seed=0):
     return keras.Model(inputs, outputs)
 
 
-def test_removal_candidates_need_matching_shapes():
-    table = layer_removal.removal_candidates(accordion())
-    assert table["candidate"].tolist() == ["fold2+fold3", "fold3+fold4"]
-    assert table.loc[0, "removed"] == ["fold2", "fold2_dropout", "fold3", "fold3_dropout"]
+def test_removal_candidates_keep_shapes_or_rebuild_the_next_dense_layer():
+    table = layer_removal.removal_candidates(accordion()).set_index("candidate")
+    # 64 → 48 → 16 → 48 → 16 → 10: equal-shape runs, and Dense runs whose next Dense layer can take
+    # the new width with fewer parameters in all (fold2 alone would grow fold3 from 16 to 48 inputs)
+    assert list(table.index) == ["fold1", "fold1+fold2", "fold2+fold3", "fold3", "fold3+fold4", "fold4"]
+    assert table.loc["fold2+fold3", "removed"] == ["fold2", "fold2_dropout", "fold3", "fold3_dropout"]
+    assert table.loc["fold2+fold3", "rebuilds"] == "" and table.loc["fold1", "rebuilds"] == "fold2"
+    assert table.loc["fold1", "params"] == (64 * 48 + 48) + (48 * 16 + 16) - (64 * 16 + 16)
     cnn = layer_removal.removal_candidates(small_cnn())
-    assert cnn["candidate"].tolist() == ["c2"]  # 16→16 channels, same padding; c1, c3, fc1 change shape
+    # c2: 16→16 channels, same padding; c1 and c3 change shape; fc1 (512→32) folds into the head (512→10)
+    assert cnn["candidate"].tolist() == ["c2", "fc1"] and cnn["rebuilds"].tolist() == ["", "head_dense"]
     assert cnn.loc[cnn["candidate"] == "c2", "removed"].iloc[0] == ["c2", "c2_bn", "c2_relu"]
-    with pytest.raises(PruningError, match=r"fold2.*\(48,\).*\(16,\)"):
-        layer_removal.remove_layers(accordion(), ["fold2"])
+    with pytest.raises(PruningError, match=r"c1.*\(8, 8, 1\).*\(8, 8, 16\)"):
+        layer_removal.remove_layers(small_cnn(), ["c1"])
     with pytest.raises(PruningError, match="head_dense.*output"):
         layer_removal.remove_layers(accordion(), ["head_dense"])
+
+
+def test_removing_a_width_changing_layer_folds_it_into_the_next(digits):
+    model = accordion()
+    smaller = layer_removal.remove_layers(model, ["fold1"])
+    assert [layer.name for layer in smaller.layers if layer.weights] == ["fold2", "fold3", "fold4", "head_dense"]
+    kernel, bias = smaller.get_layer("fold2").get_weights()
+    w1, b1 = model.get_layer("fold1").get_weights()
+    w2, b2 = model.get_layer("fold2").get_weights()
+    np.testing.assert_allclose(kernel, w1 @ w2, rtol=1e-5)  # the removed map composed in, as if linear
+    np.testing.assert_allclose(bias, b1 @ w2 + b2, rtol=1e-5)
+    assert smaller.count_params() == model.count_params() - ((64 * 48 + 48) + (48 * 16 + 16) - (64 * 16 + 16))
+    assert smaller.predict(digits["x_val"][:3], verbose=0).shape == (3, 10)
 
 
 def test_layer_removal_gives_smaller_model_that_runs(trained_cnn, digits):
@@ -375,20 +393,25 @@ def test_layer_removal_gives_smaller_model_that_runs(trained_cnn, digits):
     assert no_c2.predict(digits["x_val"][:5], verbose=0).shape == (5, 10)
 
 
-def test_layer_removal_follows_measured_sensitivity():
-    def evaluate(model):  # fold3+fold4 barely matters, fold2+fold3 a lot
+def test_layer_removal_follows_measured_sensitivity_and_goes_on_past_a_rejection():
+    def evaluate(model):  # fold3 and fold4 can go one at a time, not both; fold1 costs a little
         names = {layer.name for layer in model.layers}
-        return 0.9 - (0.2 if "fold2" not in names else 0) - (0.01 if "fold4" not in names else 0)
+        return 0.9 - (0.01 if not {"fold3", "fold4"} & names else 0) - (0.001 if "fold1" not in names else 0)
 
-    table = layer_removal.layer_removal_sensitivity(accordion(), evaluate)
-    assert table["candidate"].tolist() == ["fold3+fold4", "fold2+fold3"]  # least sensitive first
-    np.testing.assert_allclose(table["drop"], [0.01, 0.2])
-    smaller, report = layer_removal.out_of_order_layer_removal(accordion(), evaluate, budget=0.05)
-    assert report["candidate"].tolist() == ["fold3+fold4"]  # fold2+fold3 overlaps: skipped
-    assert report.attrs["removed"] == ["fold3", "fold4"]
-    assert [layer.name for layer in smaller.layers if layer.weights] == ["fold1", "fold2", "head_dense"]
-    unchanged, strict = layer_removal.out_of_order_layer_removal(accordion(), evaluate, budget=0.001)
-    assert strict["accepted"].tolist() == [False] and unchanged.count_params() == accordion().count_params()
+    table = layer_removal.layer_removal_sensitivity(accordion(), evaluate, max_span=1)
+    assert table["candidate"].tolist() == ["fold3", "fold4", "fold1"]  # least sensitive first (fold2 would grow fold3)
+    np.testing.assert_allclose(table["drop"], [0, 0, 0.001], atol=1e-12)
+    smaller, report = layer_removal.out_of_order_layer_removal(accordion(), evaluate, budget=0.005, max_span=1,
+                                                               stop_at_first_rejection=False)
+    assert report["candidate"].tolist() == ["fold3", "fold4", "fold1"]
+    assert report["accepted"].tolist() == [True, False, True]  # one rejected candidate does not end the search
+    assert report.attrs["removed"] == ["fold3", "fold1"]
+    assert [layer.name for layer in smaller.layers if layer.weights] == ["fold2", "fold4", "head_dense"]
+    assert smaller.get_layer("fold2").get_weights()[0].shape == (64, 16)  # rebuilt for fold1's input
+    stopped, steps = layer_removal.out_of_order_layer_removal(accordion(), evaluate, budget=0.005, max_span=1,
+                                                              stop_at_first_rejection=True)
+    assert steps["accepted"].tolist() == [True, False] and steps.attrs["removed"] == ["fold3"]
+    assert smaller.count_params() < stopped.count_params() < accordion().count_params()
 
 
 def test_sequential_models_are_accepted(digits):
@@ -396,3 +419,105 @@ def test_sequential_models_are_accepted(digits):
                               keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax", name="head")])
     pruned = filters.prune_filters(model, {"a": 2})
     assert filter_count(pruned, "a") == 4 and pruned.predict(digits["x_val"][:2], verbose=0).shape == (2, 10)
+
+
+# ----------------------------------------------------------------------------- dense units (prune-units)
+
+
+def unit_count(model, name):
+    return model.get_layer(name).units
+
+
+def test_unit_pruning_makes_dense_layers_physically_smaller(digits, tmp_path):
+    model = accordion()
+    pruned = filters.prune_filters(model, {"fold1": 24, "fold3": 40})
+    assert (unit_count(pruned, "fold1"), unit_count(pruned, "fold3")) == (24, 8)
+    assert pruned.get_layer("fold2").get_weights()[0].shape == (24, 16)  # the successor's inputs shrink with it
+    assert pruned.get_layer("fold4").get_weights()[0].shape == (8, 16)
+    assert unit_count(pruned, "head_dense") == 10  # the classes stay
+    assert pruned.count_params() == model.count_params() - (64 * 24 + 24) - 24 * 16 - (16 * 40 + 40) - 40 * 16
+    graph.save_model(model, tmp_path / "original.h5")
+    graph.save_model(pruned, tmp_path / "pruned.h5")
+    assert (tmp_path / "pruned.h5").stat().st_size < (tmp_path / "original.h5").stat().st_size
+    back = graph.load_model(tmp_path / "pruned.h5")
+    np.testing.assert_allclose(back.predict(digits["x_val"][:4], verbose=0), pruned.predict(digits["x_val"][:4], verbose=0),
+                               rtol=1e-6)
+    with pytest.raises(PruningError, match="head_dense.*classes"):
+        filters.prune_filters(model, {"head_dense": 2})
+
+
+def test_unit_search_prunes_hidden_dense_layers_in_sensitivity_order():
+    widths = {"fold1": 48, "fold2": 16, "fold3": 48, "fold4": 16}
+    costs = {"fold1": 0.0001, "fold2": 0.01, "fold3": 0.0001, "fold4": 0.0005}  # half a layer: .0024 .08 .0024 .004
+
+    def evaluate(model):
+        return 0.9 - sum(cost * (widths[name] - unit_count(model, name)) for name, cost in costs.items())
+
+    table = filters.layer_sensitivity(accordion(), evaluate, ratio=0.5, targets=("units",))
+    assert table["layer"].tolist() == ["fold1", "fold2", "fold3", "fold4"]  # hidden layers only, not the head
+    pruned, report = filters.accuracy_aware_filter_pruning(accordion(), evaluate, budget=0.01, ratio=0.5,
+                                                           targets=("units",), stop_at_first_rejection=False)
+    assert report.attrs["order"] == ["fold1", "fold3", "fold4", "fold2"]  # least sensitive first, ties in graph order
+    assert report["action"].unique().tolist() == ["prune-units"]
+    assert report["accepted"].tolist() == [True, True, True, False]  # fold2 (0.08) breaks the budget
+    assert (unit_count(pruned, "fold1"), unit_count(pruned, "fold2")) == (24, 16)
+
+
+def test_filters_and_units_are_searched_together(trained_cnn, evaluate):
+    table = filters.layer_sensitivity(trained_cnn, evaluate, ratio=0.5, targets=("filters", "units"))
+    assert table["layer"].tolist() == ["c1", "c2", "c3", "fc1"]  # convolutions and the hidden dense layer
+    pruned, report = filters.accuracy_aware_filter_pruning(trained_cnn, evaluate, budget=0.05, ratio=0.5,
+                                                           targets=("filters", "units"))
+    assert set(report["action"]) <= {"prune-filters", "prune-units"}
+    assert report.attrs["order"] == table[table["prunable"]].sort_values(["drop", "position"],
+                                                                        kind="stable")["layer"].tolist()
+    assert pruned.count_params() <= trained_cnn.count_params()
+
+
+def test_a_cnn_without_hidden_dense_layers_has_no_units_to_prune():
+    L = keras.layers
+    inputs = keras.Input((8, 8, 1))
+    x = L.GlobalAveragePooling2D()(L.Conv2D(4, 3, name="conv")(inputs))
+    head_only = keras.Model(inputs, L.Dense(10, activation="softmax", name="head_dense")(x))
+    with pytest.raises(PruningError, match="no hidden Dense layer"):
+        filters.accuracy_aware_filter_pruning(head_only, lambda model: 0.5, budget=0.02, targets=("units",))
+
+
+# ----------------------------------------------------------------------------- low-bit dense layers
+
+
+@pytest.mark.parametrize("storage, bits", [("int8", 8), ("int4", 4), ("int2", 2)])
+def test_packed_low_bit_kernels_round_trip_within_their_step(storage, bits, trained_cnn, digits, tmp_path):
+    kernel = trained_cnn.get_layer("fc1").get_weights()[0]
+    stored = quantized_layer.QuantizedDense.quantize(kernel, storage)
+    assert stored[0].nbytes == -(-kernel.size * bits // 8)  # packed: bits per value, not bytes
+    quantized = dense_quantization.quantize_dense(trained_cnn, storage)
+    layer = quantized.get_layer("fc1")
+    restored = layer.dequantized_kernel().numpy()
+    scale = layer.get_weights()[1]
+    assert np.all(np.abs(restored - kernel) <= scale / 2 + 1e-6)  # within half a quantization step
+    levels = quantized_layer.QuantizedDense.LEVELS[storage]
+    assert len(np.unique(np.round(restored / scale))) <= 2 * levels + 1
+    graph.save_model(quantized, tmp_path / "q.h5")
+    back = graph.load_model(tmp_path / "q.h5")
+    np.testing.assert_array_equal(back.get_layer("fc1").dequantized_kernel().numpy(), restored)
+    np.testing.assert_allclose(back.predict(digits["x_val"][:8], verbose=0),
+                               quantized.predict(digits["x_val"][:8], verbose=0), rtol=1e-6)
+    rates = evaluation.compression_rate(trained_cnn, quantized)
+    assert rates["params_ratio"] == pytest.approx(1.0, abs=1e-6)  # same parameters, fewer bits
+
+
+def test_lower_bits_make_smaller_files(trained_cnn, tmp_path):
+    sizes = {}
+    for storage in ("int8", "int4", "int2"):
+        graph.save_model(dense_quantization.quantize_dense(trained_cnn, storage), tmp_path / f"{storage}.h5")
+        sizes[storage] = (tmp_path / f"{storage}.h5").stat().st_size
+    assert sizes["int2"] < sizes["int4"] < sizes["int8"]
+
+
+def test_pruning_a_packed_dense_layer_keeps_its_storage(trained_cnn, digits):
+    quantized = dense_quantization.quantize_dense(trained_cnn, "int4")
+    pruned = filters.prune_filters(quantized, {"fc1": 16})
+    layer = pruned.get_layer("fc1")
+    assert layer.storage == "int4" and layer.units == 16
+    assert pruned.predict(digits["x_val"][:2], verbose=0).shape == (2, 10)

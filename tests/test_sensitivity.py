@@ -22,6 +22,7 @@ def _row(model="ResNet50", variant="original", unfreeze="all", split="70-30", se
         n_test=100, train_time_s=100.0, first_epoch_s=12.0, epochs=10, prep_time_s=0.0, inference_time_s=2.0,
         inference_median_s=0.2, inference_ms_per_image=2.0, repeats=10, size_bytes=98_000_000,
         size_compressed_bytes=90_000_000, size_mb=98.0, size_compressed_mb=90.0, params=1000, nonzero_params=1000,
+        param_bytes=4000,
         layers=177, precision="float32", device="cpu", row="variant",
     )
     base.update(values)
@@ -47,7 +48,7 @@ def _full_table() -> pd.DataFrame:
                              size_compressed_mb=size * (0.1 + 0.02 * math.log2(k)), prep_time_s=float(k)))
         # 4x fewer filters' parameters; magnitude pruning keeps the shapes and zeroes half
         rows.append(_row(model, "prune-filters-b2", accuracy=acc + 0.05 - 0.01, params=250, nonzero_params=250,
-                         size_mb=size / 4, size_compressed_mb=size * 0.9 / 4, prep_time_s=30.0))
+                         size_mb=size / 4, size_compressed_mb=size * 0.9 / 4, prep_time_s=30.0, param_bytes=1000))
         rows.append(_row(model, "prune-magnitude-s50", accuracy=acc + 0.05 - 0.02, nonzero_params=500,
                          size_mb=size, size_compressed_mb=size * 0.45, prep_time_s=20.0))
     rows.append(dict(dataset="cifar10", model="MAX", variant="MAX", accuracy=1.0, size_mb=9999.0, row="MAX"))
@@ -299,13 +300,13 @@ def test_compression_rates_against_the_original_of_the_same_run(full):
     filters, magnitude = rates.loc[("VGG16", "prune-filters-b2")], rates.loc[("VGG16", "prune-magnitude-s50")]
     assert filters["params_ratio"] == pytest.approx(4.0) and filters["bytes_ratio"] == pytest.approx(4.0)
     assert filters["compressed_ratio"] == pytest.approx(4.0) and filters["accuracy_drop"] == pytest.approx(0.01)
-    assert filters["params_reduction"] == pytest.approx(0.75)
+    assert filters["params_reduction"] == pytest.approx(0.75) and filters["bits_ratio"] == pytest.approx(4.0)
     assert magnitude["params_ratio"] == pytest.approx(1.0) and magnitude["nonzero_ratio"] == pytest.approx(2.0)
     assert magnitude["compressed_ratio"] == pytest.approx(2.0) and magnitude["bytes_ratio"] == pytest.approx(1.0)
     assert rates["original_accuracy"].notna().all()  # every pruned row met its original (unfreeze all, 70-30)
     bars = _data_rows(figures.compression_figure(full).to_dict())
-    assert len(bars) == 2 * 2 * 4 and {bar["measure"] for bar in bars} == {"parameters", "non-zero parameters",
-                                                                            "file", "deflated file"}
+    assert len(bars) == 2 * 2 * 5 and {bar["measure"] for bar in bars} == {
+        "parameters", "non-zero parameters", "file", "deflated file", "parameter storage (bits)"}
 
 
 def available_studies(table):

@@ -76,7 +76,7 @@ def test_donor_is_trained_before_the_transfer_and_a_new_k_adds_only_its_jobs(var
     more = {**CONFIG, "variants": {**VARIANTS, "cluster-k32": {"models": ["MobileNetV2"]}}}
     assert planned_jobs(snakemake(variants_run, more, "-n")) == {
         "cluster_base": 1, "train": 1, "evaluate": 1, "collect_measurements": 1, "score": 1, "select_variant": 1,
-        "plot": 4, "studies": 1, "all": 1}
+        "plot": 4, "study": 8, "all": 1}  # every study but the pruning one, whose steps did not change
 
 
 def _datasets(group, prefix=""):

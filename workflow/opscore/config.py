@@ -15,7 +15,7 @@ from opscore.data import DataError
 from opscore.data.datasets import BUILTIN_DATASETS, has_official_split
 from opscore.data.splits import parse_split
 from opscore.data.tables import is_csv_path
-from opscore.models import APPLICATIONS, SCRATCH_MODELS, TABULAR_MODELS
+from opscore.models import APPLICATIONS, DENSE_MODELS, SCRATCH_MODELS
 from opscore.score import METRICS
 from opscore.variants import parse_variant
 
@@ -31,7 +31,7 @@ DEFAULTS = {
     "float16": {"training": "auto"},
     "select": {},
     "clustering": {"init": "linear", "method": "auto", "iterations": 0, "order": "before-training"},
-    "pruning": {"fine_tune_epochs": 2, "filter_ratio": 0.5, "schedule": "polynomial", "on_rejection": "stop",
+    "pruning": {"fine_tune_epochs": 2, "filter_ratio": 0.5, "schedule": "polynomial", "on_rejection": "skip",
                 "rounds": 1},
     "download_dir": "resources/downloads",
     "weights_dir": "resources/weights",
@@ -129,11 +129,11 @@ def _check_dataset(config: dict, name: str, options: dict) -> None:
         if "label" not in options:
             raise ValueError(f"config datasets.{name}: the CSV table {options['path']} needs `label:`, "
                              "the name of its label column (e.g. label: Class).")
-        image_models = sorted(set(dataset_models(config, name)) - set(TABULAR_MODELS))
+        image_models = sorted(set(dataset_models(config, name)) - set(DENSE_MODELS))
         if image_models:
             raise ValueError(f"config datasets.{name}: a CSV table feeds feature vectors, which "
                              f"{image_models} cannot take; list the models for it with "
-                             f"`models: [{', '.join(TABULAR_MODELS)}]`.")
+                             f"`models: [{', '.join(DENSE_MODELS)}]`.")
     for split in options["splits"]:
         try:
             parse_split(split)
@@ -150,7 +150,7 @@ def _check_variant(config: dict, name: str, options: dict) -> None:
     if variant.kind == "cluster" and config["clustering"]["order"] == "before-training" and scratch:
         raise ValueError(f"config variants.{name}: {scratch} have no pretrained base to cluster before "
                          "training; restrict the variant with `models:` or set clustering.order: after-training")
-    dense_only = sorted(set(options["models"]) & set(TABULAR_MODELS))
+    dense_only = sorted(set(options["models"]) & set(DENSE_MODELS))
     if variant.kind == "prune-filters" and dense_only:
         raise ValueError(f"config variants.{name}: {dense_only} have no convolution filters to prune; "
                          "restrict the variant with `models:` (prune-layers and prune-magnitude work on them)")

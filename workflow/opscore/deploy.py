@@ -37,7 +37,7 @@ def load_deployable(variant: Variant, artifact: str, job: TrainingJob, threads: 
     if artifact.endswith("weights.h5"):
         hook = getattr(variant.spec.implementation(), "load_classifier", None)
         model = hook(job) if hook else build_classifier(job.model_name, job.n_classes, job.input_size,
-                                                        features=job.features)
+                                                        sample_shape=job.sample_shape)
         model.load_weights(artifact)
     else:
         model = load_model(artifact)

@@ -107,10 +107,28 @@ def weights_size(model) -> dict:
         path = Path(tmp) / "weights.h5"
         model.save_weights(str(path))
         sizes = file_size(path)
-    values = [np.asarray(w) for w in model.get_weights()]
+    values = [value for layer in _leaf_layers(model) for value in _parameter_values(layer)]
     sizes["params"] = int(sum(v.size for v in values))
     sizes["nonzero_params"] = int(sum(np.count_nonzero(v) for v in values))
     return sizes
+
+
+def parameter_count(model) -> int:
+    """The model's parameters as it computes with them (see :func:`_parameter_values`)."""
+    return int(sum(value.size for layer in _leaf_layers(model) for value in _parameter_values(layer)))
+
+
+def _leaf_layers(model) -> list:
+    return [leaf for layer in model.layers for leaf in (_leaf_layers(layer) if hasattr(layer, "layers") else [layer])]
+
+
+def _parameter_values(layer) -> list:
+    """A layer's parameters as the model computes with them: a layer that stores its weights
+    packed or scaled (``parameter_values()``, e.g. QuantizedDense) counts its logical kernel and
+    bias, not its bytes or scales, so parameter counts compare across storages (Lee et al.'s unit)."""
+    if hasattr(layer, "parameter_values"):
+        return layer.parameter_values()
+    return [np.asarray(w) for w in layer.get_weights()]
 
 
 def _cpu_name() -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from opscore import scratch_models
 from opscore.job import atomic_path
-from opscore.scratch_models import SCRATCH_MODELS, TABULAR_MODELS
+from opscore.scratch_models import DENSE_MODELS, SCRATCH_MODELS
 
 # keras.applications names known to tf_keras 2.21 (kept static so config validation needs no
 # TensorFlow import; tests/test_models.py checks it against the installed tf_keras).
@@ -68,21 +68,26 @@ def build_base(name: str, input_size: int, weights: str | None = None):
 
 
 def build_classifier(name: str, n_classes: int, input_size: int, base_weights: str | None = None, seed: int = 0,
-                     features: int | None = None):
+                     sample_shape: tuple[int, ...] | None = None):
     """Base + global average pooling + softmax head (Glorot uniform, seeded); the models made
     for training from scratch (opscore.scratch_models) come whole and ignore base weights.
 
-    ``features`` is the width of a tabular dataset's rows (see ``data.feature_count``); None
-    means images of ``input_size``². Only :data:`TABULAR_MODELS` take feature vectors; they get
-    a Normalization layer in front (``scratch_models.adapt_normalization`` fits it).
+    ``sample_shape`` is the shape of one prepared example (``data.prepared.sample_shape``).
+    :data:`DENSE_MODELS` take it as it is: a table's rows (with a Normalization layer in front,
+    fitted by ``scratch_models.adapt_normalization``) or images at their native shape. The others
+    take images resized to ``input_size``² RGB (``pipeline_size``), and no tables.
     """
     from opscore.tf import keras
 
-    if features is not None:
-        if name not in TABULAR_MODELS:
-            raise ModelError(f"{name} takes images, but this dataset is a table of {features} features; "
-                             f"models for tabular data: {', '.join(TABULAR_MODELS)}")
-        return scratch_models.build(name, n_classes, (features,), seed=seed, normalize=True)
+    if sample_shape is not None and len(sample_shape) == 1:
+        if name not in DENSE_MODELS:
+            raise ModelError(f"{name} takes images, but this dataset is a table of {sample_shape[0]} features; "
+                             f"models for tabular data: {', '.join(DENSE_MODELS)}")
+        return scratch_models.build(name, n_classes, tuple(sample_shape), seed=seed, normalize=True)
+    if name in DENSE_MODELS:
+        if sample_shape is None:
+            raise ModelError(f"{name} takes the data at its own shape: give sample_shape (e.g. (8, 8, 1))")
+        return scratch_models.build(name, n_classes, tuple(sample_shape), seed=seed)
     if name in SCRATCH_MODELS:
         return scratch_models.build(name, n_classes, (input_size, input_size, 3), seed=seed)
     base = build_base(name, input_size, base_weights)
@@ -94,6 +99,12 @@ def build_classifier(name: str, n_classes: int, input_size: int, base_weights: s
         name="head_dense",
     )(pooled)
     return keras.Model(base.input, outputs, name=f"{name}_classifier")
+
+
+def pipeline_size(name: str, input_size: int) -> int | None:
+    """The image size the input pipeline resizes to for model ``name``: None (native, no resize,
+    no RGB) for :data:`DENSE_MODELS`, else ``input_size``."""
+    return None if name in DENSE_MODELS else input_size
 
 
 def weighted_layers(model) -> list:

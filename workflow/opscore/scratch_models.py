@@ -6,7 +6,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["SCRATCH_MODELS", "TABULAR_MODELS", "ScratchModelError", "build", "build_alexnet", "build_a2e",
+__all__ = ["SCRATCH_MODELS", "DENSE_MODELS", "ScratchModelError", "build", "build_alexnet", "build_a2e",
            "adapt_normalization", "preprocess", "preprocess_function", "is_scratch_model"]
 
 
@@ -106,8 +106,9 @@ def build_a2e(n_classes: int, input_shape, seed: int = 0, accordion=(256, 64, 25
 #: name → builder(n_classes, input_shape, seed, **options)
 SCRATCH_MODELS: dict[str, Callable] = {"AlexNet": build_alexnet, "A2E": build_a2e}
 #: the dense-only models: they take tabular feature vectors (built with ``normalize=True`` for
-#: them) and have no convolution filters to prune
-TABULAR_MODELS = ("A2E",)
+#: them) and images at their native shape (digits 8x8x1 = 64 values, MNIST 784), never resized to
+#: RGB; they have no convolution filters to prune
+DENSE_MODELS = ("A2E",)
 
 
 def adapt_normalization(model, x) -> int:

@@ -49,14 +49,17 @@ def make_pipeline(x: np.ndarray, y: np.ndarray, preprocess, input_size: int, bat
 
 
 def _batches(images, labels, order: np.ndarray, preprocess, input_size: int, batch_size: int, dtype: str):
-    """Gather uint8 images batch by batch and make them model input in the graph. Tabular
-    rows (rank 2: float32 features) pass as they are: the model normalises them itself."""
+    """Gather uint8 images batch by batch and make them model input in the graph: RGB, resized to
+    ``input_size``² (None: kept at their native shape). Tabular rows (rank 2: float32 features)
+    pass as they are: the model normalises them itself."""
     from opscore.tf import tf
 
     def to_model_input(indices):
         batch = tf.cast(tf.gather(images, indices), "float32")
         if batch.shape.rank == 2:
             return tf.cast(batch, dtype), tf.gather(labels, indices)
+        if input_size is None:  # a model that takes images at their native shape (models.pipeline_size)
+            return tf.cast(preprocess(batch), dtype), tf.gather(labels, indices)
         if batch.shape[-1] == 1:
             batch = tf.image.grayscale_to_rgb(batch)
         if batch.shape[1] != input_size or batch.shape[2] != input_size:

@@ -36,7 +36,7 @@ def transfer_top_layers(donor, recipient, n_layers: int) -> list[tuple[str, str]
 def before_training(model, variant, job) -> None:
     """The ``transfer-<Donor>-top<N>`` variant's hook (registry: opscore.variants): the donor's
     trained top N layers are copied into the freshly built recipient before it is trained."""
-    donor = build_classifier(variant.options["donor"], job.n_classes, job.input_size, features=job.features)
+    donor = build_classifier(variant.options["donor"], job.n_classes, job.input_size, sample_shape=job.sample_shape)
     donor.load_weights(job.inputs["donor"])
     for pair in transfer_top_layers(donor, model, variant.options["layers"]):
         print("transferred %s -> %s" % pair)

@@ -18,7 +18,9 @@ from typing import Callable
 #: the file each making rule leaves in the run's directory
 ARTIFACTS = {"train": "weights.h5", "derive_model": "model.h5", "convert_tflite": "model.tflite"}
 #: dense-layer storage of the `-q8` / `-q16` suffixes
-DENSE_QUANTIZATION = {"q8": "int8", "q16": "float16"}
+DENSE_QUANTIZATION = {"q8": "int8", "q4": "int4", "q2": "int2", "q16": "float16"}
+_DENSE = r"(-(?P<dense>q8|q4|q2|q16))?"
+_BUDGET = r"-b(?P<budget>[0-9]+(\.[0-9]+)?)(-r(?P<ratio>[1-9][0-9]?))?"
 
 
 def _float32(options: dict, trained_in: str = "float32") -> str:
@@ -28,7 +30,8 @@ def _float32(options: dict, trained_in: str = "float32") -> str:
 def _dense_precision(options: dict, trained_in: str = "float32") -> str:
     if "dense" not in options:
         return "float32"
-    return f"{DENSE_QUANTIZATION[options['dense']]} dense, float32 elsewhere"
+    storage = DENSE_QUANTIZATION[options["dense"]]
+    return f"{storage} dense{' (packed)' if storage in ('int4', 'int2') else ''}, float32 elsewhere"
 
 
 def _float16_precision(options: dict, trained_in: str = "float16") -> str:
@@ -97,13 +100,15 @@ KINDS = {kind.name: kind for kind in (
     Kind("prune-magnitude", r"prune-magnitude-s(?P<sparsity>[1-9][0-9]?)(?P<schedule>-constant)?",
          "prune-magnitude-s50[-constant]", ("derive_model",), module="opscore.compression.magnitude", settings="pruning",
          studies=frozenset({"compression"})),
-    Kind("prune-filters", r"prune-filters-b(?P<budget>[0-9]+(\.[0-9]+)?)(-r(?P<ratio>[1-9][0-9]?))?"
-                          r"(-(?P<dense>q8|q16))?(?P<order>-io)?",
-         "prune-filters-b2[-r25][-q8|-q16][-io]", ("derive_model",), module="opscore.compression.filters", settings="pruning",
-         precision=_dense_precision, studies=frozenset({"compression", "pruning_sensitivity"})),
+    Kind("prune-filters", r"prune-filters" + _BUDGET + r"(?P<units>-u)?" + _DENSE + r"(?P<order>-io)?",
+         "prune-filters-b2[-r25][-u][-q8|-q4|-q2|-q16][-io]", ("derive_model",), module="opscore.compression.filters",
+         settings="pruning", precision=_dense_precision, studies=frozenset({"compression", "pruning_sensitivity"})),
+    Kind("prune-units", r"prune-units" + _BUDGET + _DENSE + r"(?P<order>-io)?",
+         "prune-units-b2[-r25][-q8|-q4|-q2|-q16][-io]", ("derive_model",), module="opscore.compression.units",
+         settings="pruning", precision=_dense_precision, studies=frozenset({"compression", "pruning_sensitivity"})),
     Kind("prune-layers", r"prune-layers-b(?P<budget>[0-9]+(\.[0-9]+)?)", "prune-layers-b2", ("derive_model",),
          module="opscore.compression.layer_removal", settings="pruning", studies=frozenset({"compression", "pruning_sensitivity"})),
-    Kind("quantize-dense", r"quantize-(?P<dense>q8|q16)", "quantize-q8|q16", ("derive_model",),
+    Kind("quantize-dense", r"quantize-(?P<dense>q8|q4|q2|q16)", "quantize-q8|q4|q2|q16", ("derive_model",),
          module="opscore.compression.dense_quantization", precision=_dense_precision,
          studies=frozenset({"quantized_size", "compression"})),
 )}
@@ -118,7 +123,7 @@ class TrainingJob:
     model_name: str
     n_classes: int
     input_size: int
-    features: int | None = None
+    sample_shape: tuple[int, ...] | None = None
     base_weights: str | None = None
     seed: int = 0
     learning_rate: float = 1e-3

@@ -8,18 +8,19 @@ from opscore.job import redirect_output, write_atomic
 redirect_output(snakemake.log[0])
 
 from opscore.compression.tflite import convert_to_tflite  # noqa: E402
-from opscore.data.prepared import feature_count, load_prepared  # noqa: E402
-from opscore.models import build_classifier, preprocess_function  # noqa: E402
+from opscore.data.prepared import load_prepared, sample_shape  # noqa: E402
+from opscore.models import build_classifier, pipeline_size, preprocess_function  # noqa: E402
 from opscore.training import make_pipeline  # noqa: E402
 from opscore.variants import parse_variant  # noqa: E402
 
 wc, params = snakemake.wildcards, snakemake.params
 mode = parse_variant(wc.variant).options["mode"]
 data = load_prepared(snakemake.input.data)
-model = build_classifier(wc.model, len(data["class_names"]), params.input_size, features=feature_count(data))
+size = pipeline_size(wc.model, params.input_size)  # None: the model takes images as they are
+model = build_classifier(wc.model, len(data["class_names"]), params.input_size, sample_shape=sample_shape(data))
 model.load_weights(snakemake.input.checkpoint)
 # Representative data for full-integer calibration comes from the training split, never the test split.
-train_batches = make_pipeline(data["x_train"], data["y_train"], preprocess_function(wc.model), params.input_size,
+train_batches = make_pipeline(data["x_train"], data["y_train"], preprocess_function(wc.model), size,
                               params.batch_size, shuffle=True, seed=int(wc.seed))
 representative = [images.numpy() for images, _ in itertools.islice(train_batches, params.representative_batches)]
 start = time.perf_counter()

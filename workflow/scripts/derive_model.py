@@ -10,8 +10,8 @@ redirect_output(snakemake.log[0])
 
 from opscore.compression.evaluation import accuracy_evaluator, compression_rate, fine_tuner  # noqa: E402
 from opscore.compression.graph import save_model  # noqa: E402
-from opscore.data.prepared import feature_count, load_prepared  # noqa: E402
-from opscore.models import build_classifier, preprocess_function, unfreeze_top  # noqa: E402
+from opscore.data.prepared import load_prepared, sample_shape  # noqa: E402
+from opscore.models import build_classifier, pipeline_size, preprocess_function, unfreeze_top  # noqa: E402
 from opscore.training import make_pipeline, seed_everything, use_threads  # noqa: E402
 from opscore.variants import DerivationJob, parse_variant  # noqa: E402
 
@@ -20,7 +20,8 @@ variant, seed = parse_variant(wc.variant), int(wc.seed)
 use_threads(snakemake.threads)
 seed_everything(seed)
 data = load_prepared(inputs.data)
-model = build_classifier(wc.model, len(data["class_names"]), params.input_size, features=feature_count(data))
+size = pipeline_size(wc.model, params.input_size)  # None: the model takes images as they are
+model = build_classifier(wc.model, len(data["class_names"]), params.input_size, sample_shape=sample_shape(data))
 model.load_weights(inputs.checkpoint)
 unfreeze_top(model, wc.unfreeze)  # fine-tuning keeps the run's unfreeze depth
 
@@ -28,8 +29,8 @@ unfreeze_top(model, wc.unfreeze)  # fine-tuning keeps the run's unfreeze depth
 x_fit, x_check, y_fit, y_check = train_test_split(data["x_train"], data["y_train"], test_size=0.1,
                                                   stratify=data["y_train"], random_state=seed)
 preprocess = preprocess_function(wc.model)
-fit_data = make_pipeline(x_fit, y_fit, preprocess, params.input_size, params.batch_size, shuffle=True, seed=seed)
-held_out = accuracy_evaluator(make_pipeline(x_check, y_check, preprocess, params.input_size, params.batch_size),
+fit_data = make_pipeline(x_fit, y_fit, preprocess, size, params.batch_size, shuffle=True, seed=seed)
+held_out = accuracy_evaluator(make_pipeline(x_check, y_check, preprocess, size, params.batch_size),
                               y_check, metric=params.metric)
 epochs = params.fine_tune_epochs
 job = DerivationJob(fit_data, held_out, fine_tuner(fit_data, epochs=epochs, learning_rate=params.learning_rate)

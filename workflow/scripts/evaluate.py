@@ -11,9 +11,9 @@ redirect_output(snakemake.log[0])
 
 from opscore import costs, latency, measure  # noqa: E402
 from opscore.compression.tflite import litert_version  # noqa: E402
-from opscore.data.prepared import feature_count, load_prepared  # noqa: E402
+from opscore.data.prepared import load_prepared, sample_shape  # noqa: E402
 from opscore.deploy import load_deployable  # noqa: E402
-from opscore.models import build_classifier, preprocess_function  # noqa: E402
+from opscore.models import build_classifier, pipeline_size, preprocess_function  # noqa: E402
 from opscore.training import in_memory, make_pipeline, use_threads  # noqa: E402
 from opscore.variants import TrainingJob, parse_variant  # noqa: E402
 
@@ -21,10 +21,11 @@ wc, params, inputs = snakemake.wildcards, snakemake.params, snakemake.input
 variant = parse_variant(wc.variant)
 use_threads(snakemake.threads)
 data = load_prepared(inputs.data)
-job = TrainingJob(wc.model, len(data["class_names"]), params.input_size, feature_count(data))
+size = pipeline_size(wc.model, params.input_size)  # None: the model takes images as they are
+job = TrainingJob(wc.model, len(data["class_names"]), params.input_size, sample_shape(data))
 # a float16 model takes float16 images; table rows stay float32 (see scratch_models.build_a2e)
-dtype = variant.spec.input_dtype if job.features is None else "float32"
-test_data = make_pipeline(data["x_test"], data["y_test"], preprocess_function(wc.model), params.input_size,
+dtype = variant.spec.input_dtype if len(job.sample_shape) > 1 else "float32"
+test_data = make_pipeline(data["x_test"], data["y_test"], preprocess_function(wc.model), size,
                           params.batch_size, dtype=dtype)
 test_data, prepared_in_memory = in_memory(test_data, len(data["y_test"]))  # time the model, not the resizing
 queries = next(iter(test_data))[0].numpy()  # model-ready test inputs, one per request
@@ -35,7 +36,7 @@ probabilities, seconds = measure.time_repeats(lambda: deployable.predict(test_da
 query_seconds = latency.single_stream(deployable.predict_one, queries, **params.latency)
 peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # of this measuring process (KiB on Linux)
 # a TFLite file computes the graph of the Keras model it was converted from
-graph = deployable.keras_model or build_classifier(wc.model, job.n_classes, job.input_size, features=job.features)
+graph = deployable.keras_model or build_classifier(wc.model, job.n_classes, job.input_size, sample_shape=job.sample_shape)
 cost = {"flops": costs.count_flops_or_nan(graph),
         "param_bytes": costs.parameter_bytes(deployable.keras_model) if deployable.keras_model
         else deployable.sizes["size_bytes"]}

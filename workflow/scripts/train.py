@@ -6,8 +6,8 @@ from opscore.job import identity, redirect_output
 redirect_output(snakemake.log[0])
 
 from opscore import training  # noqa: E402
-from opscore.data.prepared import feature_count, load_prepared  # noqa: E402
-from opscore.models import build_classifier, preprocess_function, set_batchnorm_momentum, unfreeze_top  # noqa: E402
+from opscore.data.prepared import load_prepared, sample_shape  # noqa: E402
+from opscore.models import build_classifier, pipeline_size, preprocess_function, set_batchnorm_momentum, unfreeze_top  # noqa: E402
 from opscore.scratch_models import adapt_normalization  # noqa: E402
 from opscore.variants import Built, TrainingJob, parse_variant  # noqa: E402
 
@@ -17,7 +17,8 @@ hooks = variant.spec.implementation()
 seed = int(wc.seed)
 training.use_threads(snakemake.threads)
 data = load_prepared(inputs.data)
-job = TrainingJob(wc.model, len(data["class_names"]), params.input_size, feature_count(data),
+size = pipeline_size(wc.model, params.input_size)  # None: the model takes images as they are
+job = TrainingJob(wc.model, len(data["class_names"]), params.input_size, sample_shape(data),
                   inputs.base_weights or None, seed, params.learning_rate, params.settings, dict(inputs.items()))
 training.seed_everything(seed)
 
@@ -25,9 +26,9 @@ if hasattr(hooks, "build"):
     built = hooks.build(job)
 else:
     built = Built(build_classifier(wc.model, job.n_classes, job.input_size, base_weights=job.base_weights, seed=seed,
-                                   features=job.features))
+                                   sample_shape=job.sample_shape))
 model = built.model
-if job.features is not None and adapt_normalization(model, data["x_train"]):
+if len(job.sample_shape) == 1 and adapt_normalization(model, data["x_train"]):
     print("feature normalization fitted on the training split")
 if hasattr(hooks, "before_training"):
     hooks.before_training(model, variant, job)
@@ -37,9 +38,9 @@ if params.batchnorm_momentum:
 depth = unfreeze_top(model, wc.unfreeze)
 print(f"{wc.model} {wc.variant}: {depth} of {len(model.layers)} layers trainable (unfreeze={wc.unfreeze})")
 preprocess = preprocess_function(wc.model)
-train_data = training.epoch_pipelines(data["x_train"], data["y_train"], preprocess, params.input_size,
+train_data = training.epoch_pipelines(data["x_train"], data["y_train"], preprocess, size,
                                       params.batch_size, seed=seed, dtype=built.input_dtype)
-validation_data = training.make_pipeline(data["x_test"], data["y_test"], preprocess, params.input_size,
+validation_data = training.make_pipeline(data["x_test"], data["y_test"], preprocess, size,
                                          params.batch_size, dtype=built.input_dtype)
 history = training.train_classifier(model, train_data, validation_data, params.epochs, params.learning_rate,
                                     backup_dir=params.backup_dir, optimizer=built.optimizer)

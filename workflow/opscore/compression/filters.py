@@ -159,9 +159,10 @@ def _sliced_weights(layer, keep_in: _Keep | None, keep_out: _Keep | None) -> lis
         kernel = weights[0][..., i, :][..., o]
         return [kernel] + ([weights[1][o]] if layer.use_bias else [])
     if isinstance(layer, QuantizedDense):
-        new = [weights[0][i, :][:, o]]
-        rest = weights[1:]
-        return new + [w[o] for w in rest]
+        # sliced as floats, stored again: exact for dropped units (their scales go with them);
+        # dropped inputs may lower a unit's largest weight, hence its scale
+        kernel = np.asarray(layer.dequantized_kernel().numpy())[i, :][:, o]
+        return QuantizedDense.quantize(kernel, layer.storage) + ([weights[-1][o]] if layer.use_bias else [])
     if is_dense(layer):
         kernel = weights[0][i, :][:, o]
         return [kernel] + ([weights[1][o]] if layer.use_bias else [])
@@ -231,16 +232,32 @@ def _n_remove(width: int, ratio: float) -> int:
     return int(min(width - 1, max(1, round(ratio * width))))
 
 
-def prunable_filter_layers(model) -> dict[str, str | None]:
-    """Every convolution of ``model`` → None if its filters can be pruned, else the reason."""
+#: what a structured search can remove: convolution filters, hidden Dense units
+TARGETS = ("filters", "units")
+
+
+def _is_target(graph: Graph, name: str, targets: Iterable[str]) -> bool:
+    layer = graph.layer(name)
+    if "filters" in targets and is_conv(layer):
+        return True
+    # hidden Dense layers only: an output's units are the classes
+    return "units" in targets and is_dense(layer) and name not in graph.outputs
+
+
+def prunable_filter_layers(model, targets: Iterable[str] = ("filters",)) -> dict[str, str | None]:
+    """Every convolution (``"filters"``) and/or hidden Dense layer (``"units"``) of ``model`` → None
+    if its filters or units can be pruned, else the reason."""
+    unknown = set(targets) - set(TARGETS)
+    if unknown:
+        raise PruningError(f"targets must be among {TARGETS}, got {sorted(unknown)}")
     graph = Graph(model)
     result = {}
     for name in graph.order:
-        layer = graph.layer(name)
-        if not is_conv(layer):
+        if not _is_target(graph, name, targets):
             continue
+        layer = graph.layer(name)
         if _width(layer) < 2:
-            result[name] = "has a single filter"
+            result[name] = "has a single filter" if is_conv(layer) else "has a single unit"
             continue
         try:
             _channel_flow(graph, {name: np.arange(1, _width(layer))})
@@ -251,23 +268,24 @@ def prunable_filter_layers(model) -> dict[str, str | None]:
 
 
 def layer_sensitivity(model, evaluate_fn: EvaluateFn, ratio: float = 0.5, layers: Iterable[str] | None = None,
-                      baseline: float | None = None) -> pd.DataFrame:
-    """Each convolution's sensitivity: remove ``ratio`` of its filters (smallest L1) alone and
-    measure ``evaluate_fn``. Columns: layer, position (in the graph), filters, pruned (count),
-    accuracy, drop (baseline − accuracy), prunable, reason. Rows in graph order; layers that
-    cannot be pruned (e.g. feeding a residual Add) have NaN accuracy and the reason.
+                      baseline: float | None = None, targets: Iterable[str] = ("filters",)) -> pd.DataFrame:
+    """Each candidate layer's sensitivity (convolutions for ``"filters"``, hidden Dense layers for
+    ``"units"``): remove ``ratio`` of its filters or units (smallest L1) alone and measure
+    ``evaluate_fn``. Columns: layer, position (in the graph), filters (its width), pruned
+    (count), accuracy, drop (baseline − accuracy), prunable, reason. Rows in graph order;
+    layers that cannot be pruned (e.g. feeding a residual Add) have NaN accuracy and the reason.
     ``attrs["baseline_accuracy"]`` holds the unpruned accuracy."""
     if not 0 < ratio < 1:
         raise PruningError(f"ratio must be between 0 and 1, got {ratio}")
     graph = Graph(model)
     baseline = float(evaluate_fn(model)) if baseline is None else float(baseline)
-    status = prunable_filter_layers(model)
+    status = prunable_filter_layers(model, targets)
     names = list(status) if layers is None else list(layers)
     rows = []
     for name in names:
         if name not in status:
-            raise PruningError(f"{name!r} is not a convolution of {graph.model.name}; "
-                               f"convolutions: {', '.join(status)}")
+            raise PruningError(f"{name!r} is not a layer {' or '.join(targets)} pruning can try in "
+                               f"{graph.model.name}; candidates: {', '.join(status)}")
         layer = graph.layer(name)
         width = _width(layer)
         row = {"layer": name, "position": graph.order.index(name), "filters": width,
@@ -298,12 +316,13 @@ def accuracy_aware_filter_pruning(model, evaluate_fn: EvaluateFn, budget: float,
                                   order: str = "sensitivity", fine_tune_fn: Callable | None = None,
                                   rounds: int = 1, quantize: str | None = None,
                                   layers: Iterable[str] | None = None, sensitivity: pd.DataFrame | None = None,
-                                  stop_at_first_rejection: bool = True):
+                                  stop_at_first_rejection: bool = True, targets: Iterable[str] = ("filters",)):
     """Lee et al.'s accuracy-aware structured pruning; returns ``(model, report)``.
 
     1. ``baseline = evaluate_fn(model)``; the sensitivity of every prunable convolution
+       (``targets`` "filters") and/or hidden Dense layer ("units"), in one table ordered together
        (:func:`layer_sensitivity` with ``ratio``; pass ``sensitivity`` to reuse a table).
-    2. With ``quantize`` ("int8" or "float16") the Dense layers are quantized first
+    2. With ``quantize`` ("int8", "int4", "int2" or "float16") the Dense layers are quantized first
        (:func:`quantize_dense`); kept only if the drop stays within ``budget``.
     3. Layers in ``order`` — "sensitivity" (least sensitive first) or "input-to-output" — each
        lose ``ratio`` of their *current* filters (smallest L1 norm); the candidate is passed
@@ -321,8 +340,8 @@ def accuracy_aware_filter_pruning(model, evaluate_fn: EvaluateFn, budget: float,
     _check_budget_and_ratio(budget, ratio)
     baseline = float(evaluate_fn(model))
     if sensitivity is None:
-        sensitivity = layer_sensitivity(model, evaluate_fn, ratio, layers=layers, baseline=baseline)
-    _require_prunable(model, sensitivity)
+        sensitivity = layer_sensitivity(model, evaluate_fn, ratio, layers=layers, baseline=baseline, targets=targets)
+    _require_prunable(model, sensitivity, targets)
     ordered = _order_layers(sensitivity, order)
     search = BudgetSearch(copy_model(model), evaluate_fn, baseline, budget, fine_tune_fn)
     if quantize:
@@ -332,11 +351,13 @@ def accuracy_aware_filter_pruning(model, evaluate_fn: EvaluateFn, budget: float,
     plan: dict[str, int] = {}
     for round_index in range(1, int(rounds) + 1):
         for name in ordered:
-            width = _width(search.current.get_layer(name))
+            layer = search.current.get_layer(name)
+            width = _width(layer)
             if width < 2:
                 continue
             n = _n_remove(width, ratio)
-            if search.try_step(prune_filters(search.current, {name: n}), round=round_index, action="prune-filters",
+            action = "prune-filters" if is_conv(layer) else "prune-units"
+            if search.try_step(prune_filters(search.current, {name: n}), round=round_index, action=action,
                                layer=name, filters_before=width, removed=n, filters_after=width - n):
                 plan[name] = plan.get(name, 0) + n
             elif stop_at_first_rejection:
@@ -356,24 +377,28 @@ def _check_budget_and_ratio(budget: float, ratio: float) -> None:
         raise PruningError(f"ratio must be between 0 and 1, got {ratio}")
 
 
-def _require_prunable(model, sensitivity: pd.DataFrame) -> None:
+def _require_prunable(model, sensitivity: pd.DataFrame, targets: Iterable[str]) -> None:
     if not sensitivity["prunable"].astype(bool).any():
         reasons = "; ".join(f"{row.layer}: {row.reason}" for row in sensitivity.itertuples())
-        raise PruningError(f"{model.name} has no convolution whose filters can be pruned"
-                           + (f" ({reasons})" if reasons else "")
-                           + "; filter pruning is for CNNs: use prune-layers or prune-magnitude for dense networks (A2E)")
+        what = {"filters": "convolution whose filters", "units": "hidden Dense layer whose units"}
+        hint = ("; filter pruning is for CNNs: use prune-units, prune-layers or prune-magnitude for dense networks "
+                "(A2E)") if "units" not in targets else ""
+        raise PruningError(f"{model.name} has no {' or '.join(what[t] for t in targets)} can be pruned"
+                           + (f" ({reasons})" if reasons else "") + hint)
 
 
 
 
-def make(model, variant, job):
-    """The ``prune-filters-b<B>[-r<R>][-q8|-q16][-io]`` variant (registry entry in opscore.variants)."""
+def make(model, variant, job, targets: tuple[str, ...] | None = None):
+    """The ``prune-filters-b<B>[-r<R>][-u][-q8|-q4|-q2|-q16][-io]`` variant (registry entry in
+    opscore.variants): filters, and with ``-u`` the hidden Dense units too, in one search."""
     settings, options = job.settings, variant.options
+    targets = targets or (("filters", "units") if options.get("units") else ("filters",))
     derived, steps = accuracy_aware_filter_pruning(
         model, job.held_out, budget=options["budget"] / 100,
         ratio=options.get("ratio", settings["filter_ratio"] * 100) / 100,
         order="input-to-output" if options.get("order") else "sensitivity",
         fine_tune_fn=job.fine_tune, rounds=settings["rounds"],
         quantize=DENSE_QUANTIZATION.get(options.get("dense")),
-        stop_at_first_rejection=settings["on_rejection"] == "stop")
-    return derived, {"order": steps.attrs.get("order")}, steps
+        stop_at_first_rejection=settings["on_rejection"] == "stop", targets=targets)
+    return derived, {"order": steps.attrs.get("order"), "targets": list(targets)}, steps

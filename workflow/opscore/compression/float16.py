@@ -29,13 +29,13 @@ def float16_scope():
 
 
 def build_float16_classifier(name: str, n_classes: int, input_size: int, base_weights: str | None = None,
-                             seed: int = 0, features: int | None = None):
+                             seed: int = 0, sample_shape: tuple[int, ...] | None = None):
     """`models.build_classifier` in float16 (BatchNormalization parameters stay float32, as
     Keras makes them), starting from the float32 classifier's initial weights rounded to
     float16. Its input layer is float16 too; float32 inputs are cast on the way in."""
-    reference = build_classifier(name, n_classes, input_size, base_weights=base_weights, seed=seed, features=features)
+    reference = build_classifier(name, n_classes, input_size, base_weights=base_weights, seed=seed, sample_shape=sample_shape)
     with float16_scope():
-        model = build_classifier(name, n_classes, input_size, seed=seed, features=features)
+        model = build_classifier(name, n_classes, input_size, seed=seed, sample_shape=sample_shape)
     model.set_weights([value.astype(variable.dtype.as_numpy_dtype)
                        for value, variable in zip(reference.get_weights(), model.weights, strict=True)])
     return model
@@ -69,11 +69,11 @@ def float16_training_precision(mode: str) -> str:
     return mode
 
 
-def to_float16(model, name: str, n_classes: int, input_size: int, features: int | None = None):
+def to_float16(model, name: str, n_classes: int, input_size: int, sample_shape: tuple[int, ...] | None = None):
     """A float32 classifier's trained weights rounded into the float16 classifier of the same
     architecture: the float16 variant of a model trained in float32."""
     with float16_scope():
-        half = build_classifier(name, n_classes, input_size, features=features)
+        half = build_classifier(name, n_classes, input_size, sample_shape=sample_shape)
     half.set_weights([value.astype(variable.dtype.as_numpy_dtype)
                       for value, variable in zip(model.get_weights(), half.weights, strict=True)])
     return half
@@ -97,21 +97,21 @@ def build(job) -> Built:
           "saved in float16")
     if trained_in == "float32":
         return Built(build_classifier(job.model_name, job.n_classes, job.input_size, base_weights=job.base_weights,
-                                      seed=job.seed, features=job.features))
+                                      seed=job.seed, sample_shape=job.sample_shape))
     model = build_float16_classifier(job.model_name, job.n_classes, job.input_size, base_weights=job.base_weights,
-                                     seed=job.seed, features=job.features)
+                                     seed=job.seed, sample_shape=job.sample_shape)
     # table rows stay float32 (scratch_models.build_a2e)
-    return Built(model, float16_optimizer(job.learning_rate), "float16" if job.features is None else "float32",
+    return Built(model, float16_optimizer(job.learning_rate), "float16" if len(job.sample_shape) > 1 else "float32",
                  trained_in)
 
 
 def after_training(model, job, trained_in: str):
     """Saved in float16 either way: a model trained in float32 is rounded (:func:`to_float16`)."""
     if trained_in == "float32":
-        return to_float16(model, job.model_name, job.n_classes, job.input_size, features=job.features)
+        return to_float16(model, job.model_name, job.n_classes, job.input_size, sample_shape=job.sample_shape)
     return model
 
 
 def load_classifier(job):
     """The architecture the float16 weights file loads into, for measuring."""
-    return build_float16_classifier(job.model_name, job.n_classes, job.input_size, features=job.features)
+    return build_float16_classifier(job.model_name, job.n_classes, job.input_size, sample_shape=job.sample_shape)

@@ -8,10 +8,9 @@ import warnings
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
 from opscore.compression.quantized_layer import CUSTOM_OBJECTS, QuantizedDense
 from opscore.job import atomic_path
+from opscore.measure import parameter_count
 from opscore.tf import keras
 
 EvaluateFn = Callable[[object], float]
@@ -117,7 +116,8 @@ def copy_model(model):
 
 
 def count_params(model) -> int:
-    return int(sum(np.asarray(w).size for w in model.get_weights()))
+    """Parameters as the model computes with them (a packed kernel counts its values, not its bytes)."""
+    return parameter_count(model)
 
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from typing import Callable, Iterable
 
+import numpy as np
 import pandas as pd
 
 from opscore.compression.evaluation import BudgetSearch
@@ -60,10 +61,46 @@ def _run_shapes(graph: Graph, run: list[list[str]]) -> tuple[tuple, tuple]:
     return _shape(graph.layer(run[0][0]).input_shape), _shape(graph.layer(run[-1][-1]).output_shape)
 
 
+def _next_dense(graph: Graph, run: list[list[str]]) -> str | None:
+    """The plain Dense layer a run of plain Dense blocks feeds alone, which can take the run's
+    place when its width differs: None if the run or its consumer is anything else."""
+    if not all(type(graph.layer(block[0])) is keras.layers.Dense for block in run):
+        return None
+    consumers = graph.consumers[run[-1][-1]]
+    if len(consumers) != 1 or type(graph.layer(consumers[0])) is not keras.layers.Dense:
+        return None
+    return consumers[0]
+
+
+def _folded_weights(graph: Graph, run: list[list[str]], consumer: str) -> list[np.ndarray]:
+    """The consumer's weights for the run's input: the removed Dense maps composed with it as if
+    linear (activations and dropout ignored), W = W1 ... Wn Wc, b = (... (b1 W2 + b2) ...) Wc + bc,
+    a starting point that fine-tuning then corrects."""
+    kernel, bias = None, None
+    for layer in [graph.layer(block[0]) for block in run] + [graph.layer(consumer)]:
+        w, *b = layer.get_weights()
+        b = b[0] if b else np.zeros(w.shape[1], w.dtype)
+        kernel = w if kernel is None else kernel @ w
+        bias = b if bias is None else bias @ w + b
+    return [kernel, bias] if graph.layer(consumer).use_bias else [kernel]
+
+
+def _saved_params(graph: Graph, run: list[list[str]], consumer: str | None) -> int:
+    """Parameters the removal saves (a folded consumer grows or shrinks with its new input)."""
+    removed = sum(graph.layer(n).count_params() for block in run for n in block)
+    if consumer is None:
+        return int(removed)
+    units = graph.layer(consumer).units
+    grown = _shape(graph.layer(run[0][0]).input_shape)[-1] * units + units * graph.layer(consumer).use_bias
+    return int(removed + graph.layer(consumer).count_params() - grown)
+
+
 def removal_candidates(model, max_span: int = 2) -> pd.DataFrame:
     """What can be removed: runs of 1..``max_span`` adjacent blocks whose input shape equals
-    their output shape. Columns: candidate ("a" or "a+b"), layers (weighted layers), removed
-    (every layer that goes), position, params, input_shape, output_shape."""
+    their output shape, or runs of Dense blocks feeding one Dense layer that is rebuilt for the new
+    width (``rebuilds``) when that saves parameters. Columns: candidate ("a" or "a+b"), layers
+    (weighted layers), removed (every layer that goes), rebuilds, position, params (saved),
+    input_shape, output_shape."""
     graph = Graph(model)
     blocks = _blocks(graph)
     rows = []
@@ -76,17 +113,17 @@ def removal_candidates(model, max_span: int = 2) -> pd.DataFrame:
                     break
                 run = run + [blocks[nxt]]
             shape_in, shape_out = _run_shapes(graph, run)
-            if shape_in != shape_out:
+            consumer = None if shape_in == shape_out else _next_dense(graph, run)
+            if shape_in != shape_out and (consumer is None or _saved_params(graph, run, consumer) <= 0):
                 continue
-            removed = [n for block in run for n in block]
             rows.append({
                 "candidate": "+".join(block[0] for block in run), "layers": [block[0] for block in run],
-                "removed": removed, "position": graph.order.index(run[0][0]),
-                "params": int(sum(graph.layer(n).count_params() for n in removed)),
+                "removed": [n for block in run for n in block], "rebuilds": consumer or "",
+                "position": graph.order.index(run[0][0]), "params": _saved_params(graph, run, consumer),
                 "input_shape": shape_in, "output_shape": shape_out,
             })
-    return pd.DataFrame(rows, columns=["candidate", "layers", "removed", "position", "params", "input_shape",
-                                       "output_shape"])
+    return pd.DataFrame(rows, columns=["candidate", "layers", "removed", "rebuilds", "position", "params",
+                                       "input_shape", "output_shape"])
 
 
 def _chosen_blocks(graph: Graph, wanted: list[str]) -> list[list[str]]:
@@ -104,34 +141,43 @@ def _chosen_blocks(graph: Graph, wanted: list[str]) -> list[list[str]]:
     return [blocks[n] for n in graph.order if n in wanted]
 
 
-def _check_runs(graph: Graph, chosen: list[list[str]]) -> None:
-    """Every run of adjacent chosen blocks must keep its input shape, so the next layer is unchanged."""
+def _check_runs(graph: Graph, chosen: list[list[str]]) -> dict[str, list[np.ndarray]]:
+    """Every run of adjacent chosen blocks must keep its input shape, so the next layer is
+    unchanged, or feed one Dense layer that is rebuilt for the new width: returns those layers'
+    new weights."""
     runs: list[list[list[str]]] = []
     for block in chosen:
         if runs and _adjacent(graph, runs[-1][-1], block):
             runs[-1].append(block)
         else:
             runs.append([block])
+    rebuilt = {}
     for run in runs:
         shape_in, shape_out = _run_shapes(graph, run)
-        if shape_in != shape_out:
+        consumer = _next_dense(graph, run)
+        if shape_in != shape_out and consumer is not None:
+            rebuilt[consumer] = _folded_weights(graph, run, consumer)
+        elif shape_in != shape_out:
             label = "+".join(block[0] for block in run)
             raise PruningError(f"cannot remove {label}: its input has shape {shape_in} but its output {shape_out}; "
                                "the next layer would get the wrong shape. Remove layers (or adjacent groups) whose "
-                               "input and output shapes match.")
+                               "input and output shapes match, or Dense layers that feed one Dense layer.")
+    return rebuilt
 
 
 def remove_layers(model, names: Iterable[str]):
     """A copy of ``model`` without the named weighted layers, each taken with the BatchNorm /
     activation / dropout layers that follow it. Every run of adjacent removed layers must
-    have equal input and output shapes (so the next layer is unchanged); otherwise a
-    PruningError names the run and its shapes. Names may be given as "a+b" candidates."""
+    have equal input and output shapes (so the next layer is unchanged), or be Dense layers
+    feeding one Dense layer, which is rebuilt for the new width (the removed maps folded into
+    it); otherwise a PruningError names the run and its shapes. Names may be given as "a+b"
+    candidates."""
     wanted = [part for name in names for part in str(name).split("+") if part]
     graph = Graph(model)
     chosen = _chosen_blocks(graph, wanted)
     if not chosen:
         return copy_model(model)
-    _check_runs(graph, chosen)
+    rebuilt = _check_runs(graph, chosen)
     removed = {n for block in chosen for n in block}
     config = copy.deepcopy(graph.config)
 
@@ -147,7 +193,7 @@ def remove_layers(model, names: Iterable[str]):
     new = build_from_config(config)
     for layer in new.layers:
         if layer.weights:
-            layer.set_weights(graph.layer(layer.name).get_weights())
+            layer.set_weights(rebuilt.get(layer.name) or graph.layer(layer.name).get_weights())
     return new
 
 

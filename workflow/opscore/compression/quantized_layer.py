@@ -1,6 +1,7 @@
-"""QuantizedDense: a Dense layer stored int8 (one float32 scale per unit) or float16, dequantized
-to float32 inside ``call`` so inference runs on ordinary kernels; the layer every rebuilt graph
-must know (``CUSTOM_OBJECTS``)."""
+"""QuantizedDense: a Dense layer whose kernel is stored at 8, 4 or 2 bits (symmetric, one float32
+scale per unit; 4 and 2 bits packed several to a byte, so the file really shrinks) or as float16,
+and restored to float32 inside ``call`` so inference runs on ordinary kernels; the layer every
+rebuilt graph must know (``CUSTOM_OBJECTS``)."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,13 +11,18 @@ from opscore.tf import keras, tf
 
 @keras.saving.register_keras_serializable(package="opscore")
 class QuantizedDense(keras.layers.Layer):
-    """A Dense layer whose kernel is stored as int8 (+ a float32 scale per unit) or float16.
+    """A Dense layer whose kernel is stored as int8/int4/int2 (+ a float32 scale per unit) or float16.
 
-    Build it from a trained Dense layer with :func:`quantize_dense`; on its own it starts
-    with zero weights. Weights are not trainable.
+    Build it from a trained Dense layer with :func:`opscore.compression.dense_quantization.quantize_dense`;
+    on its own it starts with zero weights. Weights are not trainable. int4 and int2 kernels are one
+    flat uint8 vector, two or four values per byte, each stored as q + LEVELS (unsigned).
     """
 
-    STORAGE = ("int8", "float16")
+    STORAGE = ("int8", "int4", "int2", "float16")
+    #: bits per stored kernel value
+    BITS = {"int8": 8, "int4": 4, "int2": 2, "float16": 16}
+    #: largest |q| of the symmetric integer grids: w ≈ q · scale, q in [-LEVELS, LEVELS]
+    LEVELS = {"int8": 127, "int4": 7, "int2": 1}
 
     def __init__(self, units: int, activation=None, use_bias: bool = True, storage: str = "int8", **kwargs):
         kwargs["trainable"] = False
@@ -30,11 +36,17 @@ class QuantizedDense(keras.layers.Layer):
         self.scale = None
         self.bias = None
 
+    @property
+    def packed(self) -> bool:
+        return self.storage in ("int4", "int2")
+
     def build(self, input_shape):
-        in_dim = int(input_shape[-1])
-        self.kernel_q = self.add_weight("kernel_q", (in_dim, self.units), dtype=self.storage,
-                                        initializer="zeros", trainable=False)
-        if self.storage == "int8":
+        self.in_dim = int(input_shape[-1])
+        shape = (_packed_length(self.in_dim * self.units, self.BITS[self.storage]),) if self.packed \
+            else (self.in_dim, self.units)
+        dtype = "uint8" if self.packed else self.storage
+        self.kernel_q = self.add_weight("kernel_q", shape, dtype=dtype, initializer="zeros", trainable=False)
+        if self.storage in self.LEVELS:
             self.scale = self.add_weight("scale", (self.units,), dtype="float32", initializer="ones",
                                          trainable=False)
         if self.use_bias:
@@ -43,7 +55,15 @@ class QuantizedDense(keras.layers.Layer):
         super().build(input_shape)
 
     def dequantized_kernel(self):
-        kernel = tf.cast(self.kernel_q, self.compute_dtype)
+        if self.packed:
+            bits = self.BITS[self.storage]
+            shifts = tf.constant([[bits * i for i in range(8 // bits)]], tf.int32)
+            values = tf.bitwise.bitwise_and(tf.bitwise.right_shift(tf.cast(self.kernel_q, tf.int32)[:, None], shifts),
+                                            (1 << bits) - 1)
+            q = tf.reshape(values, [-1])[: self.in_dim * self.units] - self.LEVELS[self.storage]
+            kernel = tf.reshape(tf.cast(q, self.compute_dtype), (self.in_dim, self.units))
+        else:
+            kernel = tf.cast(self.kernel_q, self.compute_dtype)
         if self.scale is not None:
             kernel = kernel * tf.cast(self.scale, self.compute_dtype)
         return kernel
@@ -68,16 +88,38 @@ class QuantizedDense(keras.layers.Layer):
         config.pop("trainable", None)
         return config
 
-    @staticmethod
-    def quantize(kernel: np.ndarray, storage: str = "int8") -> list[np.ndarray]:
-        """Kernel → [kernel_q] (float16) or [kernel_q, scale] (int8, symmetric per output unit)."""
+    @classmethod
+    def quantize(cls, kernel: np.ndarray, storage: str = "int8") -> list[np.ndarray]:
+        """Kernel → [kernel_q] (float16) or [kernel_q, scale] (symmetric per output unit: scale =
+        max|w| / LEVELS, so the error is at most scale / 2; int4/int2 packed into uint8)."""
         kernel = np.asarray(kernel, np.float32)
         if storage == "float16":
             return [kernel.astype(np.float16)]
-        scale = np.abs(kernel).max(axis=0) / 127.0
+        levels = cls.LEVELS[storage]
+        scale = np.abs(kernel).max(axis=0) / levels
         scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
-        q = np.clip(np.rint(kernel / scale), -127, 127).astype(np.int8)
-        return [q, scale]
+        q = np.clip(np.rint(kernel / scale), -levels, levels)
+        if storage == "int8":
+            return [q.astype(np.int8), scale]
+        return [_pack((q + levels).astype(np.uint8).ravel(), cls.BITS[storage]), scale]
+
+    def parameter_values(self) -> list[np.ndarray]:
+        """The logical parameters (kernel, bias) for counting; the scales are storage overhead."""
+        return [np.asarray(self.dequantized_kernel().numpy())] + ([np.asarray(self.bias.numpy())] if self.use_bias else [])
+
+
+def _packed_length(n_values: int, bits: int) -> int:
+    per_byte = 8 // bits
+    return -(-n_values // per_byte)
+
+
+def _pack(values: np.ndarray, bits: int) -> np.ndarray:
+    """Unsigned values below 2**bits, ``8 // bits`` to a byte, the first in the lowest bits."""
+    per_byte = 8 // bits
+    padded = np.zeros(_packed_length(values.size, bits) * per_byte, np.uint8)
+    padded[: values.size] = values
+    groups = padded.reshape(-1, per_byte).astype(np.uint16)
+    return sum(groups[:, i] << (bits * i) for i in range(per_byte)).astype(np.uint8)
 
 
 #: What :func:`load_model` and every rebuild pass to Keras (QuantizedDense is also registered

@@ -54,9 +54,8 @@ def load_prepared(path: str | os.PathLike) -> dict:
     return ds
 
 
-def feature_count(ds: dict) -> int | None:
-    """The number of features of a tabular dataset's rows; None for images."""
-    x = ds["x_train"]
-    return int(x.shape[1]) if x.ndim == 2 else None
+def sample_shape(ds: dict) -> tuple[int, ...]:
+    """The shape of one example: (F,) for a table's rows, (H, W, C) for images."""
+    return tuple(int(n) for n in ds["x_train"].shape[1:])
 
 

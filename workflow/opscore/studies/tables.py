@@ -199,9 +199,12 @@ COMPRESSION_RATIOS = {
     "nonzero_ratio": ("nonzero_params", "non-zero parameters"),
     "bytes_ratio": ("size_mb", "file"),
     "compressed_ratio": ("size_compressed_mb", "deflated file"),
+    # Lee et al.'s "parameter size": the bits the parameters take as stored (packed low-bit kernels)
+    "bits_ratio": ("param_bytes", "parameter storage (bits)"),
 }
 COMPRESSION_COLUMNS = IDS + [
     "original_params", "params", "nonzero_params", "original_size_mb", "size_mb", "size_compressed_mb",
+    "original_param_bytes", "param_bytes",
     *COMPRESSION_RATIOS, "params_reduction", "original_accuracy", "accuracy", "accuracy_drop", "runs",
 ]
 
@@ -209,7 +212,7 @@ COMPRESSION_COLUMNS = IDS + [
 def compression_table(table: pd.DataFrame) -> pd.DataFrame:
     """Lee et al.'s compression rates: per pruned or dense-quantized variant, original ÷ variant
     for parameters, non-zero parameters (what magnitude pruning removes), the weights file and
-    its deflated size, beside the accuracy drop, against the original of the same model, depth
+    its deflated size, and the bits the parameters are stored in, beside the accuracy drop, against the original of the same model, depth
     and split (mean over seeds; NaN without one). ``params_reduction`` is the paper's A2E unit,
     "complexity reduced by": 1 − variant ÷ original parameters."""
     counts = [count for count, _ in COMPRESSION_RATIOS.values()]
