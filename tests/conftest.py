@@ -13,6 +13,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = Path(__file__).resolve().parent / "configs"
+TENSORFLOW_RULES = ("train", "evaluate", "derive_model", "convert_tflite", "cluster_base")
 
 
 def pytest_configure(config):
@@ -42,7 +43,9 @@ def snakemake_command(workdir: Path, config: dict | None, *args: str, cores: int
         (workdir / "config.yaml").write_text(yaml.safe_dump(config))
         command += ["--configfile", str(workdir / "config.yaml")]
     if "--workflow-profile" not in args and "--profile" not in args:
-        command += ["--workflow-profile", "none"]
+        # one thread per TensorFlow job, so that two run at once on 2 cores: a job's start-up
+        # (imports, loading) then overlaps another's compute. Tests compare runs made the same way.
+        command += ["--workflow-profile", "none", "--set-threads", *(f"{rule}=1" for rule in TENSORFLOW_RULES)]
     return command + list(args)
 
 

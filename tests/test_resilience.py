@@ -114,6 +114,8 @@ def test_killed_efficientnet_with_dropout_resumes_to_the_same_weights(tmp_path):
     """SIGKILL after epoch 2 of 4, rerun: the final weights equal an uninterrupted run's (1e-5),
     because the dropout layers' random state is checkpointed with the model and optimizer."""
     backup, killed_out = tmp_path / "backup", tmp_path / "resumed.npz"
+    # the reference run goes alongside (same threads, so the same arithmetic whatever the load)
+    uninterrupted = efficientnet_training(tmp_path / "fresh-backup", tmp_path / "fresh.npz")
     process = efficientnet_training(backup, killed_out)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and process.poll() is None:
@@ -128,7 +130,6 @@ def test_killed_efficientnet_with_dropout_resumes_to_the_same_weights(tmp_path):
     output, _ = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, output[-3000:]
     assert "resuming after epoch 2" in output or "resuming after epoch 3" in output
-    uninterrupted = efficientnet_training(tmp_path / "fresh-backup", tmp_path / "fresh.npz")
     output, _ = uninterrupted.communicate(timeout=600)
     assert uninterrupted.returncode == 0, output[-3000:]
     with np.load(killed_out) as a, np.load(tmp_path / "fresh.npz") as b:
