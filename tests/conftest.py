@@ -32,11 +32,11 @@ def test_config(name: str) -> dict:
 test_config.__test__ = False  # a helper, not a test
 
 
-def snakemake_command(workdir: Path, config: dict | None, *args: str, cores: int = 2) -> list[str]:
-    """The command line every test runs: this Snakefile in ``workdir``, ``config`` written there
-    (None: the repository's default config), the workflow profile off so that tests do not depend on
-    it (tests that exercise a profile pass their own)."""
-    command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
+def snakemake_command(workdir: Path, config: dict | None, *args: str, cores: int = 2, root: Path = ROOT) -> list[str]:
+    """The command line every test runs: the Snakefile of ``root`` (this checkout, or an unpacked
+    archive of it) in ``workdir``, ``config`` written there (None: the repository's default config),
+    the workflow profile off so that tests do not depend on it (tests of a profile pass their own)."""
+    command = [sys.executable, "-m", "snakemake", "-s", str(root / "Snakefile"), "--directory", str(workdir),
                "--cores", str(cores)]
     if config is not None:
         workdir.mkdir(parents=True, exist_ok=True)
@@ -49,21 +49,22 @@ def snakemake_command(workdir: Path, config: dict | None, *args: str, cores: int
     return command + list(args)
 
 
-def snakemake_env(base: dict | None = None) -> dict:
+def snakemake_env(base: dict | None = None, root: Path = ROOT) -> dict:
     """The environment of a test's Snakemake: the library importable, and no GPU list, Slurm job
     context or profile of the caller leaking in (SLURM_CONF stays: it finds the test cluster)."""
     env = dict(os.environ if base is None else base)
     for name in list(env):
         if name in ("CUDA_VISIBLE_DEVICES", "SNAKEMAKE_PROFILE") or (name.startswith("SLURM_") and name != "SLURM_CONF"):
             env.pop(name)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "workflow"), env.get("PYTHONPATH")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root / "workflow"), env.get("PYTHONPATH")) if p)
     return env
 
 
-def run_snakemake(workdir: Path, config: dict | None, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+def run_snakemake(workdir: Path, config: dict | None, *args: str, timeout: int = 900,
+                  root: Path = ROOT) -> subprocess.CompletedProcess:
     """Run Snakemake to the end; output captured."""
-    return subprocess.run(snakemake_command(workdir, config, *args), capture_output=True, text=True, timeout=timeout,
-                          env=snakemake_env())
+    return subprocess.run(snakemake_command(workdir, config, *args, root=root), capture_output=True, text=True,
+                          timeout=timeout, env=snakemake_env(root=root))
 
 
 def start_snakemake(workdir: Path, config: dict | None, *args: str) -> subprocess.Popen:
@@ -91,10 +92,11 @@ def planned_jobs(result: subprocess.CompletedProcess) -> dict:
     return {name: int(count) for name, count in re.findall(r"^(\w+)\s+(\d+)$", table.group(1), re.M) if name != "total"}
 
 
-def completed_run(tmp_path_factory, name: str, config: dict) -> Path:
-    """A fresh working directory in which the workflow ran ``config`` to the end."""
+def completed_run(tmp_path_factory, name: str, config: dict, targets: tuple[str, ...] = ()) -> Path:
+    """A fresh working directory in which the workflow ran ``config`` to the end, or to ``targets``
+    (what the module's tests read; the studies and other figures have their own tests)."""
     workdir = tmp_path_factory.mktemp(name)
-    result = run_snakemake(workdir, config)
+    result = run_snakemake(workdir, config, *targets)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return workdir
 

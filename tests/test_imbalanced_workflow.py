@@ -27,7 +27,8 @@ def imbalanced_run(tmp_path_factory):
     config = {"datasets": {"fraud": {"path": str(table), "label": "label", "splits": ["70-30"], "metric": "f1_macro"}},
               "models": {"A2E": None},
               "variants": VARIANTS}
-    return completed_run(tmp_path_factory, "imbalanced", config)
+    return completed_run(tmp_path_factory, "imbalanced", config,
+                         targets=("results/scores/fraud/ranking.csv", "results/figures/fraud/bubble.svg"))
 
 
 @pytest.mark.slow

@@ -93,12 +93,12 @@ backup, out = sys.argv[1], sys.argv[2]
 training.use_threads(2)
 training.seed_everything(0)
 digits = load_digits()
-x = np.pad(digits.images, ((0, 0), (12, 12), (12, 12)))[..., None].repeat(3, -1).astype("uint8")[:256] * 16
-y = digits.target[:256].astype("int64")
+x = np.pad(digits.images, ((0, 0), (12, 12), (12, 12)))[..., None].repeat(3, -1).astype("uint8")[:192] * 16
+y = digits.target[:192].astype("int64")
 model = build_classifier("EfficientNetB0", 10, 32, seed=0)
 assert len(training.random_generators(model)) >= 8, "dropout layers draw from checkpointed generators"
 batches = training.epoch_pipelines(x, y, preprocess_function("EfficientNetB0"), 32, 64, seed=0)
-training.train_classifier(model, batches, None, 4, 1e-3, backup_dir=backup)
+training.train_classifier(model, batches, None, 3, 1e-3, backup_dir=backup)
 np.savez(out, *model.get_weights())
 """
 
@@ -111,7 +111,7 @@ def efficientnet_training(backup: Path, out: Path) -> subprocess.Popen:
 
 @pytest.mark.slow
 def test_killed_efficientnet_with_dropout_resumes_to_the_same_weights(tmp_path):
-    """SIGKILL after epoch 2 of 4, rerun: the final weights equal an uninterrupted run's (1e-5),
+    """SIGKILL after epoch 1 of 3, rerun: the final weights equal an uninterrupted run's (1e-5),
     because the dropout layers' random state is checkpointed with the model and optimizer."""
     backup, killed_out = tmp_path / "backup", tmp_path / "resumed.npz"
     # the reference run goes alongside (same threads, so the same arithmetic whatever the load)
@@ -119,7 +119,7 @@ def test_killed_efficientnet_with_dropout_resumes_to_the_same_weights(tmp_path):
     process = efficientnet_training(backup, killed_out)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and process.poll() is None:
-        if (backup / "epochs.csv").exists() and len(pd.read_csv(backup / "epochs.csv")) >= 2:
+        if (backup / "epochs.csv").exists() and len(pd.read_csv(backup / "epochs.csv")) >= 1:
             break
         time.sleep(0.1)
     assert process.poll() is None, "training ended before it could be killed:\n" + process.stdout.read()[-3000:]
@@ -129,7 +129,7 @@ def test_killed_efficientnet_with_dropout_resumes_to_the_same_weights(tmp_path):
     resumed = efficientnet_training(backup, killed_out)
     output, _ = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, output[-3000:]
-    assert "resuming after epoch 2" in output or "resuming after epoch 3" in output
+    assert "resuming after epoch 1" in output or "resuming after epoch 2" in output
     output, _ = uninterrupted.communicate(timeout=600)
     assert uninterrupted.returncode == 0, output[-3000:]
     with np.load(killed_out) as a, np.load(tmp_path / "fresh.npz") as b:

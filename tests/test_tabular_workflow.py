@@ -34,7 +34,8 @@ def tabular_config(table, **dataset_options):
 @pytest.fixture(scope="module")
 def tabular_run(tmp_path_factory):
     table = write_table(tmp_path_factory.mktemp("table") / "cancer.csv")
-    return completed_run(tmp_path_factory, "tabular", tabular_config(table))
+    return completed_run(tmp_path_factory, "tabular", tabular_config(table),
+                         targets=("results/scores/cancer/ranking.csv", "results/figures/cancer/bubble.svg"))
 
 
 @pytest.mark.slow

@@ -10,12 +10,13 @@ from conftest import run_snakemake as snakemake
 
 RUN = "results/models/digits/70-30/seed-0/{model}/{variant}/unfreeze-{unfreeze}"
 CONFIG = test_config("variants")
+TARGETS = ("results/scores/digits/ranking.csv", "results/figures/digits/bubble.svg")
 VARIANTS = CONFIG["variants"]
 
 
 @pytest.fixture(scope="module")
 def variants_run(tmp_path_factory):
-    return completed_run(tmp_path_factory, "variants", CONFIG)
+    return completed_run(tmp_path_factory, "variants", CONFIG, targets=TARGETS)
 
 
 @pytest.mark.slow
@@ -74,9 +75,8 @@ def test_donor_is_trained_before_the_transfer_and_a_new_k_adds_only_its_jobs(var
     log = (variants_run / "results/logs/train/digits/70-30/seed-0/AlexNet/transfer-AlexNet-top2/unfreeze-all.log")
     assert "transferred head_dense -> head_dense" in log.read_text()
     more = {**CONFIG, "variants": {**VARIANTS, "cluster-k32": {"models": ["MobileNetV2"]}}}
-    assert planned_jobs(snakemake(variants_run, more, "-n")) == {
-        "cluster_base": 1, "train": 1, "evaluate": 1, "collect_measurements": 1, "score": 1, "select_variant": 1,
-        "plot": 4, "study": 8, "all": 1}  # every study but the pruning one, whose steps did not change
+    assert planned_jobs(snakemake(variants_run, more, "-n", *TARGETS)) == {
+        "cluster_base": 1, "train": 1, "evaluate": 1, "collect_measurements": 1, "score": 1, "plot": 1}
 
 
 def _datasets(group, prefix=""):
