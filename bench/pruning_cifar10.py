@@ -15,11 +15,13 @@ CIFAR-10 (/work/shared/data/cifar10-jpeg.tar.gz, read with opscore.data.load_ima
     3. prune within --budget accuracy points (judged on the held-out slice), fine-tuning each
        step on a subset of the fit images:
          - sensitivity order (least sensitive layer first),
-         - sensitivity order + int8 storage of the Dense layers (quantize="int8"),
-         - input-to-output order (the naive order, for comparison);
+         - input-to-output order (the naive order, for comparison),
+         - filters and hidden dense units in one sensitivity-ordered search, with the Dense layers
+           stored at 4 or 2 bits (packed; the quantization step is judged against the budget too);
     4. report, on a stratified subset of the TEST split: accuracy of original and pruned models,
-       parameter ratio, weights-file ratio (HDF5 bytes), deflate-compressed ratio, inference
-       time per image before/after, and the pruning order used.
+       parameter ratio, parameter storage in bits (Lee et al.'s "parameter size"), weights-file
+       ratio (HDF5 bytes), deflate-compressed ratio, inference time per image before/after, and
+       the pruning order used.
 
 The machine has 2 CPU cores, no GPU, and is shared; the defaults (10,000 train / 2,000 test
 images, 8 epochs for AlexNet, 4 for VGG16) finish in about 25-35 minutes. The paper pruned
@@ -57,10 +59,11 @@ DEFAULTS = {
     "rounds": "AlexNet=2,VGG16=1",
 }
 
-RUNS = (  # label, order, quantize
-    ("sensitivity", "sensitivity", None),
-    ("sensitivity+int8", "sensitivity", "int8"),
-    ("input-to-output", "input-to-output", None),
+RUNS = (  # label, order, dense storage, what is pruned
+    ("sensitivity", "sensitivity", None, ("filters",)),
+    ("input-to-output", "input-to-output", None, ("filters",)),
+    ("sens+units+int4", "sensitivity", "int4", ("filters", "units")),
+    ("sens+units+int2", "sensitivity", "int2", ("filters", "units")),
 )
 
 
@@ -188,18 +191,22 @@ def bench_model(name: str, data: dict, args, epochs: int, learning_rate: float, 
     sensitivity = filters.layer_sensitivity(model, held_out_accuracy, ratio=args.ratio,
                                             baseline=original["held_out_accuracy"])
     sensitivity_seconds = time.perf_counter() - t0
+    # filters and hidden dense units in one table, ordered together (the -u variants)
+    units_sensitivity = filters.layer_sensitivity(model, held_out_accuracy, ratio=args.ratio,
+                                                  baseline=original["held_out_accuracy"], targets=("filters", "units"))
     print(sensitivity[["layer", "filters", "pruned", "accuracy", "drop"]].to_string(index=False), flush=True)
 
     fine_tune = (evaluation.fine_tuner(tune_data, epochs=args.fine_tune_epochs, learning_rate=learning_rate)
                  if args.fine_tune_epochs else None)
     runs = []
-    for label, order, quantize in RUNS:
+    for label, order, quantize, targets in [run for run in RUNS if run[0] in args.runs.get(name, args.runs["*"])]:
         keras.utils.set_random_seed(seed)  # each run starts from the same random state
         t0 = time.perf_counter()
         pruned, report = filters.accuracy_aware_filter_pruning(
             model, held_out_accuracy, budget=args.budget / 100, ratio=args.ratio, order=order,
-            fine_tune_fn=fine_tune, rounds=rounds, quantize=quantize, sensitivity=sensitivity,
-            stop_at_first_rejection=args.on_rejection == "stop")
+            fine_tune_fn=fine_tune, rounds=rounds, quantize=quantize,
+            sensitivity=sensitivity if targets == ("filters",) else units_sensitivity,
+            stop_at_first_rejection=args.on_rejection == "stop", targets=targets)
         prune_seconds = time.perf_counter() - t0
         p_original, probabilities, seconds, load = paired_timing(model, pruned, test_data, args.repeats)
         unstable_cv = CONFIG_DEFAULTS["measure"]["unstable_cv"]
@@ -212,12 +219,14 @@ def bench_model(name: str, data: dict, args, epochs: int, learning_rate: float, 
             "order_mode": order,
             "quantize": quantize,
             "order": list(report.attrs["order"]),
-            "accepted_steps": [(row.action if row.action != "prune-filters" else row.layer)
+            "targets": list(targets),
+            "accepted_steps": [(row.action if row.action not in ("prune-filters", "prune-units") else row.layer)
                                for row in accepted.itertuples()],
             "quantized": bool(quantize) and bool((accepted["action"] == f"quantize-dense-{quantize}").any()),
             "plan": clean(report.attrs["plan"]),
             "filters": {layer.name: int(layer.filters) for layer in pruned.layers
                         if isinstance(layer, keras.layers.Conv2D)},
+            "units": {layer.name: int(layer.units) for layer in pruned.layers if hasattr(layer, "units")},
             "test_accuracy": float(np.mean(probabilities.argmax(axis=1) == y_test)),
             "held_out_accuracy": held_out_accuracy(pruned),
             **compression,
@@ -231,6 +240,7 @@ def bench_model(name: str, data: dict, args, epochs: int, learning_rate: float, 
         run["test_accuracy_drop"] = original["test_accuracy"] - run["test_accuracy"]
         runs.append(run)
         print(f"{name} {label}: test accuracy {run['test_accuracy']:.4f}, params {compression['params_ratio']:.2f}x, "
+              f"bits {compression['bits_ratio']:.2f}x, "
               f"file {compression['bytes_ratio']:.2f}x, compressed {compression['compressed_bytes_ratio']:.2f}x, "
               f"{timing_original['inference_ms_per_image']:.3f} -> {timing['inference_ms_per_image']:.3f} ms/image, accepted {run['accepted_steps']} "
               f"({prune_seconds:.0f} s)", flush=True)
@@ -252,7 +262,7 @@ def bench_model(name: str, data: dict, args, epochs: int, learning_rate: float, 
 
 
 def table(results: list[dict]) -> str:
-    header = (f"{'model':8} {'run':17} {'test acc orig->pruned':>22} {'params x':>9} {'file x':>7} "
+    header = (f"{'model':8} {'run':17} {'test acc orig->pruned':>22} {'params x':>9} {'bits x':>7} {'file x':>7} "
               f"{'deflate x':>9} {'ms/img orig->pruned':>20}  {'paper':>7}  pruning order (accepted steps)")
     lines = [header, "-" * len(header)]
     for result in results:
@@ -263,7 +273,8 @@ def table(results: list[dict]) -> str:
             lines.append(
                 f"{result['model']:8} {run['run']:17} "
                 f"{o['test_accuracy']:>10.4f} -> {run['test_accuracy']:<8.4f} "
-                f"{run['params_ratio']:>9.2f} {run['bytes_ratio']:>7.2f} {run['compressed_bytes_ratio']:>9.2f} "
+                f"{run['params_ratio']:>9.2f} {run['bits_ratio']:>7.2f} {run['bytes_ratio']:>7.2f} "
+                f"{run['compressed_bytes_ratio']:>9.2f} "
                 f"{run['original_inference_ms_per_image']:>9.3f} -> {run['pruned_inference_ms_per_image']:<7.3f}  {paper:>7}  "
                 f"{run['order_mode']}: {steps}")
     return "\n".join(lines)
@@ -291,8 +302,16 @@ def main() -> None:
                         help="timed inference passes over the test subset, per model, original and pruned alternating")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--runs", default=",".join(run[0] for run in RUNS),
+                        help="which searches, for every model (a,b) or per model (MODEL=a/b;MODEL=c); labels: "
+                             + ", ".join(run[0] for run in RUNS))
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "pruning_cifar10.json")
     args = parser.parse_args()
+    if "=" in args.runs:
+        args.runs = {model: labels.split("/") for model, labels in (part.split("=") for part in args.runs.split(";"))}
+        args.runs.setdefault("*", [])
+    else:
+        args.runs = {"*": args.runs.split(",")}
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in models if m not in PAPER]

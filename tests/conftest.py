@@ -42,11 +42,13 @@ def snakemake_command(workdir: Path, config: dict | None, *args: str, cores: int
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "config.yaml").write_text(yaml.safe_dump(config))
         command += ["--configfile", str(workdir / "config.yaml")]
+    command += list(args)
     if "--workflow-profile" not in args and "--profile" not in args:
         # one thread per TensorFlow job, so that two run at once on 2 cores: a job's start-up
         # (imports, loading) then overlaps another's compute. Tests compare runs made the same way.
+        # Last on the line: --set-threads takes every value that follows it.
         command += ["--workflow-profile", "none", "--set-threads", *(f"{rule}=1" for rule in TENSORFLOW_RULES)]
-    return command + list(args)
+    return command
 
 
 def snakemake_env(base: dict | None = None, root: Path = ROOT) -> dict:

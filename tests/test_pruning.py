@@ -505,6 +505,7 @@ def test_packed_low_bit_kernels_round_trip_within_their_step(storage, bits, trai
                                quantized.predict(digits["x_val"][:8], verbose=0), rtol=1e-6)
     rates = evaluation.compression_rate(trained_cnn, quantized)
     assert rates["params_ratio"] == pytest.approx(1.0, abs=1e-6)  # same parameters, fewer bits
+    assert rates["bits_ratio"] > 1
 
 
 def test_lower_bits_make_smaller_files(trained_cnn, tmp_path):

@@ -19,11 +19,15 @@ def compression_rate(original, pruned) -> dict:
     """How much smaller ``pruned`` is: ``params_ratio`` and ``bytes_ratio`` (original / pruned, so
     47.28 means "47.28× smaller", the paper's unit), over all weights and the HDF5 weights file
     (:func:`opscore.measure.weights_size`), plus nonzero and deflate-compressed ratios (the
-    ones magnitude pruning improves)."""
+    ones magnitude pruning improves), and ``bits_ratio``: the bits the parameters are stored in
+    (Lee et al.'s "parameter size": low-bit packed kernels count their bits)."""
+    from opscore.costs import parameter_bytes
     from opscore.measure import weights_size
 
     a, b = weights_size(original), weights_size(pruned)
+    bits = 8 * parameter_bytes(original), 8 * parameter_bytes(pruned)
     return {
+        "param_bits_original": bits[0], "param_bits_pruned": bits[1], "bits_ratio": bits[0] / bits[1],
         "params_original": a["params"], "params_pruned": b["params"],
         "params_ratio": a["params"] / b["params"],
         "nonzero_params_original": a["nonzero_params"], "nonzero_params_pruned": b["nonzero_params"],
