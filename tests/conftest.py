@@ -42,13 +42,13 @@ def snakemake_command(workdir: Path, config: dict | None, *args: str, cores: int
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "config.yaml").write_text(yaml.safe_dump(config))
         command += ["--configfile", str(workdir / "config.yaml")]
-    command += list(args)
-    if "--workflow-profile" not in args and "--profile" not in args:
-        # one thread per TensorFlow job, so that two run at once on 2 cores: a job's start-up
-        # (imports, loading) then overlaps another's compute. Tests compare runs made the same way.
-        # Last on the line: --set-threads takes every value that follows it.
-        command += ["--workflow-profile", "none", "--set-threads", *(f"{rule}=1" for rule in TENSORFLOW_RULES)]
-    return command
+    if "--workflow-profile" in args or "--profile" in args:
+        return command + list(args)
+    # One thread per TensorFlow job, so that two run at once on 2 cores: a job's start-up (imports,
+    # loading) then overlaps another's compute; tests compare runs made the same way. Targets go
+    # between one-value options: --configfile and --set-threads take every value that follows them.
+    return command + ["--workflow-profile", "none", *args, "--set-threads",
+                      *(f"{rule}=1" for rule in TENSORFLOW_RULES)]
 
 
 def snakemake_env(base: dict | None = None, root: Path = ROOT) -> dict:
