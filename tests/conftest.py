@@ -24,6 +24,20 @@ def pytest_configure(config):
     )
 
 
+#: the longest test files, longest first (measured with --durations): the two workers take files
+#: in collection order, so starting with these keeps one worker from finishing long after the other
+LONGEST_FIRST = ("test_variants_workflow.py", "test_slurm.py", "test_resilience.py", "test_workflow.py",
+                 "test_imbalanced_workflow.py", "test_tabular_workflow.py", "test_quantization.py")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: each file keeps its own order
+
+
 def test_config(name: str) -> dict:
     """A fresh copy of tests/configs/NAME.yaml, to change freely."""
     return copy.deepcopy(yaml.safe_load((CONFIGS / f"{name}.yaml").read_text()))

@@ -6,7 +6,7 @@ import pytest
 from conftest import completed_run
 from sklearn.datasets import make_classification
 
-VARIANTS = ["original", "float16", "tflite-int8", "tflite-float16", "prune-layers-b5"]
+VARIANTS = ["original", "float16", "tflite-int8", "prune-layers-b5"]
 
 
 def write_imbalanced_table(path, rows=6000):

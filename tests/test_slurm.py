@@ -350,7 +350,9 @@ def test_real_workflow_scores_equal_locally_and_on_slurm(slurm_cluster, tmp_path
     # but not the (seeded, deterministic) accuracies compared here.
     local = start_snakemake([*common, "--directory", str(local_dir), "--cores", "2", *targets], workdir=local_dir)
     # exactly what users type, after `./opscore profile slurm` and their edits of it
-    slurm = start_snakemake([*common, "--directory", str(slurm_dir), "--profile", "slurm", *targets], workdir=slurm_dir,
+    # the user's profile, with the status polled every second instead of every 10 s (test time)
+    slurm = start_snakemake([*common, "--directory", str(slurm_dir), "--profile", "slurm", *FAST_POLLING, *targets],
+                            workdir=slurm_dir,
                             env=user_profile(slurm_cluster, tmp_path / "home"))
     slurm_result = finish_snakemake(slurm, workdir=slurm_dir, timeout=480)
     local_result = finish_snakemake(local, workdir=local_dir, timeout=480)

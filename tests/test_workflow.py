@@ -121,7 +121,7 @@ def test_config_errors_name_the_key_and_what_is_allowed(tmp_path, change, messag
 @pytest.mark.slow
 def test_archive_rebuilds_the_same_results(finished_run, tmp_path):
     """snakemake --archive packs what a rebuild needs; the rebuild, same seed on the same machine,
-    gives the same accuracy and the same weights."""
+    trains the same weights to the same (validation) accuracy."""
     archive = tmp_path / "run.tar.gz"
     config_path = tmp_path / "config.yaml"
     config_path.write_text(yaml.safe_dump(TINY))
@@ -136,16 +136,21 @@ def test_archive_rebuilds_the_same_results(finished_run, tmp_path):
     for needed in ("Snakefile", "requirements.lock", "opscore", "workflow/opscore/training.py", "config/paper.yaml"):
         assert (rebuilt / needed).exists(), needed
     # rebuilt the way the first run was made (same threads per job: same arithmetic)
-    result = snakemake(rebuilt, TINY, "results/scores/digits/ranking.csv", root=rebuilt)
+    run = "results/models/digits/70-30/seed-0/MobileNetV2/original/unfreeze-all"
+    result = snakemake(rebuilt, TINY, f"{run}/weights.h5", root=rebuilt)
     assert result.returncode == 0, result.stderr[-3000:]
-    again = pd.read_csv(rebuilt / "results/scores/digits/ranking.csv").iloc[0]
-    first = pd.read_csv(finished_run / "results/scores/digits/ranking.csv").iloc[0]
-    assert again["accuracy"] == first["accuracy"]
-    assert again["f1_macro"] == first["f1_macro"]
-    weights = "results/models/digits/70-30/seed-0/MobileNetV2/original/unfreeze-all/weights.h5"
+    again, first = (pd.read_parquet(d / run / "history.parquet") for d in (rebuilt, finished_run))
+    assert again["val_accuracy"].tolist() == first["val_accuracy"].tolist()
     import h5py
     import numpy as np
 
-    with h5py.File(finished_run / weights) as a, h5py.File(rebuilt / weights) as b:
-        kernel = "head_dense/head_dense/kernel:0"
-        np.testing.assert_array_equal(a[kernel][()], b[kernel][()])
+    def kernels(store):
+        found = {}
+        store.visititems(lambda name, item: found.update({name: item[()]}) if isinstance(item, h5py.Dataset) else None)
+        return found
+
+    with h5py.File(finished_run / run / "weights.h5") as a, h5py.File(rebuilt / run / "weights.h5") as b:
+        first_weights, rebuilt_weights = kernels(a), kernels(b)
+    assert first_weights.keys() == rebuilt_weights.keys() and len(first_weights) > 100
+    for name, value in first_weights.items():
+        np.testing.assert_array_equal(value, rebuilt_weights[name], err_msg=name)
