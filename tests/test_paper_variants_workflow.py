@@ -1,0 +1,55 @@
+"""The paper's trained variants on a keras.applications model: float16 and the clustered base."""
+import json
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import completed_run, planned_jobs, test_config
+from conftest import run_snakemake as snakemake
+
+RUN = "results/models/digits/70-30/seed-0/MobileNetV2/{variant}/unfreeze-1"
+CONFIG = test_config("paper_variants")
+TARGETS = ("results/scores/digits/ranking.csv", "results/figures/digits/bubble.svg")
+
+
+@pytest.fixture(scope="module")
+def paper_run(tmp_path_factory):
+    return completed_run(tmp_path_factory, "paper-variants", CONFIG, targets=TARGETS)
+
+
+@pytest.mark.slow
+def test_float16_and_clustered_variants_are_ranked(paper_run):
+    ranking = pd.read_csv(paper_run / "results/scores/digits/ranking.csv")
+    mobilenet = ranking[ranking["model"] == "MobileNetV2"].set_index("variant")
+    assert set(mobilenet.index) == {"original", "cluster-k16", "float16"}
+    assert mobilenet.loc["float16", "precision"] == "float16 (trained in float32)"  # no fast float16 here
+    assert abs(mobilenet.loc["float16", "accuracy"] - mobilenet.loc["original", "accuracy"]) <= 0.02
+    assert mobilenet.loc["float16", "size_mb"] < 0.6 * mobilenet.loc["original", "size_mb"]
+    assert mobilenet.loc["cluster-k16", "prep_time_s"] > 0
+
+
+@pytest.mark.slow
+def test_clustered_base_holds_at_most_k_values(paper_run):
+    info = json.loads((paper_run / "results/bases/MobileNetV2/cluster-k16.json").read_text())
+    assert info["k"] == 16 and info["layers"] > 0
+    with h5py.File(paper_run / RUN.format(variant="cluster-k16") / "weights.h5") as store:
+        kernels = {name: store[name][()] for name in _datasets(store) if name.endswith("kernel:0")}
+    frozen = {name: kernel for name, kernel in kernels.items() if not name.startswith("head_dense")}
+    assert frozen and all(len(np.unique(kernel)) <= 16 for kernel in frozen.values())
+    assert len(np.unique(kernels["head_dense/head_dense/kernel:0"])) > 16  # the trained head is free
+
+
+@pytest.mark.slow
+def test_a_new_k_adds_only_its_jobs(paper_run):
+    more = {**CONFIG, "variants": [*CONFIG["variants"], "cluster-k32"]}
+    assert planned_jobs(snakemake(paper_run, more, "-n", *TARGETS)) == {
+        "cluster_base": 1, "train": 1, "evaluate": 1, "collect_measurements": 1, "score": 1, "plot": 1}
+
+
+def _datasets(group, prefix=""):
+    for key, item in group.items():
+        if isinstance(item, h5py.Dataset):
+            yield prefix + key
+        else:
+            yield from _datasets(item, prefix + key + "/")
