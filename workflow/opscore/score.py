@@ -20,7 +20,6 @@ BYTES_PER_MB = 1e6
 # Text columns that describe the context of a table (not a variant): they keep their value in the
 # MIN/MAX reference rows instead of becoming "MIN"/"MAX".
 CONTEXT_COLUMNS = ("dataset", "time_basis", "metric", "time_statistic")
-_ID_COLUMNS = IDENTITY
 _ADDED_COLUMNS = (
     "metric", "time_basis", "time_s", "log10_error", "log10_time", "log10_size", "opscore",
     "error_floored", "pareto", *(f"{c}_norm" for c in METRICS.values()), "time_s_norm", "size_mb_norm",
@@ -159,7 +158,7 @@ def opscore(accuracy, time_s, size_mb, n_test=None):
 # ----------------------------------------------------------------------------- table helpers
 def _row_labels(df: pd.DataFrame) -> list[str]:
     """'row 3 (model=..., variant=...)' per row, for error messages."""
-    ids = [c for c in _ID_COLUMNS if c in df.columns]
+    ids = [c for c in IDENTITY if c in df.columns]
     labels = []
     for pos in range(len(df)):
         desc = ", ".join(f"{c}={df[c].iloc[pos]}" for c in ids)
@@ -244,7 +243,7 @@ def _reference_rows(table: pd.DataFrame, context: Sequence[str]) -> pd.DataFrame
             d = _direction(c)
             vals = [col.max(), col.min()] if d > 0 else [col.min(), col.max()] if d < 0 else [pd.NA] * 2
         elif pd.api.types.is_string_dtype(col) or isinstance(col.dtype, pd.CategoricalDtype):
-            vals = list(_REFERENCE_ROWS) if c in _ID_COLUMNS else [pd.NA] * 2
+            vals = list(_REFERENCE_ROWS) if c in IDENTITY else [pd.NA] * 2
         else:
             vals = [pd.NA] * 2
         try:

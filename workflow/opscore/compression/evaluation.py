@@ -8,8 +8,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from opscore.compression.graph import EvaluateFn, count_params
-from opscore.measure import classification_metrics
+from opscore.compression.graph import EvaluateFn
+from opscore.measure import classification_metrics, parameter_count
 from opscore.score import METRICS
 from opscore.tf import tf
 from opscore.training import compile_classifier
@@ -97,7 +97,7 @@ class BudgetSearch:
         accuracy = float(self.evaluate_fn(model))
         accepted = self.baseline - accuracy <= self.budget
         self.rows.append({"step": len(self.rows) + 1, **row, "accuracy": accuracy, "drop": self.baseline - accuracy,
-                          "accepted": accepted, "params": count_params(model)})
+                          "accepted": accepted, "params": parameter_count(model)})
         if accepted:
             self.current = model
         return accepted

@@ -10,7 +10,6 @@ from typing import Callable
 
 from opscore.compression.quantized_layer import CUSTOM_OBJECTS, QuantizedDense
 from opscore.job import atomic_path
-from opscore.measure import parameter_count
 from opscore.tf import keras
 
 EvaluateFn = Callable[[object], float]
@@ -113,11 +112,6 @@ def copy_model(model):
     new = build_from_config(graph.config)
     new.set_weights(graph.model.get_weights())
     return new
-
-
-def count_params(model) -> int:
-    """Parameters as the model computes with them (a packed kernel counts its values, not its bytes)."""
-    return parameter_count(model)
 
 
 
