@@ -66,7 +66,7 @@ def run(name: str, data: dict, args) -> dict:
     from sklearn.model_selection import train_test_split
 
     from opscore import measure, training
-    from opscore.compression import dense_quantization, filters, layer_removal
+    from opscore.compression import filters, layer_removal, weight_quantization
     from opscore.compression.evaluation import accuracy_evaluator, compression_rate, fine_tuner
     from opscore.models import build_classifier, preprocess_function
     from opscore.scratch_models import adapt_normalization
@@ -78,7 +78,7 @@ def run(name: str, data: dict, args) -> dict:
     if table:
         adapt_normalization(model, data["x_train"])
     prep = (lambda x: x) if table else preprocess_function("A2E")
-    x_fit, x_check, y_fit, y_check = train_test_split(data["x_train"], data["y_train"], test_size=0.1,
+    x_fit, x_check, y_fit, y_check = train_test_split(data["x_train"], data["y_train"], test_size=args.held_out,
                                                       stratify=data["y_train"], random_state=args.seed)
     x_fit, x_check, x_test = (np.asarray(prep(x), "float32") for x in (x_fit, x_check, data["x_test"]))
     training.compile_classifier(model, args.learning_rate)
@@ -108,7 +108,7 @@ def run(name: str, data: dict, args) -> dict:
     variants["prune-layers"] = layers(model)
     variants["layers, then units"] = units(variants["prune-layers"])
     for storage in ("int4", "int2"):
-        variants[f"layers, then units, {storage} dense"] = dense_quantization.quantize_dense(
+        variants[f"layers, then units, {storage} dense"] = weight_quantization.quantize_dense(
             variants["layers, then units"], storage)
     prune_seconds = time.perf_counter() - t0
     rows = []
@@ -155,6 +155,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--budget", type=float, default=5.0, help="allowed held-out drop, in points")
+    parser.add_argument("--held-out", type=float, default=0.1,
+                        help="share of the train split the budget is judged on (the workflow holds out 10 %%)")
     parser.add_argument("--rounds", type=int, default=4, help="passes of unit pruning over the layers")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 
 from opscore.compression import (
-    dense_quantization,
     evaluation,
     filters,
     graph,
     layer_removal,
     magnitude,
     quantized_layer,
+    weight_quantization,
 )
 from opscore.compression.graph import PruningError
 from opscore.tf import keras
@@ -280,7 +280,7 @@ def test_real_accuracy_search_respects_budget_and_quantizes(trained_cnn, evaluat
 
 @pytest.mark.parametrize("mode,dtype,shrink", [("int8", np.int8, 1.5), ("float16", np.float16, 1.25)])
 def test_quantized_dense_shrinks_file_keeps_predictions(trained_cnn, digits, mode, dtype, shrink):
-    quantized = dense_quantization.quantize_dense(trained_cnn, mode)
+    quantized = weight_quantization.quantize_dense(trained_cnn, mode)
     layer = quantized.get_layer("fc1")
     assert isinstance(layer, quantized_layer.QuantizedDense) and layer.get_weights()[0].dtype == dtype
     assert not quantized.trainable_weights or all("fc1" not in w.name for w in quantized.trainable_weights)
@@ -294,7 +294,7 @@ def test_quantized_dense_shrinks_file_keeps_predictions(trained_cnn, digits, mod
 
 
 def test_filter_pruning_after_quantization_slices_int8_rows(trained_cnn, digits):
-    quantized = dense_quantization.quantize_dense(trained_cnn, "int8")
+    quantized = weight_quantization.quantize_dense(trained_cnn, "int8")
     pruned = filters.prune_filters(quantized, {"c3": 8})
     assert pruned.get_layer("fc1").get_weights()[0].shape == (4 * 4 * 24, 32)
     assert pruned.get_layer("fc1").get_weights()[0].dtype == np.int8
@@ -491,7 +491,7 @@ def test_packed_low_bit_kernels_round_trip_within_their_step(storage, bits, trai
     kernel = trained_cnn.get_layer("fc1").get_weights()[0]
     stored = quantized_layer.QuantizedDense.quantize(kernel, storage)
     assert stored[0].nbytes == -(-kernel.size * bits // 8)  # packed: bits per value, not bytes
-    quantized = dense_quantization.quantize_dense(trained_cnn, storage)
+    quantized = weight_quantization.quantize_dense(trained_cnn, storage)
     layer = quantized.get_layer("fc1")
     restored = layer.dequantized_kernel().numpy()
     scale = layer.get_weights()[1]
@@ -511,14 +511,47 @@ def test_packed_low_bit_kernels_round_trip_within_their_step(storage, bits, trai
 def test_lower_bits_make_smaller_files(trained_cnn, tmp_path):
     sizes = {}
     for storage in ("int8", "int4", "int2"):
-        graph.save_model(dense_quantization.quantize_dense(trained_cnn, storage), tmp_path / f"{storage}.h5")
+        graph.save_model(weight_quantization.quantize_dense(trained_cnn, storage), tmp_path / f"{storage}.h5")
         sizes[storage] = (tmp_path / f"{storage}.h5").stat().st_size
     assert sizes["int2"] < sizes["int4"] < sizes["int8"]
 
 
 def test_pruning_a_packed_dense_layer_keeps_its_storage(trained_cnn, digits):
-    quantized = dense_quantization.quantize_dense(trained_cnn, "int4")
+    quantized = weight_quantization.quantize_dense(trained_cnn, "int4")
     pruned = filters.prune_filters(quantized, {"fc1": 16})
     layer = pruned.get_layer("fc1")
     assert layer.storage == "int4" and layer.units == 16
     assert pruned.predict(digits["x_val"][:2], verbose=0).shape == (2, 10)
+
+
+# ----------------------------------------------------------------------------- low-bit convolutions
+
+
+@pytest.mark.parametrize("storage", ["int8", "int4"])
+def test_quantized_convolutions_round_trip_reload_and_predict(storage, trained_cnn, digits, evaluate, tmp_path):
+    quantized = weight_quantization.quantize_convolutions(trained_cnn, storage)
+    for name in ("c1", "c2", "c3"):
+        layer = quantized.get_layer(name)
+        assert isinstance(layer, quantized_layer.QuantizedConv2D) and layer.storage == storage
+        kernel = trained_cnn.get_layer(name).get_weights()[0]
+        scale = layer.get_weights()[1]
+        assert scale.shape == (kernel.shape[-1],)  # one scale per filter
+        assert np.all(np.abs(layer.dequantized_kernel().numpy() - kernel) <= scale / 2 + 1e-6)
+    graph.save_model(quantized, tmp_path / "q.h5")
+    back = graph.load_model(tmp_path / "q.h5")
+    np.testing.assert_allclose(back.predict(digits["x_val"][:8], verbose=0),
+                               quantized.predict(digits["x_val"][:8], verbose=0), rtol=1e-6)
+    assert evaluate(trained_cnn) - evaluate(quantized) < (0.02 if storage == "int8" else 0.1)
+    rates = evaluation.compression_rate(trained_cnn, quantized)
+    assert rates["params_ratio"] == pytest.approx(1.0, abs=1e-6) and rates["bits_ratio"] > 1.2
+
+
+def test_filter_search_stores_the_pruned_convolutions_at_low_bit(trained_cnn, evaluate):
+    pruned, report = filters.accuracy_aware_filter_pruning(trained_cnn, evaluate, budget=0.05, ratio=0.25,
+                                                           quantize="int8", quantize_conv="int8")
+    assert report["action"].iloc[0] == "quantize-dense-int8" and report["action"].iloc[-1] == "quantize-conv-int8"
+    assert report["accepted"].iloc[-1]  # int8 filters cost far less than the budget
+    assert isinstance(pruned.get_layer("c3"), quantized_layer.QuantizedConv2D)
+    assert pruned.get_layer("c3").filters == 32 - report.attrs["plan"].get("c3", 0)
+    rates = evaluation.compression_rate(trained_cnn, pruned)
+    assert rates["bits_ratio"] > 3.5 * rates["params_ratio"]  # 32 -> 8 bits on nearly every parameter

@@ -40,10 +40,14 @@ def test_pruning_suffixes():
                                                                   "order": "io"}
     assert parse_variant("prune-magnitude-s80-constant").options == {"sparsity": 80, "schedule": "constant"}
     assert parse_variant("quantize-q16").precision() == "float16 dense, float32 elsewhere"
-    assert parse_variant("quantize-q2").precision() == "int2 dense (packed), float32 elsewhere"
+    assert parse_variant("quantize-q2").precision() == "int2 (packed) dense, float32 elsewhere"
     assert parse_variant("prune-filters-b2-u-q4").options == {"budget": 2, "units": "u", "dense": "q4"}
     assert parse_variant("prune-units-b5-r25-q8-io").options == {"budget": 5, "ratio": 25, "dense": "q8", "order": "io"}
     assert parse_variant("prune-units-b5").kind == "prune-units"
+    assert parse_variant("prune-filters-b2-u-q4-c8").options == {"budget": 2, "units": "u", "dense": "q4",
+                                                                 "conv": "c8"}
+    assert parse_variant("quantize-q4-c4").precision() == (
+        "int4 (packed) dense, int4 (packed) convolutions, float32 elsewhere")
 
 
 def test_float16_precision_says_how_it_was_trained():

@@ -17,9 +17,11 @@ from typing import Callable
 
 #: the file each making rule leaves in the run's directory
 ARTIFACTS = {"train": "weights.h5", "derive_model": "model.h5", "convert_tflite": "model.tflite"}
-#: dense-layer storage of the `-q8` / `-q16` suffixes
+#: dense-layer storage of the `-q8|-q4|-q2|-q16` suffixes, convolution storage of `-c8|-c4|-c2`
 DENSE_QUANTIZATION = {"q8": "int8", "q4": "int4", "q2": "int2", "q16": "float16"}
+CONV_QUANTIZATION = {"c8": "int8", "c4": "int4", "c2": "int2"}
 _DENSE = r"(-(?P<dense>q8|q4|q2|q16))?"
+_CONV = r"(-(?P<conv>c8|c4|c2))?"
 _BUDGET = r"-b(?P<budget>[0-9]+(\.[0-9]+)?)(-r(?P<ratio>[1-9][0-9]?))?"
 
 
@@ -27,11 +29,11 @@ def _float32(options: dict, trained_in: str = "float32") -> str:
     return "float32"
 
 
-def _dense_precision(options: dict, trained_in: str = "float32") -> str:
-    if "dense" not in options:
-        return "float32"
-    storage = DENSE_QUANTIZATION[options["dense"]]
-    return f"{storage} dense{' (packed)' if storage in ('int4', 'int2') else ''}, float32 elsewhere"
+def _low_bit_precision(options: dict, trained_in: str = "float32") -> str:
+    parts = [f"{storage}{' (packed)' if storage in ('int4', 'int2') else ''} {what}"
+             for storage, what in ((DENSE_QUANTIZATION.get(options.get("dense")), "dense"),
+                                   (CONV_QUANTIZATION.get(options.get("conv")), "convolutions")) if storage]
+    return ", ".join(parts + ["float32 elsewhere"]) if parts else "float32"
 
 
 def _float16_precision(options: dict, trained_in: str = "float16") -> str:
@@ -100,16 +102,16 @@ KINDS = {kind.name: kind for kind in (
     Kind("prune-magnitude", r"prune-magnitude-s(?P<sparsity>[1-9][0-9]?)(?P<schedule>-constant)?",
          "prune-magnitude-s50[-constant]", ("derive_model",), module="opscore.compression.magnitude", settings="pruning",
          studies=frozenset({"compression"})),
-    Kind("prune-filters", r"prune-filters" + _BUDGET + r"(?P<units>-u)?" + _DENSE + r"(?P<order>-io)?",
-         "prune-filters-b2[-r25][-u][-q8|-q4|-q2|-q16][-io]", ("derive_model",), module="opscore.compression.filters",
-         settings="pruning", precision=_dense_precision, studies=frozenset({"compression", "pruning_sensitivity"})),
+    Kind("prune-filters", r"prune-filters" + _BUDGET + r"(?P<units>-u)?" + _DENSE + _CONV + r"(?P<order>-io)?",
+         "prune-filters-b2[-r25][-u][-q8|-q4|-q2|-q16][-c8|-c4|-c2][-io]", ("derive_model",), module="opscore.compression.filters",
+         settings="pruning", precision=_low_bit_precision, studies=frozenset({"compression", "pruning_sensitivity"})),
     Kind("prune-units", r"prune-units" + _BUDGET + _DENSE + r"(?P<order>-io)?",
          "prune-units-b2[-r25][-q8|-q4|-q2|-q16][-io]", ("derive_model",), module="opscore.compression.units",
-         settings="pruning", precision=_dense_precision, studies=frozenset({"compression", "pruning_sensitivity"})),
+         settings="pruning", precision=_low_bit_precision, studies=frozenset({"compression", "pruning_sensitivity"})),
     Kind("prune-layers", r"prune-layers-b(?P<budget>[0-9]+(\.[0-9]+)?)", "prune-layers-b2", ("derive_model",),
          module="opscore.compression.layer_removal", settings="pruning", studies=frozenset({"compression", "pruning_sensitivity"})),
-    Kind("quantize-dense", r"quantize-(?P<dense>q8|q4|q2|q16)", "quantize-q8|q4|q2|q16", ("derive_model",),
-         module="opscore.compression.dense_quantization", precision=_dense_precision,
+    Kind("quantize", r"quantize-(?P<dense>q8|q4|q2|q16)" + _CONV, "quantize-q8|q4|q2|q16[-c8|-c4|-c2]",
+         ("derive_model",), module="opscore.compression.weight_quantization", precision=_low_bit_precision,
          studies=frozenset({"quantized_size", "compression"})),
 )}
 

@@ -9,7 +9,7 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from opscore.compression.dense_quantization import quantize_dense
+from opscore.compression.weight_quantization import quantize_convolutions, quantize_dense
 from opscore.compression.evaluation import BudgetSearch
 from opscore.compression.graph import (
     EvaluateFn,
@@ -24,7 +24,7 @@ from opscore.compression.graph import (
 )
 from opscore.compression.quantized_layer import QuantizedDense
 from opscore.tf import keras
-from opscore.variants import DENSE_QUANTIZATION
+from opscore.variants import CONV_QUANTIZATION, DENSE_QUANTIZATION
 
 
 def filter_l1_norms(layer) -> np.ndarray:
@@ -314,7 +314,7 @@ def _order_layers(sensitivity: pd.DataFrame, order: str) -> list[str]:
 
 def accuracy_aware_filter_pruning(model, evaluate_fn: EvaluateFn, budget: float, ratio: float = 0.5,
                                   order: str = "sensitivity", fine_tune_fn: Callable | None = None,
-                                  rounds: int = 1, quantize: str | None = None,
+                                  rounds: int = 1, quantize: str | None = None, quantize_conv: str | None = None,
                                   layers: Iterable[str] | None = None, sensitivity: pd.DataFrame | None = None,
                                   stop_at_first_rejection: bool = True, targets: Iterable[str] = ("filters",)):
     """Lee et al.'s accuracy-aware structured pruning; returns ``(model, report)``.
@@ -330,6 +330,9 @@ def accuracy_aware_filter_pruning(model, evaluate_fn: EvaluateFn, budget: float,
        ``baseline − accuracy <= budget`` (cumulative, against the original model); the first
        rejected step ends the search (or, with ``stop_at_first_rejection=False``, that layer is
        skipped). ``rounds`` > 1 repeats the pass over the layers.
+    4. With ``quantize_conv`` ("int8", "int4", "int2") the pruned convolutions are stored at that
+       many bits (:func:`quantize_convolutions`), the float layers left (batch norm) fine-tuned
+       to them; kept only if the drop stays within ``budget``.
 
     ``budget`` is in the units of ``evaluate_fn`` (accuracy 0..1: 0.02 = two points).
     The report has one row per tried step: step, round, action, layer, filters_before, removed,
@@ -365,6 +368,11 @@ def accuracy_aware_filter_pruning(model, evaluate_fn: EvaluateFn, budget: float,
         else:
             continue
         break
+    if quantize_conv:
+        candidate = quantize_convolutions(search.current, quantize_conv)
+        search.try_step(candidate, fine_tune=bool(candidate.trainable_weights), round=0,
+                        action=f"quantize-conv-{quantize_conv}", layer="", filters_before=np.nan, removed=0,
+                        filters_after=np.nan)
     report = search.report(["round", "action", "layer", "filters_before", "removed", "filters_after"])
     report.attrs.update(sensitivity=sensitivity, order=ordered, plan=plan, ratio=ratio)
     return search.current, report
@@ -390,8 +398,9 @@ def _require_prunable(model, sensitivity: pd.DataFrame, targets: Iterable[str]) 
 
 
 def make(model, variant, job, targets: tuple[str, ...] | None = None):
-    """The ``prune-filters-b<B>[-r<R>][-u][-q8|-q4|-q2|-q16][-io]`` variant (registry entry in
-    opscore.variants): filters, and with ``-u`` the hidden Dense units too, in one search."""
+    """The ``prune-filters-b<B>[-r<R>][-u][-q8|-q4|-q2|-q16][-c8|-c4|-c2][-io]`` variant (registry
+    entry in opscore.variants): filters, and with ``-u`` the hidden Dense units too, in one search;
+    dense layers stored at low bit before it, convolutions after it."""
     settings, options = job.settings, variant.options
     targets = targets or (("filters", "units") if options.get("units") else ("filters",))
     derived, steps = accuracy_aware_filter_pruning(
@@ -399,6 +408,6 @@ def make(model, variant, job, targets: tuple[str, ...] | None = None):
         ratio=options.get("ratio", settings["filter_ratio"] * 100) / 100,
         order="input-to-output" if options.get("order") else "sensitivity",
         fine_tune_fn=job.fine_tune, rounds=settings["rounds"],
-        quantize=DENSE_QUANTIZATION.get(options.get("dense")),
+        quantize=DENSE_QUANTIZATION.get(options.get("dense")), quantize_conv=CONV_QUANTIZATION.get(options.get("conv")),
         stop_at_first_rejection=settings["on_rejection"] == "stop", targets=targets)
     return derived, {"order": steps.attrs.get("order"), "targets": list(targets)}, steps
