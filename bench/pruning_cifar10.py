@@ -17,7 +17,8 @@ CIFAR-10 (/work/shared/data/cifar10-jpeg.tar.gz, read with opscore.data.load_ima
          - sensitivity order (least sensitive layer first),
          - input-to-output order (the naive order, for comparison),
          - filters and hidden dense units in one sensitivity-ordered search, with the Dense layers
-           stored at 4 or 2 bits (packed; the quantization step is judged against the budget too);
+           stored at 4 bits first and the pruned convolutions at 8 or 4 bits last (packed; both
+           quantization steps are judged against the budget too);
     4. report, on a stratified subset of the TEST split: accuracy of original and pruned models,
        parameter ratio, parameter storage in bits (Lee et al.'s "parameter size"), weights-file
        ratio (HDF5 bytes), deflate-compressed ratio, inference time per image before/after, and
@@ -59,11 +60,11 @@ DEFAULTS = {
     "rounds": "AlexNet=2,VGG16=1",
 }
 
-RUNS = (  # label, order, dense storage, what is pruned
-    ("sensitivity", "sensitivity", None, ("filters",)),
-    ("input-to-output", "input-to-output", None, ("filters",)),
-    ("sens+units+int4", "sensitivity", "int4", ("filters", "units")),
-    ("sens+units+int2", "sensitivity", "int2", ("filters", "units")),
+RUNS = (  # label, order, dense storage, convolution storage, what is pruned
+    ("sensitivity", "sensitivity", None, None, ("filters",)),
+    ("input-to-output", "input-to-output", None, None, ("filters",)),
+    ("sens+u+q4+c8", "sensitivity", "int4", "int8", ("filters", "units")),
+    ("sens+u+q4+c4", "sensitivity", "int4", "int4", ("filters", "units")),
 )
 
 
@@ -199,12 +200,12 @@ def bench_model(name: str, data: dict, args, epochs: int, learning_rate: float, 
     fine_tune = (evaluation.fine_tuner(tune_data, epochs=args.fine_tune_epochs, learning_rate=learning_rate)
                  if args.fine_tune_epochs else None)
     runs = []
-    for label, order, quantize, targets in [run for run in RUNS if run[0] in args.runs.get(name, args.runs["*"])]:
+    for label, order, quantize, quantize_conv, targets in [run for run in RUNS if run[0] in args.runs.get(name, args.runs["*"])]:
         keras.utils.set_random_seed(seed)  # each run starts from the same random state
         t0 = time.perf_counter()
         pruned, report = filters.accuracy_aware_filter_pruning(
             model, held_out_accuracy, budget=args.budget / 100, ratio=args.ratio, order=order,
-            fine_tune_fn=fine_tune, rounds=rounds, quantize=quantize,
+            fine_tune_fn=fine_tune, rounds=rounds, quantize=quantize, quantize_conv=quantize_conv,
             sensitivity=sensitivity if targets == ("filters",) else units_sensitivity,
             stop_at_first_rejection=args.on_rejection == "stop", targets=targets)
         prune_seconds = time.perf_counter() - t0
@@ -222,10 +223,11 @@ def bench_model(name: str, data: dict, args, epochs: int, learning_rate: float, 
             "targets": list(targets),
             "accepted_steps": [(row.action if row.action not in ("prune-filters", "prune-units") else row.layer)
                                for row in accepted.itertuples()],
+            "quantize_conv": quantize_conv,
             "quantized": bool(quantize) and bool((accepted["action"] == f"quantize-dense-{quantize}").any()),
+            "quantized_conv": bool(quantize_conv) and bool((accepted["action"] == f"quantize-conv-{quantize_conv}").any()),
             "plan": clean(report.attrs["plan"]),
-            "filters": {layer.name: int(layer.filters) for layer in pruned.layers
-                        if isinstance(layer, keras.layers.Conv2D)},
+            "filters": {layer.name: int(layer.filters) for layer in pruned.layers if hasattr(layer, "filters")},
             "units": {layer.name: int(layer.units) for layer in pruned.layers if hasattr(layer, "units")},
             "test_accuracy": float(np.mean(probabilities.argmax(axis=1) == y_test)),
             "held_out_accuracy": held_out_accuracy(pruned),
@@ -294,7 +296,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--budget", type=float, default=2.0, help="allowed held-out accuracy drop, in points")
     parser.add_argument("--ratio", type=float, default=0.5, help="share of a layer's filters removed per step")
-    parser.add_argument("--on-rejection", choices=["stop", "skip"], default="stop",
+    parser.add_argument("--on-rejection", choices=["stop", "skip"], default="skip",
                         help="a step past the budget ends the search (stop) or skips that layer (skip)")
     parser.add_argument("--fine-tune-epochs", type=int, default=1, help="after each pruning step (0: none)")
     parser.add_argument("--fine-tune-images", type=int, default=1_000, help="stratified subset of the fit images")
