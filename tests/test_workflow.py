@@ -109,6 +109,8 @@ def test_rulegraph_renders(tmp_path):
     (lambda c: c.update({"models": {"A2E": {"unfreeze": ["all"]}}, "variants": ["original", "prune-filters-b2"]}),
      r"prune-filters-b2: \['A2E'\] have no convolution filters to prune"),
     (lambda c: c["datasets"]["digits"].update({"label": "Class"}), r"`label`/`features` are for CSV tables"),
+    (lambda c: c.update({"input_size": 16}), r"input_size: 16 is below the 32 pixels keras.applications models need "
+                                             r"\(MobileNetV2\)"),
 ])
 def test_config_errors_name_the_key_and_what_is_allowed(tmp_path, change, message):
     config = yaml.safe_load(yaml.safe_dump(TINY))

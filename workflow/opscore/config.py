@@ -32,7 +32,7 @@ DEFAULTS = {
     "select": {},
     "clustering": {"init": "linear", "method": "auto", "iterations": 0, "order": "before-training"},
     "pruning": {"fine_tune_epochs": 2, "filter_ratio": 0.5, "schedule": "polynomial", "on_rejection": "skip",
-                "rounds": 1},
+                "rounds": 1, "held_out": 0.1},
     "download_dir": "resources/downloads",
     "weights_dir": "resources/weights",
 }
@@ -96,6 +96,10 @@ def dataset_runs(config: dict, dataset: str) -> list[dict]:
     return [dict(dataset=dataset, split=split, seed=seed) for split, seed in product(options["splits"], config["seeds"])]
 
 
+#: the smallest input keras.applications builds (the schema allows 8, for the scratch models)
+MIN_APPLICATION_INPUT = 32
+
+
 def check(config: dict) -> None:
     """Raise ValueError, naming the key and the fix, for what the schema cannot see."""
     for name, options in config["datasets"].items():
@@ -104,6 +108,11 @@ def check(config: dict) -> None:
         if name not in APPLICATIONS and name not in SCRATCH_MODELS:
             raise ValueError(f"config models: unknown model {name!r}. Known: {', '.join(APPLICATIONS)}; "
                              f"trained from scratch: {', '.join(SCRATCH_MODELS)}")
+    applications = [name for name in config["models"] if name in APPLICATIONS]
+    if applications and config["input_size"] < MIN_APPLICATION_INPUT:
+        raise ValueError(f"config input_size: {config['input_size']} is below the {MIN_APPLICATION_INPUT} pixels "
+                         f"keras.applications models need ({', '.join(applications)}); the models trained from "
+                         f"scratch take 8 and up")
     for name, options in config["variants"].items():
         _check_variant(config, name, options)
 

@@ -53,6 +53,7 @@ rule derive_model:
         learning_rate=learning_rate,
         settings=kind_settings,
         fine_tune_epochs=PRUNING["fine_tune_epochs"],
+        held_out=PRUNING["held_out"],
         metric=dataset_metric,
     script:
         "../scripts/derive_model.py"

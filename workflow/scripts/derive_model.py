@@ -26,7 +26,7 @@ model.load_weights(inputs.checkpoint)
 unfreeze_top(model, wc.unfreeze)  # fine-tuning keeps the run's unfreeze depth
 
 # Sensitivities and budgets are judged on data held out from the TRAIN split, never the test split.
-x_fit, x_check, y_fit, y_check = train_test_split(data["x_train"], data["y_train"], test_size=0.1,
+x_fit, x_check, y_fit, y_check = train_test_split(data["x_train"], data["y_train"], test_size=params.held_out,
                                                   stratify=data["y_train"], random_state=seed)
 preprocess = preprocess_function(wc.model)
 fit_data = make_pipeline(x_fit, y_fit, preprocess, size, params.batch_size, shuffle=True, seed=seed)
