@@ -247,8 +247,11 @@ def bench_model(name: str, data: dict, args, epochs: int, learning_rate: float, 
               f"{timing_original['inference_ms_per_image']:.3f} -> {timing['inference_ms_per_image']:.3f} ms/image, accepted {run['accepted_steps']} "
               f"({prune_seconds:.0f} s)", flush=True)
         del pruned
+    control = fine_tuned_control(model, fine_tune, runs, lambda m: float(np.mean(
+        m.predict(test_data, verbose=0).argmax(axis=1) == y_test)))
     return {
         "model": name,
+        "control": control,
         "builder": ("opscore.scratch_models.build_alexnet (32x32 AlexNet, BN, dense 1024)" if name == "AlexNet"
                     else f"keras.applications.{name}(weights=None) + GlobalAveragePooling + softmax head_dense"),
         "epochs": epochs, "learning_rate": learning_rate, "rounds": rounds,
@@ -261,6 +264,22 @@ def bench_model(name: str, data: dict, args, epochs: int, learning_rate: float, 
         "paper_params_ratio": PAPER.get(name),
         "seconds": time.perf_counter() - started,
     }
+
+
+def fine_tuned_control(model, fine_tune, runs: list[dict], test_accuracy) -> dict | None:
+    """The original fine-tuned as often as the longest search fine-tuned its candidates, unpruned:
+    what the extra training alone gives an under-trained original, so a pruned model's accuracy
+    can be compared with it as well as with the original."""
+    from opscore.compression.graph import copy_model
+
+    steps = max((sum(1 for step in run["steps"] if step["action"] in ("prune-filters", "prune-units"))
+                 for run in runs), default=0)
+    if fine_tune is None or steps == 0:
+        return None
+    control = copy_model(model)
+    for _ in range(steps):
+        control = fine_tune(control) or control
+    return {"fine_tune_passes": steps, "test_accuracy": test_accuracy(control)}
 
 
 def table(results: list[dict]) -> str:
@@ -384,6 +403,12 @@ def main() -> None:
     print("Ratios are original / pruned (47.28 = 47.28x smaller, the paper's unit); 'file' = HDF5 weights "
           "file bytes, 'deflate' = that file zlib-compressed. 'paper' = Lee et al.'s parameter ratio.")
     print(output["table"])
+    for result in output["results"]:
+        control = result.get("control")
+        if control:
+            print(f"{result['model']}: the original fine-tuned {control['fine_tune_passes']} times without pruning "
+                  f"(the control): test accuracy {result['original']['test_accuracy']:.4f} -> "
+                  f"{control['test_accuracy']:.4f}")
     print(f"\nwall time {output['wall_seconds'] / 60:.1f} min; wrote {args.out}")
 
 
