@@ -35,6 +35,12 @@ def test_every_variant_is_ranked_and_drawn(variants_run):
     assert by_variant.loc["prune-magnitude-s50", "nonzero_params"] < 0.6 * by_variant.loc["original", "params"]
     for variant in ("prune-filters-b50", "tflite-int8"):
         assert by_variant.loc[variant, "prep_time_s"] > 0, variant
+    # every kernel stored int8 (one scale per unit or filter): a quarter of the file, the same predictions
+    int8 = by_variant.loc["quantize-q8-c8"]
+    assert int8["precision"] == "int8 dense, int8 convolutions, float32 elsewhere"
+    assert int8["size_mb"] < 0.3 * by_variant.loc["original", "size_mb"]
+    assert abs(int8["accuracy"] - by_variant.loc["original", "accuracy"]) <= 0.02
+    assert int8["params"] == by_variant.loc["original", "params"]
 
 
 @pytest.mark.slow
