@@ -197,7 +197,8 @@ def bench_model(name: str, data: dict, args, epochs: int, learning_rate: float, 
                                                   baseline=original["held_out_accuracy"], targets=("filters", "units"))
     print(sensitivity[["layer", "filters", "pruned", "accuracy", "drop"]].to_string(index=False), flush=True)
 
-    fine_tune = (evaluation.fine_tuner(tune_data, epochs=args.fine_tune_epochs, learning_rate=learning_rate)
+    fine_tune = (evaluation.fine_tuner(tune_data, epochs=args.fine_tune_epochs,
+                                       learning_rate=args.fine_tune_learning_rate or learning_rate)
                  if args.fine_tune_epochs else None)
     runs = []
     for label, order, quantize, quantize_conv, targets in [run for run in RUNS if run[0] in args.runs.get(name, args.runs["*"])]:
@@ -318,6 +319,9 @@ def main() -> None:
     parser.add_argument("--on-rejection", choices=["stop", "skip"], default="skip",
                         help="a step past the budget ends the search (stop) or skips that layer (skip)")
     parser.add_argument("--fine-tune-epochs", type=int, default=1, help="after each pruning step (0: none)")
+    parser.add_argument("--fine-tune-learning-rate", type=float, default=None,
+                        help="Adam lr of those epochs (default: the model's training rate; a well-trained original "
+                             "fine-tuned on a small subset at that rate loses more than the pruning costs)")
     parser.add_argument("--fine-tune-images", type=int, default=1_000, help="stratified subset of the fit images")
     parser.add_argument("--repeats", type=int, default=3,
                         help="timed inference passes over the test subset, per model, original and pruned alternating")
