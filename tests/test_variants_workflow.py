@@ -53,6 +53,10 @@ def test_pruning_records_its_sensitivity_order(variants_run):
     tried = steps[steps["action"] == "prune-filters"]["layer"].tolist()
     assert tried == preparation["order"]  # on_rejection: skip tries every layer, in the recorded sensitivity order
     assert steps["accepted"].astype(bool).any()
+    # what judged and fine-tuned it is recorded: the config's held-out share and rate (magnitude pruning trains at it)
+    magnitude = json.loads((variants_run / RUN.format(model="AlexNet", variant="prune-magnitude-s50", unfreeze="all")
+                            / "preparation.json").read_text())
+    assert (magnitude["held_out_share"], magnitude["fine_tune_learning_rate"]) == (0.1, 0.0005)
 
 
 @pytest.mark.slow

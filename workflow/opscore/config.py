@@ -32,7 +32,8 @@ DEFAULTS = {
     "select": {},
     "clustering": {"init": "linear", "method": "auto", "iterations": 0, "order": "before-training"},
     "pruning": {"fine_tune_epochs": 2, "filter_ratio": 0.5, "schedule": "polynomial", "on_rejection": "skip",
-                "rounds": 1, "held_out": 0.1},
+                "rounds": 1, "held_out": 0.1,
+                "fine_tune_learning_rate": None},
     "download_dir": "resources/downloads",
     "weights_dir": "resources/weights",
 }

@@ -54,6 +54,7 @@ rule derive_model:
         settings=kind_settings,
         fine_tune_epochs=PRUNING["fine_tune_epochs"],
         held_out=PRUNING["held_out"],
+        fine_tune_learning_rate=PRUNING["fine_tune_learning_rate"],
         metric=dataset_metric,
     script:
         "../scripts/derive_model.py"

@@ -32,13 +32,14 @@ preprocess = preprocess_function(wc.model)
 fit_data = make_pipeline(x_fit, y_fit, preprocess, size, params.batch_size, shuffle=True, seed=seed)
 held_out = accuracy_evaluator(make_pipeline(x_check, y_check, preprocess, size, params.batch_size),
                               y_check, metric=params.metric)
-epochs = params.fine_tune_epochs
-job = DerivationJob(fit_data, held_out, fine_tuner(fit_data, epochs=epochs, learning_rate=params.learning_rate)
-                    if epochs else None, params.learning_rate, seed, params.settings)
+epochs, rate = params.fine_tune_epochs, params.fine_tune_learning_rate or params.learning_rate
+job = DerivationJob(fit_data, held_out, fine_tuner(fit_data, epochs=epochs, learning_rate=rate) if epochs else None,
+                    rate, seed, params.settings)
 
 start = time.perf_counter()
 derived, made, layers = variant.spec.implementation().make(model, variant, job)
 info = {"technique": variant.kind, **variant.options, **made, "seconds": time.perf_counter() - start,
+        "held_out_share": params.held_out, "fine_tune_epochs": epochs, "fine_tune_learning_rate": rate,
         "held_out_metric": params.metric, "held_out_accuracy": held_out(derived),
         "compression": compression_rate(model, derived)}
 
