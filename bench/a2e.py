@@ -118,19 +118,13 @@ def run(name: str, data: dict, args) -> dict:
         rows.append({
             "variant": label, "params": measure.parameter_count(variant),
             "params_reduction": 1 - measure.parameter_count(variant) / original["params"],
-            "bits_ratio": measure_bits(model) / measure_bits(variant), "bytes_ratio": rates["bytes_ratio"],
+            "bits_ratio": rates["bits_ratio"], "bytes_ratio": rates["bytes_ratio"],
             "test_metric": metric, "drop_points": 100 * (original["test_metric"] - metric),
             "widths": [layer.units for layer in variant.layers if hasattr(layer, "units")],
         })
     return {"input": name, "sample_shape": list(shape), "metric": data["metric"], "original": original,
             "train_seconds": train_seconds, "prune_seconds": prune_seconds, "runs": rows,
             "paper_reduction": PAPER[name]}
-
-
-def measure_bits(model) -> int:
-    from opscore.costs import parameter_bytes
-
-    return 8 * parameter_bytes(model)
 
 
 def table(results: list[dict]) -> str:
@@ -156,7 +150,7 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--budget", type=float, default=5.0, help="allowed held-out drop, in points")
     parser.add_argument("--held-out", type=float, default=0.1,
-                        help="share of the train split the budget is judged on (the workflow holds out 10 %%)")
+                        help="share of the train split the budget is judged on (the workflow's pruning.held_out, 0.1)")
     parser.add_argument("--rounds", type=int, default=4, help="passes of unit pruning over the layers")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
