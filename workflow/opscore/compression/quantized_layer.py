@@ -150,17 +150,6 @@ class QuantizedConv2D(QuantizedKernel):
     def apply(self, inputs, kernel):
         return tf.nn.conv2d(inputs, kernel, strides=self.strides, padding=self.padding, dilations=self.dilation_rate)
 
-    def compute_output_shape(self, input_shape):
-        shape = tf.TensorShape(input_shape).as_list()
-        sizes = []
-        for size, k, s, d in zip(shape[1:3], self.kernel_size, self.strides, self.dilation_rate, strict=True):
-            if size is None:
-                sizes.append(None)
-                continue
-            span = (k - 1) * d + 1
-            sizes.append(-(-size // s) if self.padding == "SAME" else -(-(size - span + 1) // s))
-        return tf.TensorShape([shape[0], *sizes, self.filters])
-
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
                 "strides": self.strides, "padding": self.padding.lower(), "dilation_rate": self.dilation_rate}
