@@ -15,7 +15,7 @@ from opscore.data import DataError
 from opscore.data.datasets import BUILTIN_DATASETS, has_official_split
 from opscore.data.splits import parse_split
 from opscore.data.tables import is_csv_path
-from opscore.models import APPLICATIONS, DENSE_MODELS, SCRATCH_MODELS
+from opscore.models import APPLICATIONS, DENSE_MODELS, MIN_APPLICATION_INPUT, SCRATCH_MODELS
 from opscore.score import METRICS
 from opscore.variants import parse_variant
 
@@ -95,10 +95,6 @@ def dataset_runs(config: dict, dataset: str) -> list[dict]:
     """The (split, seed) runs of one dataset, for its random baselines."""
     options = config["datasets"][dataset]
     return [dict(dataset=dataset, split=split, seed=seed) for split, seed in product(options["splits"], config["seeds"])]
-
-
-#: the smallest input keras.applications builds (the schema allows 8, for the scratch models)
-MIN_APPLICATION_INPUT = 32
 
 
 def check(config: dict) -> None:

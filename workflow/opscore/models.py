@@ -15,6 +15,10 @@ from opscore import scratch_models
 from opscore.job import atomic_path
 from opscore.scratch_models import DENSE_MODELS, SCRATCH_MODELS
 
+#: the smallest input any keras.applications model builds (some need more: InceptionV3 75, and
+#: Keras says so when it builds them); the schema allows 8, for the models trained from scratch
+MIN_APPLICATION_INPUT = 32
+
 # keras.applications names known to tf_keras 2.21 (kept static so config validation needs no
 # TensorFlow import; tests/test_models.py checks it against the installed tf_keras).
 APPLICATIONS = (
