@@ -98,7 +98,7 @@ def test_rulegraph_renders(tmp_path):
     assert result.returncode == 0 and "digraph" in result.stdout and "train" in result.stdout
 
 
-@pytest.mark.parametrize("change, message", [
+CONFIG_ERRORS = [
     (lambda c: c["models"].update({"ResNet5O": {"unfreeze": [1]}}), r"unknown model 'ResNet5O'.*ResNet50"),
     (lambda c: c["datasets"].update({"cifar11": {"splits": ["official"]}}), r"unknown dataset 'cifar11'.*cifar10"),
     (lambda c: c.update({"epochs": 3}), r"Additional properties are not allowed \('epochs' was unexpected\)"),
@@ -111,11 +111,31 @@ def test_rulegraph_renders(tmp_path):
     (lambda c: c["datasets"]["digits"].update({"label": "Class"}), r"`label`/`features` are for CSV tables"),
     (lambda c: c.update({"input_size": 16}), r"input_size: 16 is below the 32 pixels keras.applications models need "
                                              r"\(MobileNetV2\)"),
-])
-def test_config_errors_name_the_key_and_what_is_allowed(tmp_path, change, message):
+]
+
+
+def changed_tiny(change) -> dict:
     config = yaml.safe_load(yaml.safe_dump(TINY))
     change(config)
-    result = snakemake(tmp_path, config, "-n")
+    return config
+
+
+@pytest.mark.parametrize("change, message", CONFIG_ERRORS)
+def test_config_errors_name_the_key_and_what_is_allowed(change, message):
+    """What the Snakefile does before planning, in this process: the schema, then the library's checks."""
+    from opscore import config as settings
+    from snakemake.utils import validate
+
+    with pytest.raises(Exception) as error:
+        config = changed_tiny(change)
+        validate(config, str(ROOT / "workflow/schemas/config.schema.yaml"))
+        settings.check(settings.complete(config))
+    assert re.search(message, str(error.value), re.S), str(error.value)
+
+
+@pytest.mark.parametrize("change, message", [CONFIG_ERRORS[0], CONFIG_ERRORS[2]])  # a check's and the schema's
+def test_snakemake_stops_on_a_config_error_before_planning(tmp_path, change, message):
+    result = snakemake(tmp_path, changed_tiny(change), "-n")
     assert result.returncode != 0
     assert re.search(message, result.stdout + result.stderr, re.S), result.stderr[-2000:]
 
