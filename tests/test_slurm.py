@@ -315,18 +315,18 @@ def test_the_profile_placeholders_fail_loudly(slurm_cluster, tmp_path):
 
 def tiny_config() -> dict:
     """config/config.yaml cut down to seconds of work: 10 % of digits to train on, one small
-    model, one epoch, one timed inference pass."""
+    model (A2E: dense, traced in a second), one epoch, one timed inference pass, 20 timed queries."""
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config.update(
         datasets={"digits": {"splits": ["10-90"]}},
-        models={"MobileNetV3Small": {"unfreeze": ["all"]}},
+        models={"A2E": {"unfreeze": ["all"]}},
         variants=["original"],
         weights="none",
         input_size=32,
         seeds=[0],
     )
     config["training"]["epochs"] = 1
-    config["measure"]["repeats"] = 1
+    config["measure"].update(repeats=1, latency={"min_queries": 20, "min_seconds": 0.1, "warmup": 2})
     return config
 
 
@@ -378,7 +378,7 @@ def test_real_workflow_scores_equal_locally_and_on_slurm(slurm_cluster, tmp_path
 
     measured = "results/tables/digits/measurements.parquet"
     local_scores, slurm_scores = table(local_dir, measured, ["accuracy"]), table(slurm_dir, measured, ["accuracy"])
-    assert list(local_scores["model"]) == ["MobileNetV3Small"], local_scores
+    assert list(local_scores["model"]) == ["A2E"], local_scores
     pd.testing.assert_frame_equal(local_scores, slurm_scores)
     histories = "results/tables/digits/histories.parquet"
     pd.testing.assert_frame_equal(table(local_dir, histories, ["epoch", "loss", "val_loss"]),
