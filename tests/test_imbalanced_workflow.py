@@ -59,3 +59,7 @@ def test_pruning_budget_is_judged_on_the_dataset_metric(imbalanced_run):
     preparation = json.loads(next(imbalanced_run.glob("results/models/fraud/**/prune-layers-b5/**/preparation.json"))
                              .read_text())
     assert preparation["held_out_metric"] == "f1_macro"
+    # a fold pair of the accordion goes, fine-tuned within the 5-point budget
+    ranking = pd.read_csv(imbalanced_run / "results/scores/fraud/ranking.csv").set_index("variant")
+    assert ranking.loc["prune-layers-b5", "params"] < 0.6 * ranking.loc["original", "params"]
+    assert ranking.loc["prune-layers-b5", "f1_macro"] >= ranking.loc["original", "f1_macro"] - 0.05

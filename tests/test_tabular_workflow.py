@@ -9,7 +9,8 @@ from sklearn.datasets import load_breast_cancer
 
 TINY = test_config("tiny")
 
-VARIANTS = ["original", "prune-magnitude-s50", "prune-layers-b5", "tflite-dynamic", "quantize-q8"]
+# layer removal on A2E (an accordion fold pair) runs on a table in tests/test_imbalanced_workflow.py
+VARIANTS = ["original", "prune-magnitude-s50", "tflite-dynamic", "quantize-q8"]
 
 
 def write_table(path):
@@ -49,10 +50,8 @@ def test_csv_table_trains_a2e_and_every_variant_is_ranked(tabular_run):
     assert ranked.loc["original", "accuracy"] > 0.9 > baseline["accuracy"].iloc[0]
     assert ranked.loc["tflite-dynamic", "accuracy"] > 0.9
     assert ranked.loc["prune-magnitude-s50", "nonzero_params"] < 0.6 * ranked.loc["original", "params"]
-    # a fold pair of the accordion goes, retrained within the 5-point budget
-    assert ranked.loc["prune-layers-b5", "params"] < ranked.loc["original", "params"]
     assert ranked["opscore"].notna().all()
-    assert "prune-layers-b5" in (tabular_run / "results/figures/cancer/bubble.svg").read_text()
+    assert "quantize-q8" in (tabular_run / "results/figures/cancer/bubble.svg").read_text()
 
 
 @pytest.mark.slow
