@@ -30,6 +30,29 @@ def test_float16_and_clustered_variants_are_ranked(paper_run):
 
 
 @pytest.mark.slow
+def test_float16_trained_in_float32_is_the_originals_training_rounded(paper_run):
+    """Trained in float32 (no fast float16 here), the float16 variant's training is the original's:
+    taken, not repeated. Its weights are the original's rounded, its epochs the original's."""
+    def weights(variant):
+        with h5py.File(paper_run / RUN.format(variant=variant) / "weights.h5") as store:
+            return {name: store[name][()] for name in _datasets(store)}
+
+    original, half = weights("original"), weights("float16")
+    assert original.keys() == half.keys() and len(original) > 100
+    # every kernel in float16; batch norm stays float32
+    assert sum(v.size for v in half.values() if v.dtype == np.float16) > 0.95 * sum(v.size for v in half.values())
+    for name, value in original.items():
+        np.testing.assert_array_equal(half[name], value.astype(half[name].dtype), err_msg=name)
+    histories = {variant: pd.read_parquet(paper_run / RUN.format(variant=variant) / "history.parquet")
+                 for variant in ("original", "float16")}
+    columns = ["epoch", "loss", "val_accuracy", "epoch_seconds", "trained_in"]
+    pd.testing.assert_frame_equal(histories["float16"][columns], histories["original"][columns])
+    assert (histories["float16"]["variant"] == "float16").all()
+    log = paper_run / "results/logs/train/digits/70-30/seed-0/MobileNetV2/float16/unfreeze-1.log"
+    assert "that is the original's training" in log.read_text()
+
+
+@pytest.mark.slow
 def test_clustered_base_holds_at_most_k_values(paper_run):
     info = json.loads((paper_run / "results/bases/MobileNetV2/cluster-k16.json").read_text())
     assert info["k"] == 16 and info["layers"] > 0

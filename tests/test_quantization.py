@@ -254,3 +254,26 @@ def test_float16_variant_of_a_float32_training_is_the_trained_model_rounded(digi
     model.save_weights(str(tmp_path / "float32.h5"))
     half.save_weights(str(tmp_path / "float16.h5"))
     assert 0.45 <= (tmp_path / "float16.h5").stat().st_size / (tmp_path / "float32.h5").stat().st_size <= 0.6
+
+
+def test_float16_trained_in_float32_reuses_the_originals_training_and_float16_trains(tmp_path):
+    import pandas as pd
+
+    from opscore.variants import TrainingJob
+
+    original = models.build_classifier("A2E", 3, 32, seed=5, sample_shape=(6,))
+    original.save_weights(str(tmp_path / "weights.h5"))
+    pd.DataFrame({"epoch": [1, 2], "loss": [0.9, 0.5], "trained_in": "float32"}).to_parquet(tmp_path / "history.parquet")
+    inputs = {"original": str(tmp_path / "weights.h5"), "original_history": str(tmp_path / "history.parquet")}
+
+    def job(training):
+        return TrainingJob("A2E", 3, 32, (6,), seed=0, settings={"training": training}, inputs=inputs)
+
+    model, history = float16.reuse_training(job("float32"))
+    for taken, trained in zip(model.get_weights(), original.get_weights(), strict=True):
+        np.testing.assert_array_equal(taken, trained)  # seed 0 would have built other initial weights
+    assert list(history["loss"]) == [0.9, 0.5] and (history["trained_in"] == "float32").all()
+    assert float16.reuse_training(job("auto")) is not None  # no fast float16 on this machine
+    assert float16.reuse_training(job("float16")) is None
+    built = float16.build(job("float16"))
+    assert built.trained_in == "float16" and built.model.get_layer("head_dense").kernel.dtype == tf.float16

@@ -54,7 +54,7 @@ class Kind:
 
     ``made_by``: the rules that can make it (the first unless ``choose_rule`` picks by config);
     ``module``: the opscore module implementing it: ``make(model, variant, job)`` for a derived
-    kind, optional ``build``/``before_training``/``after_training`` hooks for a trained one;
+    kind, optional ``reuse_training``/``build``/``before_training``/``after_training`` hooks for a trained one;
     ``inputs``: extra artifacts the train rule reads, ``{input: (artifact, wildcard overrides)}``;
     ``studies``: the studies (opscore.studies) whose tables group it; ``settings``: the config
     section its module reads (passed to it as ``job.settings``).
@@ -90,7 +90,9 @@ KINDS = {kind.name: kind for kind in (
     Kind("original", r"original", "original", ("train",)),
     Kind("float16", r"float16", "float16", ("train",), module="opscore.compression.float16",
          precision=_float16_precision, input_dtype="float16", studies=frozenset({"quantized_size"}),
-         settings="float16"),
+         settings="float16",  # the original's training, taken where float16 trains in float32
+         inputs=lambda options: {"original": ("checkpoint", {"variant": "original"}),
+                                 "original_history": ("history", {"variant": "original"})}),
     Kind("cluster", r"cluster-k(?P<k>[1-9][0-9]*)", "cluster-k512", ("train", "derive_model"),
          module="opscore.compression.clustering", choose_rule=_cluster_rule, settings="clustering",
          inputs=lambda options: {"base_weights": ("clustered_base", {})}),
@@ -118,7 +120,8 @@ KINDS = {kind.name: kind for kind in (
 
 @dataclass
 class TrainingJob:
-    """What a trained kind's hooks receive (``build(job) -> Built``, ``before_training(model,
+    """What a trained kind's hooks receive (``reuse_training(job) -> (model, history) | None`` where
+    another variant's training is this one's, ``build(job) -> Built``, ``before_training(model,
     variant, job)``, ``after_training(model, job, trained_in) -> model``,
     ``load_classifier(job) -> model`` for measuring its weights file)."""
 

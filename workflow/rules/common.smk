@@ -60,7 +60,7 @@ FIGURES = "results/figures/{dataset}"
 STUDY = "results/studies/{dataset}/{study}"
 LOGS = "results/logs"
 # the artifacts a kind's `inputs` (opscore.variants) may name
-NAMED_ARTIFACTS = {"checkpoint": CHECKPOINT, "clustered_base": CLUSTERED_BASE}
+NAMED_ARTIFACTS = {"checkpoint": CHECKPOINT, "history": HISTORY, "clustered_base": CLUSTERED_BASE}
 
 
 wildcard_constraints:

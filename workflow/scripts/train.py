@@ -22,31 +22,43 @@ job = TrainingJob(wc.model, len(data["class_names"]), params.input_size, sample_
                   inputs.base_weights or None, seed, params.learning_rate, params.settings, dict(inputs.items()))
 training.seed_everything(seed)
 
-if hasattr(hooks, "build"):
-    built = hooks.build(job)
-else:
-    built = Built(build_classifier(wc.model, job.n_classes, job.input_size, base_weights=job.base_weights, seed=seed,
-                                   sample_shape=job.sample_shape))
-model = built.model
-if len(job.sample_shape) == 1 and adapt_normalization(model, data["x_train"]):
-    print("feature normalization fitted on the training split")
-if hasattr(hooks, "before_training"):
-    hooks.before_training(model, variant, job)
-if params.batchnorm_momentum:
-    print(f"batch-norm momentum {params.batchnorm_momentum} in "
-          f"{set_batchnorm_momentum(model, params.batchnorm_momentum)} layers")
-depth = unfreeze_top(model, wc.unfreeze)
-print(f"{wc.model} {wc.variant}: {depth} of {len(model.layers)} layers trainable (unfreeze={wc.unfreeze})")
-preprocess = preprocess_function(wc.model)
-train_data = training.epoch_pipelines(data["x_train"], data["y_train"], preprocess, size,
-                                      params.batch_size, seed=seed, dtype=built.input_dtype)
-validation_data = training.make_pipeline(data["x_test"], data["y_test"], preprocess, size,
-                                         params.batch_size, dtype=built.input_dtype)
-history = training.train_classifier(model, train_data, validation_data, params.epochs, params.learning_rate,
-                                    backup_dir=params.backup_dir, optimizer=built.optimizer)
-for key, value in {**identity(wc), "trainable_layers": depth, "trained_in": built.trained_in}.items():
+
+def train():
+    """Build (the kind's hook or the classifier), prepare and train; the model and its epochs."""
+    if hasattr(hooks, "build"):
+        built = hooks.build(job)
+    else:
+        built = Built(build_classifier(wc.model, job.n_classes, job.input_size, base_weights=job.base_weights,
+                                       seed=seed, sample_shape=job.sample_shape))
+    model = built.model
+    if len(job.sample_shape) == 1 and adapt_normalization(model, data["x_train"]):
+        print("feature normalization fitted on the training split")
+    if hasattr(hooks, "before_training"):
+        hooks.before_training(model, variant, job)
+    if params.batchnorm_momentum:
+        print(f"batch-norm momentum {params.batchnorm_momentum} in "
+              f"{set_batchnorm_momentum(model, params.batchnorm_momentum)} layers")
+    depth = unfreeze_top(model, wc.unfreeze)
+    print(f"{wc.model} {wc.variant}: {depth} of {len(model.layers)} layers trainable (unfreeze={wc.unfreeze})")
+    preprocess = preprocess_function(wc.model)
+    train_data = training.epoch_pipelines(data["x_train"], data["y_train"], preprocess, size,
+                                          params.batch_size, seed=seed, dtype=built.input_dtype)
+    validation_data = training.make_pipeline(data["x_test"], data["y_test"], preprocess, size,
+                                             params.batch_size, dtype=built.input_dtype)
+    history = training.train_classifier(model, train_data, validation_data, params.epochs, params.learning_rate,
+                                        backup_dir=params.backup_dir, optimizer=built.optimizer)
+    for key, value in {**identity(wc), "trainable_layers": depth, "trained_in": built.trained_in}.items():
+        history[key] = value
+    return model, history
+
+
+# a kind whose training would repeat another's takes that one's result (float16 trained in float32)
+reused = hooks.reuse_training(job) if hasattr(hooks, "reuse_training") else None
+model, history = reused or train()
+trained_in = history["trained_in"].iloc[0]
+for key, value in identity(wc).items():  # a reused history is renamed to this variant
     history[key] = value
 history.to_parquet(snakemake.output.history)
 if hasattr(hooks, "after_training"):
-    model = hooks.after_training(model, job, built.trained_in)
+    model = hooks.after_training(model, job, trained_in)
 training.save_weights_atomic(model, snakemake.output.checkpoint)

@@ -1,5 +1,6 @@
 """The paper's float16 variant: the classifier built, trained (on fast-float16 hardware) and saved
-in half precision, or trained in float32 and rounded where float16 arithmetic is emulated (CPUs).
+in half precision, or, where float16 arithmetic is emulated (CPUs), the original's float32 training
+rounded (it is the same training: not repeated).
 Why the Adam epsilon and the BatchNorm exception: docs/compression.md."""
 from __future__ import annotations
 
@@ -89,20 +90,33 @@ def float16_optimizer(learning_rate: float):
     return keras.optimizers.Adam(learning_rate, epsilon=FLOAT16_ADAM_EPSILON)
 
 
-def build(job) -> Built:
-    """The float16 variant's training hook (registry: opscore.variants): trained in float16 where
-    the device has fast float16 (or when forced), else the float32 classifier, rounded afterwards."""
+def reuse_training(job):
+    """Where the float16 variant trains in float32 (no fast float16 here, or forced), its training
+    is the original's: same seed, data, settings and arithmetic. So the original's trained weights
+    and epochs are taken instead of training again (``after_training`` rounds them); None where it
+    trains in float16. The train rule lists the original's files as inputs for this."""
     trained_in = float16_training_precision(job.settings["training"])
-    print(f"float16 variant: trained in {trained_in} (float16.training: {job.settings['training']}), "
-          "saved in float16")
-    if trained_in == "float32":
-        return Built(build_classifier(job.model_name, job.n_classes, job.input_size, base_weights=job.base_weights,
-                                      seed=job.seed, sample_shape=job.sample_shape))
+    if trained_in == "float16":
+        return None
+    import pandas as pd
+
+    print(f"float16 variant: trained in float32 (float16.training: {job.settings['training']}), that is the "
+          "original's training: its weights are rounded to float16 and saved, its epochs recorded")
+    model = build_classifier(job.model_name, job.n_classes, job.input_size, seed=job.seed,
+                             sample_shape=job.sample_shape)
+    model.load_weights(job.inputs["original"])
+    return model, pd.read_parquet(job.inputs["original_history"]).assign(trained_in=trained_in)
+
+
+def build(job) -> Built:
+    """The float16 variant's training hook (registry: opscore.variants) where it trains in float16
+    (on fast-float16 hardware, or forced): built in float16 with a float16-safe Adam."""
+    print(f"float16 variant: trained in float16 (float16.training: {job.settings['training']}), saved in float16")
     model = build_float16_classifier(job.model_name, job.n_classes, job.input_size, base_weights=job.base_weights,
                                      seed=job.seed, sample_shape=job.sample_shape)
     # table rows stay float32 (scratch_models.build_a2e)
     return Built(model, float16_optimizer(job.learning_rate), "float16" if len(job.sample_shape) > 1 else "float32",
-                 trained_in)
+                 "float16")
 
 
 def after_training(model, job, trained_in: str):
