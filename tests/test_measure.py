@@ -96,7 +96,7 @@ def test_file_size_raw_and_deflate(tmp_path):
     path.write_bytes(data)
     sizes = measure.file_size(path)
     assert sizes["size_bytes"] == 11_000 and sizes["size_mb"] == pytest.approx(0.011)
-    assert sizes["size_compressed_bytes"] == len(zlib.compress(data, 9)) < 11_000
+    assert sizes["size_compressed_bytes"] == len(zlib.compress(data, 6)) < 11_000
 
 
 def test_weights_size_counts_parameters_and_zeros():
