@@ -233,6 +233,7 @@ def test_every_tflite_mode_converts_and_runs_a_feature_vector_model(mode):
         assert len(int8_matrices) >= 5  # the five dense kernels at least
 
 
+@pytest.mark.slow  # trains MobileNetV2 (~15 s, mostly tracing its training step)
 def test_float16_variant_of_a_float32_training_is_the_trained_model_rounded(digits, tmp_path):
     """float16.training on a CPU: train in float32, store and run the float16 weights; the
     float16 model predicts what the float32 one does, from a file about half the size."""

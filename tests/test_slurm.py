@@ -334,6 +334,7 @@ def slurm_job_ids(output: str, rule: str) -> list[str]:
     return re.findall(rf"submitted with SLURM jobid (\d+) \(log: \S*/rule_{rule}/", output)
 
 
+@pytest.mark.slow  # trains a network, twice
 def test_real_workflow_scores_equal_locally_and_on_slurm(slurm_cluster, tmp_path):
     if not (REPO / "Snakefile").exists():
         pytest.skip("no Snakefile yet")
