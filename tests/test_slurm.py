@@ -1,7 +1,7 @@
 """Workflows run through `snakemake --profile slurm` on a real single-node Slurm cluster.
 
-A session fixture starts the cluster with tests/slurm/start-slurm.sh (installs Slurm with apt-get
-if missing; needs root on Debian) and stops it with tests/slurm/stop-slurm.sh at the end, unless it
+A module fixture starts the cluster with tests/slurm/start-slurm.sh (installs Slurm with apt-get
+if missing; needs root on Debian) and stops it with tests/slurm/stop-slurm.sh when this file's tests end, unless it
 was already running or OPSCORE_SLURM_KEEP=1. OPSCORE_SKIP_SLURM=1 skips these tests.
 
 The runs use the global profile as a user would: `./opscore profile slurm` writes it into a temporary
@@ -125,7 +125,7 @@ class Cluster:
     logs: Path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # stopped when this file's tests end, while other files still run
 def slurm_cluster(tmp_path_factory) -> Cluster:
     if os.environ.get("OPSCORE_SKIP_SLURM") == "1":
         pytest.skip("OPSCORE_SKIP_SLURM=1")
@@ -133,7 +133,7 @@ def slurm_cluster(tmp_path_factory) -> Cluster:
         pytest.skip("the Slurm test cluster needs root on Debian (tests/slurm/start-slurm.sh)")
     logs = tmp_path_factory.mktemp("slurm-cluster")
     previous_conf = os.environ.get("SLURM_CONF")
-    os.environ["SLURM_CONF"] = str(SLURM_CONF)  # this session's clients reach the test cluster
+    os.environ["SLURM_CONF"] = str(SLURM_CONF)  # this file's clients reach the test cluster
     ping = _quick(["scontrol", "ping"]) if shutil.which("scontrol") else None
     was_running = ping is not None and ping.returncode == 0 and "UP" in ping.stdout
 
@@ -415,7 +415,7 @@ def test_a_stopped_test_cluster_leaves_no_configuration_behind(slurm_cluster):
     """A slurm.conf left in /etc/slurm would outlive the test cluster: every later Slurm client,
     and so every `snakemake` start (the Slurm plugin's `scontrol show config` probe), would wait
     ~9 s for a controller that is gone. Stopping removes it; then a client fails at once. (Runs
-    last: it stops the cluster and starts it again for the session's teardown.)"""
+    last: it stops the cluster and starts it again for the fixture's teardown.)"""
     link = Path("/etc/slurm/slurm.conf")
     assert link.is_symlink() and link.resolve() == SLURM_CONF.resolve()
     stopped = run(["bash", str(SCRIPTS / "stop-slurm.sh")], timeout=STOP_TIMEOUT, log=slurm_cluster.logs / "stop1.log")
