@@ -555,3 +555,9 @@ def test_filter_search_stores_the_pruned_convolutions_at_low_bit(trained_cnn, ev
     assert pruned.get_layer("c3").filters == 32 - report.attrs["plan"].get("c3", 0)
     rates = evaluation.compression_rate(trained_cnn, pruned)
     assert rates["bits_ratio"] > 3.5 * rates["params_ratio"]  # 32 -> 8 bits on nearly every parameter
+
+
+def test_pruning_quantized_convolutions_says_to_prune_before_quantizing(trained_cnn, evaluate):
+    quantized = weight_quantization.quantize_convolutions(trained_cnn, "int8")
+    with pytest.raises(graph.PruningError, match=r"c1, c2, c3\) are stored quantized.*prune the filters first"):
+        filters.accuracy_aware_filter_pruning(quantized, evaluate, budget=0.05, ratio=0.25)

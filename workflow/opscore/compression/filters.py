@@ -22,7 +22,7 @@ from opscore.compression.graph import (
     stateless_channelwise,
     weighted_channelwise,
 )
-from opscore.compression.quantized_layer import QuantizedDense
+from opscore.compression.quantized_layer import QuantizedConv2D, QuantizedDense
 from opscore.tf import keras
 from opscore.variants import CONV_QUANTIZATION, DENSE_QUANTIZATION
 
@@ -391,6 +391,11 @@ def _require_prunable(model, sensitivity: pd.DataFrame, targets: Iterable[str]) 
         what = {"filters": "convolution whose filters", "units": "hidden Dense layer whose units"}
         hint = ("; filter pruning is for CNNs: use prune-units, prune-layers or prune-magnitude for dense networks "
                 "(A2E)") if "units" not in targets else ""
+        quantized = [layer.name for layer in model.layers if isinstance(layer, QuantizedConv2D)]
+        if "filters" in targets and quantized:
+            hint = (f"; its convolutions ({', '.join(quantized)}) are stored quantized, which filter pruning does "
+                    "not rebuild: prune the filters first and quantize them after (the -c suffix of prune-filters "
+                    "does so, as the search's last step)")
         raise PruningError(f"{model.name} has no {' or '.join(what[t] for t in targets)} can be pruned"
                            + (f" ({reasons})" if reasons else "") + hint)
 
