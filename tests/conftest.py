@@ -47,6 +47,18 @@ def test_config(name: str) -> dict:
 test_config.__test__ = False  # a helper, not a test
 
 
+def check_config(config: dict) -> None:
+    """What the Snakefile does with a config before planning, here in the test process: the schema
+    (Snakemake's ``validate``, which raises WorkflowError), then opscore.config's defaults and
+    checks (ValueError). That Snakemake stops on either: tests/test_workflow.py."""
+    from snakemake.utils import validate
+
+    from opscore import config as settings
+
+    validate(config, str(ROOT / "workflow/schemas/config.schema.yaml"))
+    settings.check(settings.complete(config))
+
+
 def snakemake_command(workdir: Path, config: dict | None, *args: str, cores: int = 2, root: Path = ROOT) -> list[str]:
     """The command line every test runs: the Snakefile of ``root`` (this checkout, or an unpacked
     archive of it) in ``workdir``, ``config`` written there (None: the repository's default config),

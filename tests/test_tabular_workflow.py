@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, completed_run, planned_jobs, test_config
+from conftest import ROOT, check_config, completed_run, planned_jobs, test_config
 from conftest import run_snakemake as snakemake
 from sklearn.datasets import load_breast_cancer
 
@@ -62,20 +62,12 @@ def test_prepared_table_keeps_float_features_and_text_classes(tabular_run):
         assert len(prepared["y_train"]) + len(prepared["y_test"]) == 569
 
 
-def checked(config: dict) -> None:
-    """The library's config checks, as the Snakefile runs them before planning (that Snakemake
-    stops on them: tests/test_workflow.py)."""
-    from opscore import config as settings
-
-    settings.check(settings.complete(config))
-
-
 def test_image_models_on_a_table_are_refused_before_running(tmp_path):
     table = write_table(tmp_path / "cancer.csv")
     config = tabular_config(table)
     config["models"] = {"A2E": {"unfreeze": ["all"]}, "MobileNetV2": {"unfreeze": [1]}}
     with pytest.raises(ValueError, match=r"cannot take.*models: \[A2E\]"):
-        checked(config)
+        check_config(config)
     # restricting the table to A2E plans only A2E jobs for it
     config["datasets"]["cancer"]["models"] = ["A2E"]
     config["datasets"]["digits"] = {"splits": ["70-30"], "models": ["MobileNetV2"]}
@@ -88,7 +80,7 @@ def test_a_table_needs_its_label_column(tmp_path):
     config = tabular_config(table)
     del config["datasets"]["cancer"]["label"]
     with pytest.raises(ValueError, match="needs `label:`"):
-        checked(config)
+        check_config(config)
 
 
 def test_lee_grid_plans_the_fraud_table_the_user_supplies(tmp_path):
