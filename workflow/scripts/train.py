@@ -47,17 +47,14 @@ def train():
                                              params.batch_size, dtype=built.input_dtype)
     history = training.train_classifier(model, train_data, validation_data, params.epochs, params.learning_rate,
                                         backup_dir=params.backup_dir, optimizer=built.optimizer)
-    for key, value in {**identity(wc), "trainable_layers": depth, "trained_in": built.trained_in}.items():
-        history[key] = value
-    return model, history
+    return model, history.assign(trainable_layers=depth, trained_in=built.trained_in)
 
 
 # a kind whose training would repeat another's takes that one's result (float16 trained in float32)
 reused = hooks.reuse_training(job) if hasattr(hooks, "reuse_training") else None
 model, history = reused or train()
 trained_in = history["trained_in"].iloc[0]
-for key, value in identity(wc).items():  # a reused history is renamed to this variant
-    history[key] = value
+history = history.assign(**identity(wc))  # a reused history is another variant's: renamed to this one
 history.to_parquet(snakemake.output.history)
 if hasattr(hooks, "after_training"):
     model = hooks.after_training(model, job, trained_in)
