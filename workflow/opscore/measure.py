@@ -93,8 +93,9 @@ def timing_summary(seconds: list[float], n_images: int, unstable_cv: float) -> d
     }
 
 
-#: zlib's default level, gzip's: on a magnitude-pruned file (half its weights zero) level 9 took 7x
-#: longer (6.4 s for 17 MB) for a 2 % smaller result; on dense weights both give the same bytes
+#: zlib's default level, gzip's. Measured on AlexNet's 17.5 MB weights file: magnitude-pruned (half
+#: the weights zero), level 9 took 6.4 s instead of 0.9 s for 2.0 % fewer bytes; dense, 0.63 s
+#: instead of 0.62 s for 281 fewer bytes (0.002 %)
 DEFLATE_LEVEL = 6
 
 
