@@ -264,7 +264,8 @@ def test_float16_trained_in_float32_reuses_the_originals_training_and_float16_tr
 
     original = models.build_classifier("A2E", 3, 32, seed=5, sample_shape=(6,))
     original.save_weights(str(tmp_path / "weights.h5"))
-    pd.DataFrame({"epoch": [1, 2], "loss": [0.9, 0.5], "trained_in": "float32"}).to_parquet(tmp_path / "history.parquet")
+    history = pd.DataFrame({"epoch": [1, 2], "loss": [0.9, 0.5], "trained_in": "float32"})
+    history.to_parquet(tmp_path / "history.parquet")
     inputs = {"original": str(tmp_path / "weights.h5"), "original_history": str(tmp_path / "history.parquet")}
 
     def job(training):

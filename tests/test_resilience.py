@@ -125,7 +125,8 @@ def test_killed_efficientnet_with_dropout_resumes_to_the_same_weights(tmp_path):
         if (backup / "epochs.csv").exists() and len(pd.read_csv(backup / "epochs.csv")) >= 1:
             break
         time.sleep(0.1)
-    assert uninterrupted.poll() is None, "training ended before it could be stopped:\n" + uninterrupted.stdout.read()[-3000:]
+    assert uninterrupted.poll() is None, ("training ended before it could be stopped:\n"
+                                          + uninterrupted.stdout.read()[-3000:])
     uninterrupted.send_signal(signal.SIGSTOP)
     try:
         shutil.copytree(backup, killed_backup)

@@ -1,8 +1,8 @@
 """Workflows run through `snakemake --profile slurm` on a real single-node Slurm cluster.
 
 A module fixture starts the cluster with tests/slurm/start-slurm.sh (installs Slurm with apt-get
-if missing; needs root on Debian) and stops it with tests/slurm/stop-slurm.sh when this file's tests end, unless it
-was already running or OPSCORE_SLURM_KEEP=1. OPSCORE_SKIP_SLURM=1 skips these tests.
+if missing; needs root on Debian) and stops it with tests/slurm/stop-slurm.sh when this file's tests
+end, unless it was already running or OPSCORE_SLURM_KEEP=1. OPSCORE_SKIP_SLURM=1 skips these tests.
 
 The runs use the global profile as a user would: `./opscore profile slurm` writes it into a temporary
 HOME, and the test fills in its CHANGE_ME lines for the test cluster (account, partition, the node's 2

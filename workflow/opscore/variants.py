@@ -54,7 +54,8 @@ class Kind:
 
     ``made_by``: the rules that can make it (the first unless ``choose_rule`` picks by config);
     ``module``: the opscore module implementing it: ``make(model, variant, job)`` for a derived
-    kind, optional ``reuse_training``/``build``/``before_training``/``after_training`` hooks for a trained one;
+    kind, optional ``reuse_training``/``build``/``before_training``/``after_training`` hooks for a
+    trained one;
     ``inputs``: extra artifacts the train rule reads, ``{input: (artifact, wildcard overrides)}``;
     ``studies``: the studies (opscore.studies) whose tables group it; ``settings``: the config
     section its module reads (passed to it as ``job.settings``).
