@@ -5,6 +5,7 @@ import pytest
 
 from opscore import models
 from opscore.compression import float16, tflite
+from opscore.runtimes.litert import TFLitePredictor
 from opscore.tf import keras, tf
 
 N_TRAIN = 1400
@@ -153,7 +154,7 @@ def tflite_models(trained, digits):
 def test_tflite_mode_runs_and_agrees_with_keras(mode, min_agreement, sum_tolerance, tflite_models, trained, digits):
     _, reference = trained
     x_test = digits[2]
-    probabilities = tflite.TFLitePredictor(tflite_models[mode], threads=1).predict(np.array_split(x_test, 4))
+    probabilities = TFLitePredictor(tflite_models[mode], threads=1).predict(np.array_split(x_test, 4))
     assert probabilities.shape == reference.shape and probabilities.dtype == np.float32
     assert (probabilities >= 0).all()
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=sum_tolerance)
@@ -162,7 +163,7 @@ def test_tflite_mode_runs_and_agrees_with_keras(mode, min_agreement, sum_toleran
 
 
 def test_int8_is_integer_inside_with_float32_input_and_output(tflite_models):
-    predictor = tflite.TFLitePredictor(tflite_models["int8"], threads=1)
+    predictor = TFLitePredictor(tflite_models["int8"], threads=1)
     interpreter = predictor.interpreter
     assert interpreter.get_input_details()[0]["dtype"] == np.float32
     assert interpreter.get_output_details()[0]["dtype"] == np.float32
@@ -192,7 +193,7 @@ def test_int8_without_representative_data_or_unknown_mode_raises(trained):
 
 def test_predictor_takes_any_batch_size_and_repeats_identically(tflite_models, digits):
     x_test = digits[2][:40]
-    predictor = tflite.TFLitePredictor(tflite_models["dynamic"], threads=2)
+    predictor = TFLitePredictor(tflite_models["dynamic"], threads=2)
     assert predictor.op_count == len(predictor.op_names) >= 5 and "DELEGATE" not in predictor.op_names
     whole = predictor.predict([x_test])
     sizes = [5, 1, 17, 5, 12]
@@ -201,7 +202,7 @@ def test_predictor_takes_any_batch_size_and_repeats_identically(tflite_models, d
     assert pieces.shape == (40, 10)
     np.testing.assert_allclose(pieces, whole, atol=1e-5)
     np.testing.assert_array_equal(predictor.predict(batches), pieces)
-    np.testing.assert_array_equal(tflite.TFLitePredictor(tflite_models["dynamic"], threads=1).predict(batches).argmax(1),
+    np.testing.assert_array_equal(TFLitePredictor(tflite_models["dynamic"], threads=1).predict(batches).argmax(1),
                                   pieces.argmax(1))
 
 
@@ -221,12 +222,12 @@ def test_every_tflite_mode_converts_and_runs_a_feature_vector_model(mode):
     model.fit(x[:400], y[:400], epochs=3, batch_size=32, verbose=0)
     representative = [x[start:start + 64] for start in range(0, 384, 64)]
     flatbuffer = tflite.convert_to_tflite(model, mode, representative)
-    lite = tflite.TFLitePredictor(flatbuffer, threads=1).predict([x[400:]])
+    lite = TFLitePredictor(flatbuffer, threads=1).predict([x[400:]])
     keras_labels = model.predict(x[400:], verbose=0).argmax(1)
     assert lite.shape == (len(x) - 400, 2)
     assert np.mean(lite.argmax(1) == keras_labels) > 0.95
     if mode == "int8":  # every dense layer runs in int8; only the standardization stays float
-        interpreter = tflite.TFLitePredictor(flatbuffer, threads=1).interpreter
+        interpreter = TFLitePredictor(flatbuffer, threads=1).interpreter
         ops = [op["op_name"] for op in interpreter._get_ops_details()]
         assert ops.index("QUANTIZE") > ops.index("MUL") and ops.count("FULLY_CONNECTED") >= 2
         int8_matrices = [t for t in interpreter.get_tensor_details() if t["dtype"] == np.int8 and len(t["shape"]) == 2]

@@ -58,7 +58,8 @@ class Kind:
     trained one;
     ``inputs``: extra artifacts the train rule reads, ``{input: (artifact, wildcard overrides)}``;
     ``studies``: the studies (opscore.studies) whose tables group it; ``settings``: the config
-    section its module reads (passed to it as ``job.settings``).
+    section its module reads (passed to it as ``job.settings``); ``runtime``: what its artifact
+    is loaded into and invoked with when measured (opscore.runtimes).
     """
 
     name: str
@@ -72,6 +73,7 @@ class Kind:
     settings: str | None = None
     inputs: Callable[[dict], dict] = field(default=lambda options: {})
     choose_rule: Callable[[dict], str] | None = None
+    runtime: str = "tensorflow"
 
     @property
     def name_pattern(self) -> str:
@@ -101,7 +103,8 @@ KINDS = {kind.name: kind for kind in (
          ("train",), module="opscore.transfer",
          inputs=lambda options: {"donor": ("checkpoint", {"model": options["donor"], "variant": "original"})}),
     Kind("tflite", r"tflite-(?P<mode>float16|dynamic|int8)", "tflite-float16|dynamic|int8", ("convert_tflite",),
-         module="opscore.compression.tflite", precision=_tflite_precision, studies=frozenset({"quantized_size"})),
+         module="opscore.compression.tflite", precision=_tflite_precision, studies=frozenset({"quantized_size"}),
+         runtime="litert"),
     Kind("prune-magnitude", r"prune-magnitude-s(?P<sparsity>[1-9][0-9]?)(?P<schedule>-constant)?",
          "prune-magnitude-s50[-constant]", ("derive_model",), module="opscore.compression.magnitude", settings="pruning",
          studies=frozenset({"compression"})),

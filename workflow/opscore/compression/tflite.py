@@ -1,5 +1,5 @@
-"""Post-training TFLite conversion (float16, dynamic-range int8, full int8) for edge deployment, and
-LiteRT's interpreter to run the flatbuffers. Notes: docs/compression.md."""
+"""Post-training TFLite conversion (float16, dynamic-range int8, full int8) for edge deployment; the
+flatbuffers run in LiteRT (opscore.runtimes.litert). Notes: docs/compression.md."""
 from __future__ import annotations
 
 import itertools
@@ -85,53 +85,3 @@ def _representative_dataset(batches, input_shape):
             yield [np.asarray(batch, dtype=np.float32)]
 
     return dataset
-
-
-#: the runtime TFLite variants are measured with, recorded beside their timings
-LITERT = "ai-edge-litert"
-
-
-def litert_version() -> str:
-    from importlib.metadata import version
-
-    return version(LITERT)
-
-
-class TFLitePredictor:
-    """One LiteRT interpreter (``ai_edge_litert``, the maintained runtime that replaces the
-    deprecated ``tf.lite.Interpreter``, the one a device runs), reused across calls:
-    `predict(batches)` returns the class probabilities of all batches (float32 numpy arrays of
-    any batch size), stacked."""
-
-    def __init__(self, tflite_model: bytes, threads: int):
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.interpreter = Interpreter(model_content=tflite_model, num_threads=threads)
-        self.threads = threads
-        inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
-        if len(inputs) != 1 or len(outputs) != 1 or inputs[0]["dtype"] != np.float32:
-            raise ValueError("expected a TFLite classifier with one float32 input and one output "
-                             "(as convert_to_tflite makes)")
-        self._input, self._output = inputs[0]["index"], outputs[0]["index"]
-        # The model's operators, read before allocation applies the XNNPACK delegate (which
-        # appends DELEGATE nodes). float16 files count a DEQUANTIZE per weight tensor.
-        self.op_names = [op["op_name"] for op in self.interpreter._get_ops_details()]
-        self.op_count = len(self.op_names)
-        self.interpreter.allocate_tensors()
-        self._shape = tuple(inputs[0]["shape"])
-
-    def predict(self, batches) -> np.ndarray:
-        interpreter = self.interpreter
-        results = []
-        for batch in batches:
-            batch = np.ascontiguousarray(batch, dtype=np.float32)
-            if batch.shape != self._shape:
-                interpreter.resize_tensor_input(self._input, batch.shape)
-                interpreter.allocate_tensors()
-                self._shape = batch.shape
-            interpreter.set_tensor(self._input, batch)
-            interpreter.invoke()
-            results.append(interpreter.get_tensor(self._output))  # a copy
-        if not results:
-            raise ValueError("no batches to predict")
-        return np.concatenate(results).astype(np.float32, copy=False)

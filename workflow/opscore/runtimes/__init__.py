@@ -1,0 +1,42 @@
+"""Runtimes: what a deployed variant is loaded into and invoked with, apart from how it was made.
+
+A kind names its runtime in the registry (``Kind.runtime``); measuring opens an artifact through
+that runtime's module alone, so a process that measures a TFLite flatbuffer imports LiteRT and
+never TensorFlow. Every runtime module has ``NAME``, ``version()`` and ``open_session(artifact,
+model, threads) -> Session`` (``model``: :class:`ModelInfo`); a session answers ``predict(batch)``
+with class probabilities and says ``input_dtype``, ``layers`` and ``threads()``. A new runtime is
+one module here and one entry in :data:`RUNTIMES`.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import asdict, dataclass
+
+#: runtime name (``Kind.runtime``) -> the module that loads and invokes it
+RUNTIMES = {"litert": "opscore.runtimes.litert", "tensorflow": "opscore.runtimes.tensorflow"}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What opening an artifact needs besides the file: the variant and model names and the shape
+    of the data (classes, input size, one example's shape)."""
+
+    variant: str
+    model: str
+    n_classes: int
+    input_size: int | None
+    sample_shape: tuple[int, ...]
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "sample_shape": list(self.sample_shape)}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ModelInfo":
+        return cls(**{**values, "sample_shape": tuple(values["sample_shape"])})
+
+
+def runtime_module(name: str):
+    """The module of runtime ``name`` (imported now: it imports its runtime library)."""
+    if name not in RUNTIMES:
+        raise ValueError(f"unknown runtime {name!r}; known: {', '.join(RUNTIMES)}")
+    return importlib.import_module(RUNTIMES[name])
