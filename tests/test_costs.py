@@ -1,11 +1,9 @@
-"""FLOPs against hand counts, batch-1 latency percentiles, load time, speed-ups."""
-import time
-
+"""FLOPs against hand counts, parameter bytes, speed-ups."""
 import numpy as np
 import pandas as pd
 import pytest
 
-from opscore import costs, latency
+from opscore import costs
 from opscore.tf import keras
 
 
@@ -25,35 +23,6 @@ def test_flops_of_a_small_convolutional_model_match_a_hand_count():
 def test_parameter_bytes_follow_the_dtype():
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
     assert costs.parameter_bytes(model) == (4 * 3 + 3) * 4
-
-
-def test_single_stream_latency_percentiles_are_ordered_and_warmup_is_excluded():
-    calls = []
-
-    def predict_one(x):
-        calls.append(x.shape)
-        time.sleep(0.002 if len(calls) % 10 else 0.02)  # every tenth request is slow
-
-    seconds = latency.single_stream(predict_one, np.zeros((7, 3)), min_queries=50, min_seconds=0.05, warmup=5)
-    assert len(calls) == len(seconds) + 5 and len(seconds) >= 50
-    assert all(shape == (1, 3) for shape in calls)  # batch 1
-    summary = latency.latency_summary(seconds)
-    assert summary["latency_p50_ms"] <= summary["latency_p90_ms"] <= summary["latency_p99_ms"]
-    assert summary["latency_p99_ms"] > 15 and summary["latency_p50_ms"] < 10
-    assert summary["latency_queries"] == len(seconds)
-
-
-def test_load_time_runs_to_the_first_answer():
-    class Slow:
-        def predict_one(self, x):
-            time.sleep(0.03)
-
-    def load():
-        time.sleep(0.02)
-        return Slow()
-
-    loaded, seconds = latency.time_load(load, np.zeros((1, 2)))
-    assert isinstance(loaded, Slow) and seconds >= 0.05
 
 
 def test_speedups_against_the_original_of_the_same_run():

@@ -8,16 +8,19 @@ LIBRARY = Path(__file__).resolve().parents[1] / "workflow"
 #: lowest first; a module may import its own layer or any below
 LAYERS = [
     # foundations: no TensorFlow at import, read while Snakemake parses
-    ("opscore.tf", "opscore.job", "opscore.variants", "opscore.score", "opscore.latency", "opscore.slurm_profile"),
+    ("opscore.tf", "opscore.job", "opscore.variants", "opscore.score", "opscore.slurm_profile",
+     "opscore.runtimes.litert", "opscore.benchmark.contention", "opscore.benchmark.loadgen"),
     # data, measuring, training primitives
     ("opscore.data", "opscore.ranking", "opscore.measure", "opscore.costs", "opscore.scratch_models", "opscore.selection",
-     "opscore.training"),
+     "opscore.training", "opscore.uncertainty"),
     # models, the config, charts
     ("opscore.models", "opscore.config", "opscore.plots"),
     # the techniques and the studies
     ("opscore.compression", "opscore.transfer", "opscore.studies", "opscore.pareto_plots"),
-    # deployment view over every kind
-    ("opscore.deploy",),
+    # runtimes: an artifact loaded and invoked as deployed (LiteRT's alone is a foundation)
+    ("opscore.runtimes",),
+    # deployment view over every kind; the benchmark that times them all
+    ("opscore.deploy", "opscore.benchmark"),
 ]
 
 

@@ -60,18 +60,6 @@ def test_two_classes_are_scored_the_binary_way():
     assert measure.random_baseline(y, 2, seed=0)["n_classes"] == 2
 
 
-def test_time_repeats_excludes_warmup_and_keeps_every_repeat():
-    calls = []
-
-    def run():
-        calls.append(len(calls))
-        return "first" if len(calls) == 1 else "later"
-
-    result, seconds = measure.time_repeats(run, repeats=4)
-    assert result == "first" and len(calls) == 5 and len(seconds) == 4
-    assert all(s >= 0 for s in seconds)
-
-
 def test_timing_summary_units():
     s = measure.timing_summary([1.0, 3.0, 2.0], n_images=500, unstable_cv=UNSTABLE_CV)
     assert s == {"inference_time_s": 6.0, "inference_total_s": 6.0, "inference_median_s": 2.0,

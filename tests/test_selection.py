@@ -14,7 +14,7 @@ def ranked(**columns):
         "variant": ["original", "prune-filters-b2", "tflite-dynamic", "original"], "unfreeze": "all",
         "accuracy": [0.97, 0.96, 0.80, 0.95], "inference_time_s": [2.0, 0.5, 0.3, 3.0],
         "size_mb": [58.9, 14.8, 4.1, 94.0], "train_time_s": 10.0,
-        "latency_p90_ms": [12.0, 4.0, 2.0, 30.0], "peak_rss_mb": [1500.0, 1200.0, 700.0, 2100.0],
+        "latency_p90_ms": [12.0, 4.0, 2.0, 30.0], "deploy_peak_rss_mb": [1500.0, 1200.0, 700.0, 2100.0],
     }
     return rank_table(pd.DataFrame({**base, **columns}))
 
@@ -42,11 +42,11 @@ def test_constraints_that_exclude_the_best_opscore():
 
 
 def test_none_feasible_names_the_closest_and_by_how_much(tmp_path):
-    selection = select(ranked(), {"max_size_mb": 4.0, "max_peak_rss_mb": 600})
+    selection = select(ranked(), {"max_size_mb": 4.0, "max_memory_mb": 600})
     assert selection["recommended"] is None and selection["runner_up"] is None
     closest = selection["closest"]
     assert (closest["model"], closest["variant"]) == ("EfficientNetB0", "tflite-dynamic")
-    assert {b["constraint"] for b in closest["breaks"]} == {"max_size_mb", "max_peak_rss_mb"}
+    assert {b["constraint"] for b in closest["breaks"]} == {"max_size_mb", "max_memory_mb"}
     assert "No variant meets every constraint" in to_markdown(selection)
     write_selection(selection, tmp_path / "s.json", tmp_path / "s.md")
     assert json.loads((tmp_path / "s.json").read_text())["recommended"] is None

@@ -326,7 +326,7 @@ def tiny_config() -> dict:
         seeds=[0],
     )
     config["training"]["epochs"] = 1
-    config["measure"].update(repeats=1, latency={"min_queries": 20, "min_seconds": 0.1, "warmup": 2})
+    config["measure"].update(repeats=1, loadgen={"min_queries": 20, "min_seconds": 0.05, "offline_seconds": 0.05, "batch": 32})
     return config
 
 

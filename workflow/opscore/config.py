@@ -26,7 +26,8 @@ DEFAULTS = {
     "seeds": [0],
     "training": {"epochs": 10, "batch_size": 128, "learning_rate": 0.001, "batchnorm_momentum": None},
     "measure": {"repeats": 10, "unstable_cv": 0.10,
-                "latency": {"min_queries": 200, "min_seconds": 2.0, "warmup": 10}},
+                "loadgen": {"min_queries": 100, "min_seconds": 0.5, "offline_seconds": 0.5, "batch": 32},
+                "max_wait_share": 0.05, "max_workers": 8, "processes": 3, "max_inputs": 1024, "seed": 0},
     "score": {"time_basis": "inference", "time_statistic": "median", "metric": "accuracy"},
     "float16": {"training": "auto"},
     "select": {},
@@ -37,6 +38,13 @@ DEFAULTS = {
     "download_dir": "resources/downloads",
     "weights_dir": "resources/weights",
 }
+
+
+#: keys a config may still carry from an earlier opscore, and what replaced them
+RENAMED = {("select", "max_peak_rss_mb"): "select.max_memory_mb: the peak memory of the variant deployed alone "
+                                          "(its runtime and model), not of the process that measured it",
+           ("measure", "latency"): "measure.loadgen: {min_queries, min_seconds, offline_seconds, batch}, "
+                                   "MLPerf LoadGen's settings"}
 
 
 def _merged(defaults: dict, given: dict) -> dict:
@@ -99,6 +107,9 @@ def dataset_runs(config: dict, dataset: str) -> list[dict]:
 
 def check(config: dict) -> None:
     """Raise ValueError, naming the key and the fix, for what the schema cannot see."""
+    for (section, key), replacement in RENAMED.items():
+        if key in (config.get(section) or {}):
+            raise ValueError(f"config {section}.{key} was renamed: use {replacement}")
     for name, options in config["datasets"].items():
         _check_dataset(config, name, options)
     for name in config["models"]:

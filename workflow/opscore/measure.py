@@ -1,15 +1,11 @@
-"""Measuring a trained variant: classification metrics, inference time, size, and the run context.
-
-Timings follow one rule: a warm-up pass first (graph tracing, allocation, caches), excluded;
-then R timed repeats over the whole test split, every repeat kept. Beside every timing we
-record threads, device, library versions and numeric precision.
-"""
+"""Measuring a trained variant: classification metrics, its predictions, the requests a benchmark
+sends it, size, and the run context. Timing is opscore.benchmark's (every variant of a dataset
+in one job, each in a process holding only its runtime)."""
 from __future__ import annotations
 
 import os
 import platform
 import tempfile
-import time
 import warnings
 import zlib
 from pathlib import Path
@@ -58,22 +54,11 @@ def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dic
     }
 
 
-def time_repeats(run, repeats: int) -> tuple[object, list[float]]:
-    """Call `run()` once to warm up (its result is returned, its time is not kept), then
-    `repeats` more times, timing each with a monotonic high-resolution clock."""
-    result = run()
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        seconds.append(time.perf_counter() - start)
-    return result, seconds
-
-
 def timing_summary(seconds: list[float], n_images: int, unstable_cv: float) -> dict:
-    """The repeats summed up so that one stall cannot move the score.
+    """Timed passes over the test split (one per benchmark round) summed up so that one stall cannot
+    move the score.
 
-    ``inference_time_s`` is the median repeat x R: the paper's unit (R passes over the test
+    ``inference_time_s`` is the median pass x R: the paper's unit (R passes over the test
     split) on a statistic a single slow repeat leaves alone. The total, fastest and median
     repeat are kept beside it (the scorer's ``time_statistic`` picks among them), with the
     spread: ``inference_cv`` (sample standard deviation / mean of the repeats) and
@@ -137,7 +122,7 @@ def _parameter_values(layer) -> list:
     return [np.asarray(w) for w in layer.get_weights()]
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -147,30 +132,31 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def runtime_context() -> dict:
-    """Where and how a timing was taken: threads, device, library versions."""
+def library_versions() -> dict:
+    """The versions of the libraries a quality number depends on (TensorFlow, Keras, tfmot,
+    scikit-learn, numpy)."""
     from importlib.metadata import version
 
     import sklearn
 
     from opscore.tf import keras, tf
 
+    return {"tf_version": tf.__version__, "keras_version": keras.__version__,
+            "tfmot_version": version("tensorflow-model-optimization"),  # importing tfmot takes 1.4 s
+            "sklearn_version": sklearn.__version__, "numpy_version": np.__version__}
+
+
+def runtime_context() -> dict:
+    """Where and how a TensorFlow timing was taken (benchmarks): threads, device, library versions."""
+    from opscore.tf import tf
+
     gpus = tf.config.list_physical_devices("GPU")
     device = ("GPU: " + ", ".join(tf.config.experimental.get_device_details(g).get("device_name", g.name)
-                                  for g in gpus)) if gpus else f"CPU: {_cpu_name()}"
-    return {
-        "device": device,
-        "cpu_count": os.cpu_count(),
-        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
-        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-        "tf_version": tf.__version__,
-        "keras_version": keras.__version__,
-        "tfmot_version": version("tensorflow-model-optimization"),  # importing tfmot takes 1.4 s
-        "sklearn_version": sklearn.__version__,
-        "numpy_version": np.__version__,
-        "python_version": platform.python_version(),
-        "hostname": platform.node(),
-    }
+                                  for g in gpus)) if gpus else f"CPU: {cpu_name()}"
+    return {"device": device, "cpu_count": os.cpu_count(),
+            "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+            "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+            **library_versions(), "python_version": platform.python_version(), "hostname": platform.node()}
 
 
 def random_baseline(y_test: np.ndarray, n_classes: int, seed: int) -> dict:
@@ -180,10 +166,33 @@ def random_baseline(y_test: np.ndarray, n_classes: int, seed: int) -> dict:
     return classification_metrics(y_test, probabilities)
 
 
-def timings_frame(seconds: list[float], identity: dict, context: dict, index: str = "repeat") -> pd.DataFrame:
-    """Every timed repeat (or latency query, ``index="query"``) as its own row, with what
-    identifies the variant and the run context."""
-    frame = pd.DataFrame({index: np.arange(1, len(seconds) + 1), "seconds": seconds})
-    for key, value in {**identity, **context}.items():
+def predictions_frame(y_true: np.ndarray, probabilities: np.ndarray, identity: dict) -> pd.DataFrame:
+    """Every test example's label and prediction (and, for two classes, the second class's
+    probability, what a paired AUC needs), with what identifies the variant: the paired
+    comparisons of opscore.uncertainty read them."""
+    frame = pd.DataFrame({"example": np.arange(len(y_true)), "y_true": np.asarray(y_true, dtype="int64"),
+                          "predicted": probabilities.argmax(axis=1).astype("int64")})
+    if probabilities.shape[1] == 2:
+        frame["score"] = probabilities[:, 1].astype("float32")
+    for key, value in identity.items():
         frame[key] = value
     return frame
+
+
+def save_model_inputs(path, batches, n_test: int, max_inputs: int, **shape) -> int:
+    """Write the first ``max_inputs`` model-ready inputs of ``batches`` (a batched dataset of
+    (inputs, labels)) as ``x`` (float32), with ``n_test``, the size of the test split a timed pass
+    covers, and ``shape`` (what building the model needs: n_classes, input_size, sample_shape) to
+    ``path`` (.npz). Returns how many were kept."""
+    from opscore.job import atomic_path
+
+    kept, count = [], 0
+    for inputs, _ in batches:
+        kept.append(np.asarray(inputs, dtype=np.float32)[: max_inputs - count])
+        count += len(kept[-1])
+        if count >= max_inputs:
+            break
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, x=np.concatenate(kept), n_test=np.array(n_test),
+                 **{key: np.array(value) for key, value in shape.items()})
+    return count

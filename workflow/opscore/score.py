@@ -23,7 +23,7 @@ CONTEXT_COLUMNS = ("dataset", "time_basis", "metric", "time_statistic")
 _ADDED_COLUMNS = (
     "metric", "time_basis", "time_s", "log10_error", "log10_time", "log10_size", "opscore",
     "error_floored", "pareto", *(f"{c}_norm" for c in METRICS.values()), "time_s_norm", "size_mb_norm",
-    "opscore_norm", "time_ties", "rank", "row",
+    "opscore_norm", "time_ties", "metric_ci_low", "metric_ci_high", "rank", "row",
 )
 _REFERENCE_ROWS = ("MIN", "MAX")
 
@@ -283,16 +283,23 @@ def apply_time_statistic(df: pd.DataFrame, statistic: str) -> pd.DataFrame:
     return out
 
 
+#: the round-to-round spread each time basis's ties are judged on
+_SPREADS = {"inference": "inference_cv", "latency": "latency_cv"}
+
+
 def time_ties(table: pd.DataFrame) -> pd.Series:
-    """Per row, the variants whose time lies within this row's repeat-to-repeat spread
-    (|t_i - t_j| <= max(cv_i t_i, cv_j t_j), cv = ``inference_cv``): their order in time is noise.
-    Text like "VGG16/original/all; ..." ('' for none); all '' without an ``inference_cv`` column."""
-    if "inference_cv" not in table.columns or table.get("time_basis", pd.Series(["inference"])).iloc[0] != "inference":
+    """Per row, the variants whose time lies within this row's round-to-round spread
+    (|t_i - t_j| <= max(cv_i t_i, cv_j t_j), cv = ``inference_cv`` on the inference basis,
+    ``latency_cv`` on the latency basis): their order in time is noise. Text like
+    "VGG16/original/all; ..." ('' for none); all '' where the basis has no spread column."""
+    basis = table["time_basis"].iloc[0] if "time_basis" in table.columns and len(table) else "inference"
+    spread_column = _SPREADS.get(basis)
+    if spread_column not in table.columns:
         return pd.Series("", index=table.index, name="time_ties")
     names = ["/".join(str(table[c].iloc[i]) for c in ("model", "variant", "unfreeze") if c in table.columns)
              for i in range(len(table))]
     t = table["time_s"].astype(float).to_numpy()
-    spread = t * table["inference_cv"].astype(float).fillna(0.0).to_numpy()
+    spread = t * table[spread_column].astype(float).fillna(0.0).to_numpy()
     close = np.abs(t[:, None] - t[None, :]) <= np.maximum(spread[:, None], spread[None, :])
     np.fill_diagonal(close, False)
     return pd.Series(["; ".join(names[j] for j in np.flatnonzero(row)) for row in close],
@@ -375,6 +382,9 @@ def rank_table(df: pd.DataFrame, time_basis: str = "inference", n_test=None,
     table["pareto"] = pd.array(
         pareto_front(table, maximise=[quality], minimise=["time_s", "size_mb"]).to_numpy(), dtype="boolean")
     table["time_ties"] = time_ties(table)
+    for end in ("low", "high"):  # the 95 % interval of the ranked metric (opscore.uncertainty)
+        if f"{quality}_ci_{end}" in table.columns:
+            table[f"metric_ci_{end}"] = table[f"{quality}_ci_{end}"].astype(float)
     table["rank"] = table["opscore"].rank(method="min").astype("Int64")
     table["row"] = "variant"
     table = table.sort_values("opscore", kind="stable").reset_index(drop=True)

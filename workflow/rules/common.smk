@@ -51,8 +51,9 @@ HISTORY = f"{MODELS}/history.parquet"
 CLUSTERED_BASE = "results/bases/{model}/{variant}.h5"
 CLUSTERED_BASE_INFO = "results/bases/{model}/{variant}.json"
 METRICS = f"results/measurements/{RUN}/metrics.parquet"
-TIMINGS = f"results/measurements/{RUN}/timings.parquet"
-LATENCY = f"results/measurements/{RUN}/latency.parquet"
+PREDICTIONS = f"results/measurements/{RUN}/predictions.parquet"
+MODEL_INPUTS = "results/measurements/{dataset}/{split}/seed-{seed}/{model}/inputs.npz"
+BENCHMARK = "results/measurements/{dataset}/benchmark"
 BASELINE = "results/measurements/{dataset}/{split}/seed-{seed}/random-baseline.parquet"
 TABLES = "results/tables/{dataset}"
 SCORES = "results/scores/{dataset}"
@@ -156,17 +157,34 @@ def study_inputs(wildcards):
     ]
 
 
+def benchmark_inputs(wildcards):
+    """Every variant's deployable artifact and its model's requests, in the order of the runs."""
+    runs = settings.experiments(config, wildcards.dataset)
+    return {
+        "artifacts": [f"{MODELS}/{parse_variant(run['variant']).artifact(config)}".format(**run) for run in runs],
+        "inputs": [MODEL_INPUTS.format(**run) for run in runs],
+    }
+
+
+def benchmark_memory(wildcards):
+    """MB for the benchmark's worker processes alive at once (~1 GB for a TensorFlow one) and itself."""
+    alive = min(len(settings.experiments(config, wildcards.dataset)), config["measure"]["max_workers"])
+    return 1000 * (alive + 1)
+
+
 def measurements_of(wildcards):
     runs = settings.experiments(config, wildcards.dataset)
     return {
         "metrics": [METRICS.format(**run) for run in runs],
+        "benchmark": f"{BENCHMARK}/benchmark.parquet".format(**wildcards),
+        "predictions": [PREDICTIONS.format(**run) for run in runs],
         "histories": [HISTORY.format(**run) for run in runs if parse_variant(run["variant"]).rule(config) == "train"],
         "baselines": [BASELINE.format(**run) for run in settings.dataset_runs(config, wildcards.dataset)],
     }
 
 
 def all_outputs():
-    targets = []
+    targets = ["results/index.html"]
     for dataset in config["datasets"]:
         scores, figures = SCORES.format(dataset=dataset), FIGURES.format(dataset=dataset)
         targets += [f"{scores}/ranking.{ext}" for ext in ("parquet", "csv", "md")]

@@ -28,7 +28,8 @@ rule score:
 
 rule select_variant:
     input:
-        f"{SCORES}/ranking.parquet",
+        ranking=f"{SCORES}/ranking.parquet",
+        predictions=f"{TABLES}/predictions.parquet",
     output:
         json=f"{SCORES}/selection.json",
         markdown=report(
@@ -46,3 +47,16 @@ rule select_variant:
         constraints=config["select"],
     script:
         "../scripts/select_variant.py"
+
+
+rule index_page:
+    input:
+        expand(f"{SCORES}/selection.json", dataset=config["datasets"]),
+    output:
+        "results/index.html",
+    log:
+        f"{LOGS}/index_page.log",
+    conda:
+        conda_env("analysis")
+    script:
+        "../scripts/index_page.py"

@@ -1,13 +1,17 @@
-"""One table per dataset: every variant's measurements, every epoch, every baseline."""
+"""One table per dataset: every variant's quality and its benchmark timing side by side, every epoch,
+every baseline, every prediction."""
 import pandas as pd
 
-from opscore.job import redirect_output
+from opscore.job import IDENTITY, redirect_output
 from opscore.score import apply_time_statistic
 
 redirect_output(snakemake.log[0])
-for name in ("metrics", "histories", "baselines"):
-    table = pd.concat([pd.read_parquet(path) for path in snakemake.input[name]], ignore_index=True)
-    if name == "metrics":  # the studies read the inference time the ranking scores
-        table = apply_time_statistic(table, snakemake.params.time_statistic)
+tables = {name: pd.concat([pd.read_parquet(path) for path in snakemake.input[name]], ignore_index=True)
+          for name in ("metrics", "histories", "baselines", "predictions")}
+timing = pd.read_parquet(snakemake.input.benchmark)
+metrics = tables["metrics"].merge(timing, on=list(IDENTITY), how="left", validate="one_to_one")
+# the studies read the inference time the ranking scores
+tables["metrics"] = apply_time_statistic(metrics, snakemake.params.time_statistic)
+for name, table in tables.items():
     table.to_parquet(snakemake.output[name])
     print(f"{name}: {len(table)} rows")

@@ -1,10 +1,12 @@
-"""Pick the variant to ship for one dataset: best OpScore among those meeting `select:`."""
+"""Pick the variant to ship for one dataset: best OpScore among those meeting `select:`, with the
+quality differences tested on the same test examples and every flag."""
 import pandas as pd
 
 from opscore.job import redirect_output
 from opscore.selection import select, to_markdown, write_selection
 
 redirect_output(snakemake.log[0])
-selection = select(pd.read_parquet(snakemake.input[0]), snakemake.params.constraints)
+selection = select(pd.read_parquet(snakemake.input.ranking), snakemake.params.constraints,
+                   pd.read_parquet(snakemake.input.predictions))
 write_selection(selection, snakemake.output.json, snakemake.output.markdown)
 print(to_markdown(selection))

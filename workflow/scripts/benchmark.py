@@ -1,0 +1,15 @@
+"""Time every variant of one dataset together: isolated processes, alternating rounds, MLPerf LoadGen."""
+from opscore.job import redirect_output
+
+redirect_output(snakemake.log[0])
+
+from opscore.benchmark.rounds import benchmark, candidates_of, protocol_of  # noqa: E402
+
+params = snakemake.params
+candidates = candidates_of(params.runs, snakemake.input.artifacts, snakemake.input.inputs)
+protocol = protocol_of(params.measure, params.batch_size, snakemake.threads)
+summary, rounds, queries = benchmark(candidates, protocol, snakemake.output.loadgen)
+summary.to_parquet(snakemake.output.summary)
+rounds.to_parquet(snakemake.output.rounds)
+queries.to_parquet(snakemake.output.queries)
+print(summary.to_string())

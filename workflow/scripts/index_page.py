@@ -1,0 +1,11 @@
+"""The run's front page: per dataset the recommendation, the runner-up, the reasons and every flag."""
+import json
+from pathlib import Path
+
+from opscore.job import redirect_output, write_atomic
+from opscore.selection import headline, index_html
+
+redirect_output(snakemake.log[0])
+selections = [json.loads(Path(path).read_text()) for path in snakemake.input]
+write_atomic(snakemake.output[0], index_html(selections))
+print("\n".join(headline(selection) for selection in selections))
