@@ -61,3 +61,87 @@ def test_the_floor_is_on_the_rankings_metric():
                                                                                          "prune-filters-b2"}
     with pytest.raises(ValueError, match="unknown select constraint"):
         select(table, {"max_watts": 3})
+
+
+def predictions_of(table, right: dict, n: int = 540):
+    """Test predictions per variant of ``table``: variant -> indices of the examples it gets wrong."""
+    import numpy as np
+
+    rows = []
+    y = np.arange(n) % 10
+    for _, row in table[table["row"] == "variant"].iterrows():
+        predicted = y.copy()
+        predicted[right[row["variant"]]] = (y[right[row["variant"]]] + 1) % 10
+        rows.append(pd.DataFrame({"example": np.arange(n), "y_true": y, "predicted": predicted,
+                                  **{c: row[c] for c in ("dataset", "model", "variant", "unfreeze", "split", "seed")}}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def default_run_pair(**columns):
+    """The default run's EfficientNetB0: tflite-dynamic 515 of 540 right, float16 516 (one image more)."""
+    base = {"dataset": "digits", "model": "EfficientNetB0", "variant": ["tflite-dynamic", "float16"], "unfreeze": "all",
+            "split": "70-30", "seed": 0, "accuracy": [515 / 540, 516 / 540], "n_test": 540, "n_classes": 10,
+            "inference_time_s": [0.05, 0.4], "inference_cv": [0.05, 0.05], "size_mb": [4.56, 8.8],
+            "train_time_s": 10.0, "latency_p90_ms": [0.5, 4.0], "accuracy_ci_low": [0.93, 0.93],
+            "accuracy_ci_high": [0.97, 0.97]}
+    return rank_table(pd.DataFrame({**base, **columns}))
+
+
+def test_a_one_image_gap_is_said_to_be_no_quality_difference():
+    table = default_run_pair()
+    wrong = {"tflite-dynamic": list(range(25)), "float16": list(range(24))}
+    selection = select(table, {"min_metric": 0.9}, predictions_of(table, wrong))
+    assert selection["recommended"]["variant"] == "tflite-dynamic"
+    reason = selection["reasons"][1]
+    assert reason.startswith("EfficientNetB0/float16/all: accuracy 0.9556 vs 0.9537: 1 of 540 examples")
+    assert "p = 1 (McNemar exact): no quality difference; it wins on time and size" in reason
+    assert selection["tied"] is None  # 8x apart in time: not a tie
+    assert reason in to_markdown(selection)
+
+
+def test_a_runner_up_within_quality_and_time_uncertainty_is_named_as_tied():
+    table = default_run_pair(inference_time_s=[0.40, 0.41], size_mb=[4.56, 4.60])
+    selection = select(table, {}, predictions_of(table, {"tflite-dynamic": list(range(25)), "float16": list(range(24))}))
+    # float16 leads by its one image, 2 % slower: within both uncertainties
+    assert selection["tied"]["variants"] == ["EfficientNetB0/float16/all", "EfficientNetB0/tflite-dynamic/all"]
+    assert "TIED" in to_markdown(selection)
+    # a significant quality gap is no tie, however close the times
+    far = select(table, {}, predictions_of(table, {"tflite-dynamic": list(range(25)), "float16": list(range(80))}))
+    assert far["tied"] is None and "a significant quality difference" in far["reasons"][1]
+
+
+def test_an_interval_across_the_floor_is_borderline():
+    selection = select(default_run_pair(), {"min_metric": 0.95})
+    assert selection["borderline"] == ["EfficientNetB0/tflite-dynamic/all", "EfficientNetB0/float16/all"]
+    assert select(default_run_pair(), {"min_metric": 0.9})["borderline"] == []
+
+
+def test_contended_rows_and_whether_they_could_change_the_recommendation():
+    table = default_run_pair(contended=[True, True], inference_min_s=[0.004, 0.002], repeats=10,
+                             inference_time_s=[0.05, 0.4])
+    flagged = {f["variant"]: f["could_change_recommendation"] for f in select(table, {})["contended"]}
+    # the recommendation's lead stands (contention only slows); float16 at its fastest round (0.02 s)
+    # would score better
+    assert flagged == {"EfficientNetB0/tflite-dynamic/all": False, "EfficientNetB0/float16/all": True}
+    slow = default_run_pair(contended=[False, True], inference_min_s=[0.004, 0.035], repeats=10)
+    assert select(slow, {})["contended"][0]["could_change_recommendation"] is False
+
+
+def test_several_seeds_report_mean_and_spread():
+    table = rank_table(pd.DataFrame({
+        "dataset": "digits", "model": "A2E", "variant": "original", "unfreeze": "all", "split": "70-30",
+        "seed": [0, 1, 2], "accuracy": [0.90, 0.92, 0.94], "inference_time_s": [1.0, 1.0, 1.0], "size_mb": 0.1,
+        "train_time_s": 1.0}))
+    (entry,) = select(table, {})["across_seeds"]
+    assert entry["seeds"] == 3 and entry["accuracy_mean"] == pytest.approx(0.92)
+    assert entry["accuracy_std"] == pytest.approx(0.02)
+    assert "Across seeds" in to_markdown(select(table, {}))
+
+
+def test_the_old_memory_constraint_is_an_error_naming_the_new_one():
+    from conftest import check_config, test_config
+
+    config = test_config("tiny")
+    config["select"] = {"max_peak_rss_mb": 600}
+    with pytest.raises(ValueError, match="select.max_peak_rss_mb was renamed: use select.max_memory_mb"):
+        check_config(config)

@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import stats
-from sklearn import metrics as sk_metrics
 
 #: the two-sided 95 % normal quantile
 Z95 = float(stats.norm.ppf(0.975))
 LEVEL = 0.95
 RESAMPLES = 1000
-#: AUC is recomputed by scikit-learn per resample (a sort per class): fewer resamples
-AUC_RESAMPLES = 200
 #: resamples drawn at once (memory: this many x test examples indices)
 _CHUNK = 100
 LABEL_METRICS = ("accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro")
@@ -60,14 +57,28 @@ def _resamples(n: int, count: int, seed: int):
         yield rng.integers(0, n, size=(min(_CHUNK, count - start), n))
 
 
-def _auc(y_true, probabilities) -> float:
-    labels = np.arange(probabilities.shape[1])
-    try:
-        if probabilities.shape[1] == 2:
-            return float(sk_metrics.roc_auc_score(y_true, probabilities[:, 1]))
-        return float(sk_metrics.roc_auc_score(y_true, probabilities, multi_class="ovr", labels=labels))
-    except ValueError:  # a resample without one of the classes
-        return float("nan")
+def _counts(indices: np.ndarray, n: int) -> np.ndarray:
+    """How often each example is drawn in each resample (rows of ``indices``)."""
+    b = len(indices)
+    return np.bincount((np.arange(b)[:, None] * n + indices).ravel(), minlength=b * n).reshape(b, n).astype(float)
+
+
+def weighted_auc(y_true: np.ndarray, probabilities: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """scikit-learn's ``roc_auc_score`` (binary: the second class's probability; more classes:
+    one-vs-rest, macro) for every row of example ``weights`` (bootstrap counts) at once, from the
+    Mann-Whitney statistic over tied score groups; NaN where a class is absent from a resample."""
+    classes = [1] if probabilities.shape[1] == 2 else range(probabilities.shape[1])
+    aucs = []
+    for c in classes:
+        order = np.argsort(probabilities[:, c], kind="stable")
+        scores, positive = probabilities[order, c], (y_true[order] == c)
+        starts = np.flatnonzero(np.r_[True, scores[1:] != scores[:-1]])  # tied scores form one group
+        w = weights[:, order]
+        pos, neg = np.add.reduceat(w * positive, starts, axis=1), np.add.reduceat(w * ~positive, starts, axis=1)
+        below = np.cumsum(neg, axis=1) - neg
+        with np.errstate(divide="ignore", invalid="ignore"):
+            aucs.append((pos * (below + 0.5 * neg)).sum(axis=1) / (pos.sum(axis=1) * neg.sum(axis=1)))
+    return np.mean(aucs, axis=0)
 
 
 def intervals(y_true: np.ndarray, probabilities: np.ndarray, seed: int = 0, resamples: int = RESAMPLES) -> dict:
@@ -85,7 +96,8 @@ def intervals(y_true: np.ndarray, probabilities: np.ndarray, seed: int = 0, resa
         low, high = np.nanpercentile(np.concatenate(draws[name]), [tail, 100 - tail])
         out[f"{name}_ci_low"], out[f"{name}_ci_high"] = float(low), float(high)
     out["accuracy_ci_low"], out["accuracy_ci_high"] = wilson(int((predicted == y_true).sum()), n)
-    aucs = [_auc(y_true[i], probabilities[i]) for indices in _resamples(n, AUC_RESAMPLES, seed + 1) for i in indices]
+    aucs = np.concatenate([weighted_auc(y_true, probabilities, _counts(indices, n))
+                           for indices in _resamples(n, resamples, seed + 1)])
     low, high = np.nanpercentile(aucs, [tail, 100 - tail]) if np.isfinite(aucs).any() else (np.nan, np.nan)
     out["auc_ovr_ci_low"], out["auc_ovr_ci_high"] = float(low), float(high)
     return out
