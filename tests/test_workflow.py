@@ -66,6 +66,12 @@ def test_batch1_latency_costs_and_a_selection_are_measured(finished_run):
     selection = json.loads((finished_run / "results/scores/digits/selection.json").read_text())
     assert selection["constraints"] == {} and selection["recommended"]["variant"] == "original"
     assert "Which variant to ship" in (finished_run / "results/scores/digits/selection.md").read_text()
+    # the decision first: the run's front page and the line ./opscore run ends with
+    index = (finished_run / "results/index.html").read_text()
+    assert "digits: ship MobileNetV2 / original (unfreeze all)" in index and "95 % CI" in index
+    line = subprocess.run([sys.executable, "-m", "opscore.selection", str(finished_run / "results/scores/digits/selection.json")],
+                          capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(ROOT / "workflow")})
+    assert line.stdout.startswith("digits: ship MobileNetV2 / original (unfreeze all): OpScore")
 
 
 @pytest.mark.slow

@@ -26,7 +26,7 @@ DEFAULTS = {
     "seeds": [0],
     "training": {"epochs": 10, "batch_size": 128, "learning_rate": 0.001, "batchnorm_momentum": None},
     "measure": {"repeats": 10, "unstable_cv": 0.10,
-                "loadgen": {"min_queries": 100, "min_seconds": 0.5, "offline_seconds": 0.5, "batch": 32},
+                "loadgen": {"min_queries": 100, "min_seconds": 0.25, "offline_seconds": 0.25, "batch": 32},
                 "max_wait_share": 0.05, "max_workers": 8, "processes": 3, "max_inputs": 1024, "seed": 0},
     "score": {"time_basis": "inference", "time_statistic": "median", "metric": "accuracy"},
     "float16": {"training": "auto"},

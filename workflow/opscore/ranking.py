@@ -16,8 +16,8 @@ CLI_REQUIRED_COLUMNS = ("model", "accuracy", "size_mb", "train_time_s", "inferen
 # Columns shown by to_markdown (those present, in this order).
 MARKDOWN_COLUMNS = (
     *IDENTITY,
-    *dict.fromkeys(METRICS.values()), "time_s", "inference_cv", "timing_unstable", "size_mb", "opscore", "pareto",
-    "rank",
+    *dict.fromkeys(METRICS.values()), "metric_ci_low", "metric_ci_high", "time_s", "inference_cv", "timing_unstable",
+    "contended", "size_mb", "opscore", "pareto", "rank",
 )
 
 
@@ -36,12 +36,14 @@ def _fmt_sig(x, digits=4):
 def _fmt_cell(col: str, x) -> str:
     if x is None or x is pd.NA or (not isinstance(x, str) and pd.isna(x)):
         return ""
-    if col in METRICS.values():
+    if col in METRICS.values() or col in ("metric_ci_low", "metric_ci_high"):
         return f"{float(x):.4f}"
     if col == "inference_cv":
         return f"{100 * float(x):.1f} %"
     if col == "timing_unstable":
         return "UNSTABLE" if bool(x) else ""
+    if col == "contended":
+        return "CONTENDED" if bool(x) else ""
     if col == "opscore":
         return f"{float(x):.3f}"
     if col in ("time_s", "size_mb"):
@@ -69,8 +71,8 @@ def to_markdown(table: pd.DataFrame) -> str:
     if not cols:
         raise ValueError("to_markdown: none of the key columns " + ", ".join(MARKDOWN_COLUMNS) + " present")
     shown = pd.DataFrame({c: [_fmt_cell(c, x) for x in table[c]] for c in cols})
-    numeric = {*shown_metrics, "time_s", "size_mb", "opscore", "rank", "inference_cv"}
-    align = ["right" if c in numeric or (c not in ("pareto", "timing_unstable")
+    numeric = {*shown_metrics, "metric_ci_low", "metric_ci_high", "time_s", "size_mb", "opscore", "rank", "inference_cv"}
+    align = ["right" if c in numeric or (c not in ("pareto", "timing_unstable", "contended")
                                          and pd.api.types.is_numeric_dtype(table[c])) else "left"
              for c in cols]
     return shown.to_markdown(index=False, disable_numparse=True, colalign=align) + "\n" + _ties_note(table)
