@@ -29,7 +29,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 
-PLAIN = r"""
+#: what both plain scripts start with: LiteRT alone, the file, the requests, one thread
+SETUP = r"""
 import json, sys, time
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
@@ -39,6 +40,9 @@ x = np.load(inputs)["x"]
 interpreter = Interpreter(model_path=model, num_threads=1)
 interpreter.allocate_tensors()
 index_in, index_out = interpreter.get_input_details()[0]["index"], interpreter.get_output_details()[0]["index"]
+"""
+
+PLAIN = SETUP + r"""
 seconds = []
 start = contention.snapshot()
 for i in range(10 + queries):
@@ -53,17 +57,10 @@ print(json.dumps({"p50": ms[0], "p90": ms[1], "p99": ms[2],
                   "wait_share": contention.between(start, contention.snapshot(), 0.05)["wait_share"]}))
 """
 
-LOADGEN = r"""
-import array, json, sys, tempfile, time
-import numpy as np
+LOADGEN = SETUP + r"""
+import array, tempfile
 import mlperf_loadgen as lg
-from ai_edge_litert.interpreter import Interpreter
-from opscore.benchmark import contention, loadgen
-model, inputs, queries = sys.argv[1], sys.argv[2], int(sys.argv[3])
-x = np.load(inputs)["x"]
-interpreter = Interpreter(model_path=model, num_threads=1)
-interpreter.allocate_tensors()
-index_in, index_out = interpreter.get_input_details()[0]["index"], interpreter.get_output_details()[0]["index"]
+from opscore.benchmark import loadgen
 response = array.array("B", bytes(4)); pointer = response.buffer_info()[0]
 def predict(i):
     interpreter.set_tensor(index_in, x[i][None]); interpreter.invoke(); interpreter.get_tensor(index_out)

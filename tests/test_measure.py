@@ -113,18 +113,25 @@ def test_runtime_context_records_device_threads_and_versions():
     assert {"intra_op_threads", "inter_op_threads", "cpu_count"} <= context.keys()
 
 
-def test_prepared_test_inputs_are_held_in_memory_when_they_fit():
-    from opscore.training import in_memory, make_pipeline
+def test_model_ready_requests_are_the_pipelines_first_inputs_with_the_data_shape(tmp_path):
+    from opscore.training import make_pipeline
 
     x = np.random.default_rng(0).integers(0, 256, (70, 8, 8, 1), dtype=np.uint8)
     y = np.arange(70) % 10
     pipeline = make_pipeline(x, y, lambda batch: batch / 127.5 - 1, 32, 16)
-    held, fits = in_memory(pipeline, len(y))
-    assert fits
-    got = np.concatenate([b.numpy() for b, _ in held])
+    kept = measure.save_model_inputs(tmp_path / "inputs.npz", pipeline, 70, 40, n_classes=10, input_size=32,
+                                     sample_shape=[8, 8, 1])
     want = np.concatenate([b.numpy() for b, _ in pipeline])
-    np.testing.assert_array_equal(got, want)  # the same inputs, in the same order and batches
-    assert [len(b) for b, _ in held] == [16, 16, 16, 16, 6]
-    np.testing.assert_array_equal(np.concatenate([t.numpy() for _, t in held]), y)
-    same, fits = in_memory(pipeline, len(y), limit_bytes=1000)  # 70 x 32 x 32 x 3 floats do not fit
-    assert same is pipeline and not fits
+    with np.load(tmp_path / "inputs.npz") as saved:
+        assert kept == 40 and saved["x"].shape == (40, 32, 32, 3) and saved["x"].dtype == np.float32
+        np.testing.assert_array_equal(saved["x"], want[:40])  # in order, model-ready (resized, scaled)
+        assert int(saved["n_test"]) == 70 and int(saved["n_classes"]) == 10
+        assert list(saved["sample_shape"]) == [8, 8, 1] and int(saved["input_size"]) == 32
+
+
+def test_predictions_keep_every_example_and_the_binary_score():
+    probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    frame = measure.predictions_frame(np.array([0, 1, 1]), probabilities, {"variant": "original", "seed": 0})
+    assert list(frame["predicted"]) == [0, 1, 0] and list(frame["y_true"]) == [0, 1, 1]
+    assert list(frame["score"]) == pytest.approx([0.1, 0.8, 0.4]) and (frame["variant"] == "original").all()
+    assert "score" not in measure.predictions_frame(np.array([0]), np.array([[0.5, 0.3, 0.2]]), {}).columns

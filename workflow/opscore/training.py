@@ -70,30 +70,6 @@ def _batches(images, labels, order: np.ndarray, preprocess, input_size: int, bat
             .map(to_model_input, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE))
 
 
-#: preprocessed test inputs up to this size are held in memory for timing (CIFAR-10's test split at
-#: 32x32: 123 MB; at 224x224 it would be 6 GB, and is then prepared batch by batch instead)
-IN_MEMORY_LIMIT_BYTES = 2 * 1024**3
-
-
-def in_memory(batches, n_examples: int, limit_bytes: int = IN_MEMORY_LIMIT_BYTES):
-    """``(batches, True)`` with every batch prepared once and held in memory, if they fit in
-    ``limit_bytes``; else ``(batches, False)`` unchanged. Timing a model on prepared inputs
-    measures the model: through the per-batch preprocessing (resize, ``preprocess_input`` in
-    parallel tf.data calls) half of the timed passes took twice as long on 2 cores (VGG16 on
-    digits: repeat-to-repeat CV 27 % through the pipeline, 7-10 % on prepared inputs)."""
-    from opscore.tf import tf
-
-    spec = batches.element_spec[0]
-    row_bytes = int(np.prod(spec.shape[1:])) * spec.dtype.size
-    if n_examples * row_bytes > limit_bytes:
-        return batches, False
-    parts = list(batches)
-    x = tf.concat([xs for xs, _ in parts], axis=0)
-    y = tf.concat([ys for _, ys in parts], axis=0)
-    batch_size = int(parts[0][0].shape[0]) if parts else 1
-    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size), True
-
-
 def use_threads(threads: int) -> None:
     """Pin TensorFlow's thread pools to what the job was given (recorded beside every timing)."""
     from opscore.tf import tf
