@@ -8,10 +8,10 @@ LIBRARY = Path(__file__).resolve().parents[1] / "workflow"
 #: lowest first; a module may import its own layer or any below
 LAYERS = [
     # foundations: no TensorFlow at import, read while Snakemake parses
-    ("opscore.tf", "opscore.job", "opscore.variants", "opscore.score", "opscore.latency", "opscore.slurm_profile"),
+    ("opscore.tf", "opscore.integrity", "opscore.job", "opscore.variants", "opscore.score", "opscore.latency", "opscore.slurm_profile"),
     # data, measuring, training primitives
     ("opscore.data", "opscore.ranking", "opscore.measure", "opscore.costs", "opscore.scratch_models", "opscore.selection",
-     "opscore.training"),
+     "opscore.checkpoints", "opscore.training"),
     # models, the config, charts
     ("opscore.models", "opscore.config", "opscore.plots"),
     # the techniques and the studies

@@ -13,6 +13,7 @@ os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (LIBRARY, os.environ.get
 from snakemake.settings.types import DeploymentMethod
 
 from opscore import config as settings
+from opscore import integrity
 from opscore.data.archives import DATASET_ARCHIVES, find_archive
 from opscore.data.splits import SPLIT_PATTERN
 from opscore.models import SCRATCH_MODELS
@@ -23,6 +24,13 @@ from opscore.variants import ARTIFACTS, KINDS, NAME_PATTERN, names_made_by, pars
 # that rules, scripts and the report all see the completed config.
 config.update(settings.complete(config))
 settings.check(config)
+# A truncated artifact is named before any job runs, even when its timestamp says it is done
+# (a size against its record: cheap; `./opscore verify` hashes them all).
+if damaged_artifacts := integrity.size_mismatches():
+    raise ValueError("\n".join(damaged_artifacts))
+# A failing job's log ends with one line; `snakemake --verbose` adds the traceback above it.
+if workflow.output_settings.verbose:
+    os.environ.update(OPSCORE_VERBOSE="1")  # written for the jobs, not read here
 CLUSTERING = config["clustering"]
 PRUNING = config["pruning"]
 USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method

@@ -1,10 +1,10 @@
 """One table per dataset: every variant's measurements, every epoch, every baseline."""
 import pandas as pd
 
-from opscore.job import redirect_output
+from opscore.job import start_job
 from opscore.score import apply_time_statistic
 
-redirect_output(snakemake.log[0])
+start_job(snakemake)
 for name in ("metrics", "histories", "baselines"):
     table = pd.concat([pd.read_parquet(path) for path in snakemake.input[name]], ignore_index=True)
     if name == "metrics":  # the studies read the inference time the ranking scores

@@ -5,9 +5,9 @@ import resource
 
 import pandas as pd
 
-from opscore.job import code_version, identity, redirect_output
+from opscore.job import code_version, identity, start_job
 
-redirect_output(snakemake.log[0])
+start_job(snakemake)
 
 from opscore import costs, latency, measure  # noqa: E402
 from opscore.compression.tflite import litert_version  # noqa: E402

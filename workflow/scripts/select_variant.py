@@ -1,10 +1,10 @@
 """Pick the variant to ship for one dataset: best OpScore among those meeting `select:`."""
 import pandas as pd
 
-from opscore.job import redirect_output
+from opscore.job import start_job
 from opscore.selection import select, to_markdown, write_selection
 
-redirect_output(snakemake.log[0])
+start_job(snakemake)
 selection = select(pd.read_parquet(snakemake.input[0]), snakemake.params.constraints)
 write_selection(selection, snakemake.output.json, snakemake.output.markdown)
 print(to_markdown(selection))
