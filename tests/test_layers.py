@@ -13,7 +13,7 @@ LAYERS = [
     ("opscore.data", "opscore.ranking", "opscore.measure", "opscore.costs", "opscore.scratch_models", "opscore.selection",
      "opscore.checkpoints", "opscore.training"),
     # models, the config, charts
-    ("opscore.models", "opscore.config", "opscore.plots"),
+    ("opscore.models", "opscore.config", "opscore.plots", "opscore.archive"),
     # the techniques and the studies
     ("opscore.compression", "opscore.transfer", "opscore.studies", "opscore.pareto_plots"),
     # deployment view over every kind

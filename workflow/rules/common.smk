@@ -1,4 +1,5 @@
 # The experiment grid, the artifact paths and every input function, in one place.
+import copy
 import os
 import sys
 from itertools import product
@@ -20,6 +21,10 @@ from opscore.models import SCRATCH_MODELS
 from opscore.studies import STUDIES
 from opscore.variants import ARTIFACTS, KINDS, NAME_PATTERN, names_made_by, parse_variant
 
+# The config as given (config files and --config, before defaults): what the run records
+# (rule record_run) and `./opscore archive` packs, so that the run can be continued elsewhere.
+GIVEN_CONFIG = copy.deepcopy(dict(config))
+CONFIG_FILES = [{"path": str(Path(p).resolve()), "text": Path(p).read_text()} for p in workflow.configfiles]
 # Defaults filled in and cross-key checks made by the library (opscore/config.py), in place so
 # that rules, scripts and the report all see the completed config.
 config.update(settings.complete(config))
@@ -67,6 +72,7 @@ SCORES = "results/scores/{dataset}"
 FIGURES = "results/figures/{dataset}"
 STUDY = "results/studies/{dataset}/{study}"
 LOGS = "results/logs"
+RUN_RECORD = "results/run/run.yaml"
 # the artifacts a kind's `inputs` (opscore.variants) may name
 NAMED_ARTIFACTS = {"checkpoint": CHECKPOINT, "history": HISTORY, "clustered_base": CLUSTERED_BASE}
 
@@ -173,8 +179,27 @@ def measurements_of(wildcards):
     }
 
 
-def all_outputs():
+class RunWildcards(dict):
+    """One run of the grid as the input functions see wildcards (by name and by key)."""
+
+    __getattr__ = dict.__getitem__
+
+
+def run_artifacts():
+    """Every run's measurements and what they were measured from (prepared data, model file,
+    history, preparation), requested by name: a deleted or damaged artifact is then remade with
+    what depends on it, even without Snakemake's metadata (an unpacked archive has none)."""
     targets = []
+    for run in settings.experiments(config):
+        targets += [path.format(**run) for path in (METRICS, TIMINGS, LATENCY)]
+        targets += [path for path in evaluate_inputs(RunWildcards(run)).values() if path]
+    for dataset in config["datasets"]:
+        targets += [BASELINE.format(**run) for run in settings.dataset_runs(config, dataset)]
+    return list(dict.fromkeys(targets))
+
+
+def all_outputs():
+    targets = [RUN_RECORD, *run_artifacts()]
     for dataset in config["datasets"]:
         scores, figures = SCORES.format(dataset=dataset), FIGURES.format(dataset=dataset)
         targets += [f"{scores}/ranking.{ext}" for ext in ("parquet", "csv", "md")]
