@@ -51,6 +51,15 @@ def test_snakemake_dry_run_stops_on_an_unsafe_dataset_name(tmp_path, name):
     assert not (tmp_path / "results").exists()
 
 
+@pytest.mark.parametrize("config, message", [
+    ({**TINY, "variants": ["original", "cluster-k1"]}, "config variants.cluster-k1: tfmot clustering needs k >= 2"),
+    (a2e_config(models={"A2E": {"unfreeze": [99]}}), "config models.A2E.unfreeze: unfreeze depth 99 out of range"),
+])
+def test_snakemake_dry_run_stops_on_settings_known_wrong(tmp_path, config, message):
+    result = snakemake(tmp_path, config, "-n")
+    assert result.returncode != 0 and message in result.stdout + result.stderr
+
+
 def test_cluster_k1_is_refused_before_training():
     with pytest.raises(ValueError, match=r"config variants.cluster-k1: tfmot clustering needs k >= 2"):
         check_config({**TINY, "variants": ["original", "cluster-k1"], "clustering": {"order": "after-training"}})
