@@ -74,7 +74,7 @@ def start_job(snakemake) -> None:
 
 def one_line_error(error: BaseException, inputs: list[str]) -> str:
     """A job's error in one line: a damaged input named with the remedy (by its record, or, for a
-    file without one, by reading it as its reader would), else the error's own first line."""
+    file without one, by reading it as its reader would), else the error's message on one line."""
     if not isinstance(error, integrity.DamagedArtifact):
         for path in inputs:
             if integrity.read_record(path) is None and (problem := integrity.diagnose(path)):
