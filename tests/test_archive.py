@@ -103,5 +103,18 @@ def test_what_cannot_be_packed_is_an_error(tmp_path):
         archive.build(tmp_path / "b.tar.gz", tmp_path / "empty")
 
 
+def test_the_pretrained_bases_a_run_read_are_its_inputs(tmp_path):
+    config = {"datasets": {"digits": {"splits": ["70-30"]}}, "models": {"ResNet50": None, "A2E": None},
+              "variants": ["original"], "weights": "imagenet"}
+    with pytest.raises(archive.ArchiveError, match=r"config models.ResNet50 \(ImageNet base\): "
+                                                   r"resources/weights/ResNet50-imagenet-notop.h5 does not exist"):
+        archive.run_inputs(config, tmp_path)
+    base = tmp_path / "resources/weights/ResNet50-imagenet-notop.h5"
+    base.parent.mkdir(parents=True)
+    base.write_bytes(b"h5")
+    assert archive.run_inputs(config, tmp_path) == [(base, "resources/weights/ResNet50-imagenet-notop.h5",
+                                                     "models.ResNet50 (ImageNet base)")]
+
+
 def test_the_launcher_archives_the_checkouts_run():
     assert "archive) cd \"$caller\"; exec python -m opscore.archive" in (ROOT / "opscore").read_text()

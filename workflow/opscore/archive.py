@@ -1,6 +1,6 @@
 """``./opscore archive FILE``: a run, whole. One .tar.gz of the checkout's code (and its git
 version), the lock, every config the run used (from its record, ``results/run/run.yaml``), its
-inputs (datasets given by ``path:``, staged downloads, a base weights file; ``--no-data``
+inputs (datasets given by ``path:``, staged downloads, the pretrained bases; ``--no-data``
 records their SHA-256 and source instead), every artifact under ``results/`` with its integrity
 record, and ``RUN.md`` naming the command that continues the run. Unpacked anywhere, ``./opscore
 verify`` passes and a dry run plans nothing: timestamps are kept, and Snakemake's metadata
@@ -22,6 +22,7 @@ import yaml
 from opscore import integrity
 from opscore.data.archives import DATASET_ARCHIVES
 from opscore.job import atomic_path, git_version
+from opscore.models import APPLICATIONS
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 RECORD = Path("results/run/run.yaml")
@@ -42,7 +43,7 @@ def _inside(path: Path, root: Path) -> Path | None:
 def run_inputs(config: dict, workdir: Path) -> list[tuple[Path, str, str]]:
     """(file on disk, its name in the archive, the config key it comes from) of every input the run
     read from outside results/: dataset paths, the staged downloads of built-in datasets, a base
-    weights file. Inputs inside the working directory keep their place; others go under run/inputs/."""
+    weights file or the downloaded ImageNet bases. Inputs inside the working directory keep their place; others go under run/inputs/."""
     wanted = []
     for name, options in config["datasets"].items():
         if "path" in options:
@@ -50,8 +51,13 @@ def run_inputs(config: dict, workdir: Path) -> list[tuple[Path, str, str]]:
         for archive in DATASET_ARCHIVES.get(name, []) if "path" not in options else []:
             wanted.append((Path(config.get("download_dir", "resources/downloads")) / archive.filename,
                            f"datasets.{name} (download)", "downloads"))
-    if config.get("weights", "imagenet") not in ("imagenet", "none"):
-        wanted.append((Path(config["weights"]).expanduser(), "weights", "weights"))
+    weights = config.get("weights", "imagenet")
+    if weights not in ("imagenet", "none"):
+        wanted.append((Path(weights).expanduser(), "weights", "weights"))
+    if weights == "imagenet":  # the downloaded pretrained bases the training read
+        bases = Path(config.get("weights_dir", "resources/weights"))
+        wanted += [(bases / f"{model}-imagenet-notop.h5", f"models.{model} (ImageNet base)", "bases")
+                   for model in config["models"] if model in APPLICATIONS]
     found = []
     for path, key, place in wanted:
         on_disk = path if path.is_absolute() else workdir / path
@@ -73,6 +79,8 @@ def _relocated(config: dict, inputs: list[tuple[Path, str, str]]) -> dict:
             config["weights"] = name
         elif key.endswith(".path"):
             config["datasets"][key.split(".")[1]]["path"] = name
+        elif key.endswith("(ImageNet base)"):
+            config["weights_dir"] = str(Path(name).parent)
         else:
             config["download_dir"] = str(Path(name).parent)
     return config
