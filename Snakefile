@@ -28,6 +28,7 @@ include: "workflow/rules/variants.smk"
 include: "workflow/rules/measure.smk"
 include: "workflow/rules/score.smk"
 include: "workflow/rules/plots.smk"
+include: "workflow/rules/run.smk"
 
 
 rule all:

@@ -275,7 +275,7 @@ def test_fetch_downloads_verifies_and_renames(tmp_path, monkeypatch):
     path = archives.fetch_archive(archive, tmp_path / "dl", timeout=7)
     assert path == tmp_path / "dl" / "thing.bin" and path.read_bytes() == payload
     assert seen == {"url": "https://example.org/thing.bin", "timeout": 7}
-    assert tree(tmp_path / "dl") == ["thing.bin"]
+    assert tree(tmp_path / "dl") == [".thing.bin.sha256", "thing.bin"]  # the file and its integrity record
 
 
 def test_fetch_bad_or_broken_download_leaves_nothing(tmp_path, monkeypatch):
@@ -542,7 +542,7 @@ def test_prepared_roundtrip(tmp_path, digits):
     ds = splits.split_dataset(digits, "70-30", seed=0)
     path = tmp_path / "prep" / "digits.npz"
     prepared.save_prepared(path, ds)
-    assert tree(path.parent) == ["digits.npz"]  # no temporary file left, no extra suffix
+    assert tree(path.parent) == [".digits.npz.sha256", "digits.npz"]  # its record; no temporary file left
     back = prepared.load_prepared(path)
     for key in ("x_train", "y_train", "x_test", "y_test"):
         assert back[key].dtype == ds[key].dtype

@@ -282,7 +282,9 @@ def test_html_is_altairs_inline_html_with_the_bundle_read_from_the_cache(tmp_pat
 
 def test_no_temp_files_left(saved):
     out, paths = saved
-    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in paths.values())
+    names = [p.name for p in paths.values()]
+    # each figure and its integrity record (opscore.integrity), nothing else
+    assert sorted(p.name for p in out.iterdir()) == sorted(names + [f".{name}.sha256" for name in names])
 
 
 def test_bad_suffix_raises(tmp_path):

@@ -9,13 +9,14 @@ no TensorFlow, so Snakemake can use it while parsing.
 from __future__ import annotations
 
 import copy
+import re
 from itertools import product
 
 from opscore.data import DataError
 from opscore.data.datasets import BUILTIN_DATASETS, has_official_split
 from opscore.data.splits import parse_split
-from opscore.data.tables import is_csv_path
-from opscore.models import APPLICATIONS, DENSE_MODELS, MIN_APPLICATION_INPUT, SCRATCH_MODELS
+from opscore.data.tables import check_table_header, is_csv_path
+from opscore.models import APPLICATIONS, DENSE_MODELS, MIN_APPLICATION_INPUT, SCRATCH_MODELS, weighted_layer_count
 from opscore.score import METRICS
 from opscore.variants import parse_variant
 
@@ -105,11 +106,27 @@ def dataset_runs(config: dict, dataset: str) -> list[dict]:
     return [dict(dataset=dataset, split=split, seed=seed) for split, seed in product(options["splits"], config["seeds"])]
 
 
+#: dataset and model names become path parts: letters, digits, '-', '_', '.', not starting with a dot
+SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+
+
+def check_name(key: str, name: str) -> None:
+    """Raise ValueError naming ``key`` unless ``name`` is safe as one path part (no '/', no '..',
+    no leading dot): dataset and model names are directories under results/."""
+    if not SAFE_NAME.fullmatch(str(name)):
+        raise ValueError(f"config {key}: the name {name!r} is not allowed; names are path parts under results/: "
+                         "letters, digits, '-', '_' and '.', not starting with a dot (e.g. my-table_v2)")
+
+
 def check(config: dict) -> None:
     """Raise ValueError, naming the key and the fix, for what the schema cannot see."""
     for (section, key), replacement in RENAMED.items():
         if key in (config.get(section) or {}):
             raise ValueError(f"config {section}.{key} was renamed: use {replacement}")
+    for name in config["datasets"]:
+        check_name("datasets", name)
+    for name in config["models"]:
+        check_name("models", name)
     for name, options in config["datasets"].items():
         _check_dataset(config, name, options)
     for name in config["models"]:
@@ -123,6 +140,7 @@ def check(config: dict) -> None:
                          f"scratch take 8 and up")
     for name, options in config["variants"].items():
         _check_variant(config, name, options)
+    _check_unfreeze_depths(config)
 
 
 def _check_dataset(config: dict, name: str, options: dict) -> None:
@@ -151,6 +169,10 @@ def _check_dataset(config: dict, name: str, options: dict) -> None:
             raise ValueError(f"config datasets.{name}: a CSV table feeds feature vectors, which "
                              f"{image_models} cannot take; list the models for it with "
                              f"`models: [{', '.join(DENSE_MODELS)}]`.")
+        try:  # the header and the label column only: cheap, and what the prepare job would refuse
+            check_table_header(options["path"], options["label"], options.get("features"), options["splits"], name)
+        except DataError as error:
+            raise ValueError(f"config datasets.{name}: {error}") from None
     for split in options["splits"]:
         try:
             parse_split(split)
@@ -173,3 +195,21 @@ def _check_variant(config: dict, name: str, options: dict) -> None:
                          "restrict the variant with `models:` (prune-layers and prune-magnitude work on them)")
     if variant.kind == "transfer" and variant.options["donor"] not in (*APPLICATIONS, *SCRATCH_MODELS):
         raise ValueError(f"config variants: donor {variant.options['donor']!r} of {name} is not a known model")
+    if variant.kind == "cluster" and variant.options["k"] < 2:
+        raise ValueError(f"config variants.{name}: tfmot clustering needs k >= 2 (one shared value per kernel "
+                         "would erase it); use cluster-k2 or more")
+
+
+def _check_unfreeze_depths(config: dict) -> None:
+    """Every unfreeze depth within the model's layers with weights (counted without building it:
+    opscore.models.weighted_layer_count), per dataset, since a table adds A2E's Normalization."""
+    for run in experiments(config):
+        if run["unfreeze"] == "all":
+            continue
+        table = is_csv_path(config["datasets"][run["dataset"]].get("path", ""))
+        count = weighted_layer_count(run["model"], table=table)
+        if count is not None and int(run["unfreeze"]) > count:
+            where = (f"variants.{run['variant']}.unfreeze" if config["variants"][run["variant"]]["unfreeze"]
+                     else f"models.{run['model']}.unfreeze")
+            raise ValueError(f"config {where}: unfreeze depth {run['unfreeze']} out of range: {run['model']} has "
+                             f"{count} layers with weights{' on a table' if table else ''}; use 1..{count} or all")

@@ -42,6 +42,41 @@ APPLICATIONS = (
 )
 
 
+#: layers with weights of each keras.applications classifier (the base's, plus the dense head),
+#: counted by building each at 96 px without weights (the count does not depend on the size), so
+#: that unfreeze depths are checked at planning without TensorFlow; tests/test_planning_checks.py
+#: rebuilds one and the scratch models
+APPLICATION_WEIGHTED_LAYERS = {
+    "ConvNeXtBase": 186, "ConvNeXtLarge": 186, "ConvNeXtSmall": 186, "ConvNeXtTiny": 96, "ConvNeXtXLarge": 186,
+    "DenseNet121": 242, "DenseNet169": 338, "DenseNet201": 402, "EfficientNetB0": 132, "EfficientNetB1": 186,
+    "EfficientNetB2": 186, "EfficientNetB3": 210, "EfficientNetB4": 258, "EfficientNetB5": 312,
+    "EfficientNetB6": 360, "EfficientNetB7": 438, "EfficientNetV2B0": 151, "EfficientNetV2B1": 185,
+    "EfficientNetV2B2": 193, "EfficientNetV2B3": 225, "EfficientNetV2L": 557, "EfficientNetV2M": 403,
+    "EfficientNetV2S": 281, "InceptionResNetV2": 449, "InceptionV3": 189, "MobileNet": 55, "MobileNetV2": 105,
+    "MobileNetV3Large": 109, "MobileNetV3Small": 87, "NASNetLarge": 533, "NASNetMobile": 389, "RegNetX002": 89,
+    "RegNetX004": 143, "RegNetX006": 107, "RegNetX008": 107, "RegNetX016": 119, "RegNetX032": 161,
+    "RegNetX040": 149, "RegNetX064": 113, "RegNetX080": 149, "RegNetX120": 125, "RegNetX160": 143,
+    "RegNetX320": 149, "RegNetY002": 115, "RegNetY004": 139, "RegNetY006": 131, "RegNetY008": 123,
+    "RegNetY016": 227, "RegNetY032": 179, "RegNetY040": 187, "RegNetY064": 211, "RegNetY080": 147,
+    "RegNetY120": 163, "RegNetY160": 155, "RegNetY320": 171, "ResNet101": 209, "ResNet101V2": 205,
+    "ResNet152": 311, "ResNet152V2": 307, "ResNet50": 107, "ResNet50V2": 103, "ResNetRS101": 281,
+    "ResNetRS152": 417, "ResNetRS200": 545, "ResNetRS270": 737, "ResNetRS350": 945, "ResNetRS420": 1129,
+    "ResNetRS50": 145, "VGG16": 14, "VGG19": 17, "Xception": 81,
+}
+
+#: the models trained from scratch: AlexNet 5 conv + 5 batch norm + 2 dense + head; A2E 4 folds +
+#: head, and on a table its Normalization layer too (its statistics are weights)
+SCRATCH_WEIGHTED_LAYERS = {"AlexNet": 13, "A2E": 5}
+
+
+def weighted_layer_count(name: str, table: bool = False) -> int | None:
+    """How many layers with weights model ``name``'s classifier has (what an unfreeze depth counts),
+    without building it; ``table``: on a CSV table (A2E adds its Normalization). None if unknown."""
+    if name in SCRATCH_WEIGHTED_LAYERS:
+        return SCRATCH_WEIGHTED_LAYERS[name] + (1 if table and name in DENSE_MODELS else 0)
+    return APPLICATION_WEIGHTED_LAYERS.get(name)
+
+
 class ModelError(Exception):
     """A user-facing problem with a model name, its weights or its unfreeze depth."""
 

@@ -446,7 +446,7 @@ def _javascript_bundle() -> str:
     except OSError:
         bundle = vl_convert.javascript_bundle(vl_version=version)
     try:
-        write_atomic(cache, bundle.encode("utf-8"))
+        write_atomic(cache, bundle.encode("utf-8"), record=False)  # a cache, not an artifact
     except OSError:
         pass  # an unwritable cache costs time, not the figure
     return bundle

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from opscore import checkpoints
 from opscore.job import atomic_path
 
 
@@ -156,13 +157,10 @@ def train_classifier(model, train_data, validation_data, epochs: int, learning_r
         completed = tf.Variable(0, dtype="int64")
         checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, completed_epochs=completed,
                                          random_generators=random_generators(model))
-        manager = tf.train.CheckpointManager(checkpoint, str(backup_dir / "state"), max_to_keep=1)
-        if manager.latest_checkpoint:
-            checkpoint.restore(manager.latest_checkpoint).expect_partial()
-            first_epoch = int(completed.numpy())
-            # the checkpoint is the truth: a record row written after it is dropped
-            rows.extend(pd.read_csv(backup_dir / "epochs.csv").query("epoch <= @first_epoch").to_dict("records"))
-            print(f"resuming after epoch {first_epoch} from {backup_dir}", flush=True)
+        # the newest good checkpoint (a damaged one set aside, logged); the checkpoint is the
+        # truth: a record row written after it is dropped
+        first_epoch, resumed, manager = checkpoints.resume(checkpoint, completed, backup_dir)
+        rows.extend(resumed)
     for epoch in range(first_epoch, epochs):
         data = train_data(epoch) if callable(train_data) else train_data
         model.fit(data, validation_data=validation_data, initial_epoch=epoch, epochs=epoch + 1,
@@ -170,9 +168,7 @@ def train_classifier(model, train_data, validation_data, epochs: int, learning_r
         if not np.isfinite(rows[-1].get("loss", np.nan)):
             break
         if manager is not None:
-            completed.assign(epoch + 1)
-            manager.save()
-            pd.DataFrame(rows).to_csv(backup_dir / "epochs.csv", index=False)
+            checkpoints.save(manager, completed, epoch + 1, rows, backup_dir)
     history = pd.DataFrame(rows)
     losses = history.get("loss", pd.Series(dtype=float))
     if len(history) < epochs or not np.isfinite(losses).all():

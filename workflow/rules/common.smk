@@ -1,4 +1,5 @@
 # The experiment grid, the artifact paths and every input function, in one place.
+import copy
 import os
 import sys
 from itertools import product
@@ -13,16 +14,28 @@ os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (LIBRARY, os.environ.get
 from snakemake.settings.types import DeploymentMethod
 
 from opscore import config as settings
+from opscore import integrity
 from opscore.data.archives import DATASET_ARCHIVES, find_archive
 from opscore.data.splits import SPLIT_PATTERN
 from opscore.models import SCRATCH_MODELS
 from opscore.studies import STUDIES
 from opscore.variants import ARTIFACTS, KINDS, NAME_PATTERN, names_made_by, parse_variant
 
+# The config as given (config files and --config, before defaults): what the run records
+# (rule record_run) and `./opscore archive` packs, so that the run can be continued elsewhere.
+GIVEN_CONFIG = copy.deepcopy(dict(config))
+CONFIG_FILES = [{"path": str(Path(p).resolve()), "text": Path(p).read_text()} for p in workflow.configfiles]
 # Defaults filled in and cross-key checks made by the library (opscore/config.py), in place so
 # that rules, scripts and the report all see the completed config.
 config.update(settings.complete(config))
 settings.check(config)
+# A truncated artifact is named before any job runs, even when its timestamp says it is done
+# (a size against its record: cheap; `./opscore verify` hashes them all).
+if damaged_artifacts := integrity.size_mismatches():
+    raise ValueError("\n".join(damaged_artifacts))
+# A failing job's log ends with one line; `snakemake --verbose` adds the traceback above it.
+if workflow.output_settings.verbose:
+    os.environ.update(OPSCORE_VERBOSE="1")  # written for the jobs, not read here
 CLUSTERING = config["clustering"]
 PRUNING = config["pruning"]
 USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
@@ -60,6 +73,7 @@ SCORES = "results/scores/{dataset}"
 FIGURES = "results/figures/{dataset}"
 STUDY = "results/studies/{dataset}/{study}"
 LOGS = "results/logs"
+RUN_RECORD = "results/run/run.yaml"
 # the artifacts a kind's `inputs` (opscore.variants) may name
 NAMED_ARTIFACTS = {"checkpoint": CHECKPOINT, "history": HISTORY, "clustered_base": CLUSTERED_BASE}
 
@@ -183,8 +197,29 @@ def measurements_of(wildcards):
     }
 
 
+class RunWildcards(dict):
+    """One run of the grid as the input functions see wildcards (by name and by key)."""
+
+    __getattr__ = dict.__getitem__
+
+
+def run_artifacts():
+    """Every run's measurements and what they were measured from (prepared data, model file,
+    history, preparation, the model's benchmark requests), and every dataset's benchmark, requested
+    by name: a deleted or damaged artifact is then remade with what depends on it, even without
+    Snakemake's metadata (an unpacked archive has none)."""
+    targets = []
+    for run in settings.experiments(config):
+        targets += [path.format(**run) for path in (METRICS, PREDICTIONS, MODEL_INPUTS)]
+        targets += [path for path in evaluate_inputs(RunWildcards(run)).values() if path]
+    for dataset in config["datasets"]:
+        targets += [BASELINE.format(**run) for run in settings.dataset_runs(config, dataset)]
+        targets.append(f"{BENCHMARK}/benchmark.parquet".format(dataset=dataset))
+    return list(dict.fromkeys(targets))
+
+
 def all_outputs():
-    targets = ["results/index.html"]
+    targets = [RUN_RECORD, "results/index.html", *run_artifacts()]
     for dataset in config["datasets"]:
         scores, figures = SCORES.format(dataset=dataset), FIGURES.format(dataset=dataset)
         targets += [f"{scores}/ranking.{ext}" for ext in ("parquet", "csv", "md")]

@@ -1,7 +1,7 @@
 """Time every variant of one dataset together: isolated processes, alternating rounds, MLPerf LoadGen."""
-from opscore.job import redirect_output
+from opscore.job import start_job
 
-redirect_output(snakemake.log[0])
+start_job(snakemake)
 
 from opscore.benchmark.rounds import benchmark, candidates_of, protocol_of  # noqa: E402
 

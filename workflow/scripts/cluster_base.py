@@ -1,9 +1,9 @@
 """Cluster a pretrained base to K shared values per kernel before transfer learning (the paper's order)."""
 import json
 
-from opscore.job import redirect_output
+from opscore.job import start_job
 
-redirect_output(snakemake.log[0])
+start_job(snakemake)
 
 from opscore.compression.clustering import cluster_model  # noqa: E402
 from opscore.models import build_base  # noqa: E402

@@ -2,10 +2,10 @@
 every baseline, every prediction."""
 import pandas as pd
 
-from opscore.job import IDENTITY, redirect_output
+from opscore.job import IDENTITY, start_job
 from opscore.score import apply_time_statistic
 
-redirect_output(snakemake.log[0])
+start_job(snakemake)
 tables = {name: pd.concat([pd.read_parquet(path) for path in snakemake.input[name]], ignore_index=True)
           for name in ("metrics", "histories", "baselines", "predictions")}
 timing = pd.read_parquet(snakemake.input.benchmark)

@@ -3,9 +3,9 @@ import itertools
 import json
 import time
 
-from opscore.job import redirect_output, write_atomic
+from opscore.job import start_job, write_atomic
 
-redirect_output(snakemake.log[0])
+start_job(snakemake)
 
 from opscore.compression.tflite import convert_to_tflite  # noqa: E402
 from opscore.data.prepared import load_prepared, sample_shape  # noqa: E402

@@ -4,9 +4,9 @@ import time
 
 from sklearn.model_selection import train_test_split
 
-from opscore.job import identity, redirect_output
+from opscore.job import identity, start_job
 
-redirect_output(snakemake.log[0])
+start_job(snakemake)
 
 from opscore.compression.evaluation import accuracy_evaluator, compression_rate, fine_tuner  # noqa: E402
 from opscore.compression.graph import save_model  # noqa: E402

@@ -2,8 +2,8 @@
 from pathlib import Path
 
 from opscore.data.archives import fetch_archive
-from opscore.job import redirect_output
+from opscore.job import start_job
 
-redirect_output(snakemake.log[0])
+start_job(snakemake)
 path = fetch_archive(snakemake.params.archive, Path(snakemake.output[0]).parent)
 print(f"{path}: md5 {snakemake.params.archive.md5} verified")

@@ -6,9 +6,9 @@ import resource
 
 import pandas as pd
 
-from opscore.job import code_version, identity, redirect_output
+from opscore.job import code_version, identity, start_job
 
-redirect_output(snakemake.log[0])
+start_job(snakemake)
 
 from opscore import costs, measure, uncertainty  # noqa: E402
 from opscore.data.prepared import load_prepared, sample_shape  # noqa: E402

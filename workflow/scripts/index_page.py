@@ -2,10 +2,10 @@
 import json
 from pathlib import Path
 
-from opscore.job import redirect_output, write_atomic
+from opscore.job import start_job, write_atomic
 from opscore.selection import headline, index_html
 
-redirect_output(snakemake.log[0])
+start_job(snakemake)
 selections = [json.loads(Path(path).read_text()) for path in snakemake.input]
 write_atomic(snakemake.output[0], index_html(selections))
 print("\n".join(headline(selection) for selection in selections))

@@ -1,8 +1,8 @@
 """One model's requests, ready to answer: the test split preprocessed for it (resized, scaled), as the
 benchmark's isolated processes read them with numpy alone (no TensorFlow to preprocess there)."""
-from opscore.job import redirect_output
+from opscore.job import start_job
 
-redirect_output(snakemake.log[0])
+start_job(snakemake)
 
 from opscore.data.prepared import load_prepared, sample_shape  # noqa: E402
 from opscore.measure import save_model_inputs  # noqa: E402

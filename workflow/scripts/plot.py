@@ -2,10 +2,10 @@
 import pandas as pd
 
 from opscore import plots
-from opscore.job import redirect_output
+from opscore.job import start_job
 from opscore.pareto_plots import pareto_plots
 
-redirect_output(snakemake.log[0])
+start_job(snakemake)
 figure, table, dataset = snakemake.wildcards.figure, pd.read_parquet(snakemake.input[0]), snakemake.wildcards.dataset
 metric = snakemake.params.metric  # the ranking's quality metric on the axes
 if figure == "curves":

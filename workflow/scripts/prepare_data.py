@@ -2,9 +2,9 @@
 from opscore.data.datasets import load_dataset
 from opscore.data.prepared import save_prepared
 from opscore.data.splits import split_dataset
-from opscore.job import redirect_output
+from opscore.job import start_job
 
-redirect_output(snakemake.log[0])
+start_job(snakemake)
 wildcards = snakemake.wildcards
 dataset = load_dataset(wildcards.dataset, snakemake.params.options, snakemake.params.download_dir)
 prepared = split_dataset(dataset, wildcards.split, int(wildcards.seed))

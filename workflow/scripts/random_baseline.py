@@ -2,10 +2,10 @@
 import pandas as pd
 
 from opscore.data.prepared import load_prepared
-from opscore.job import redirect_output
+from opscore.job import start_job
 from opscore.measure import random_baseline
 
-redirect_output(snakemake.log[0])
+start_job(snakemake)
 wc = snakemake.wildcards
 data = load_prepared(snakemake.input.data)
 row = {"dataset": wc.dataset, "model": "random", "split": wc.split, "seed": int(wc.seed),

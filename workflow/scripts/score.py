@@ -2,11 +2,11 @@
 import pandas as pd
 
 from opscore.costs import speedups
-from opscore.job import redirect_output
+from opscore.job import start_job
 from opscore.ranking import write_table
 from opscore.score import rank_table
 
-redirect_output(snakemake.log[0])
+start_job(snakemake)
 params = snakemake.params
 table = rank_table(speedups(pd.read_parquet(snakemake.input[0])), time_basis=params.time_basis, metric=params.metric,
                    time_statistic=params.time_statistic)

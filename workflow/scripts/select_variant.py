@@ -2,10 +2,10 @@
 quality differences tested on the same test examples and every flag."""
 import pandas as pd
 
-from opscore.job import redirect_output
+from opscore.job import start_job
 from opscore.selection import select, to_markdown, write_selection
 
-redirect_output(snakemake.log[0])
+start_job(snakemake)
 selection = select(pd.read_parquet(snakemake.input.ranking), snakemake.params.constraints,
                    pd.read_parquet(snakemake.input.predictions))
 write_selection(selection, snakemake.output.json, snakemake.output.markdown)

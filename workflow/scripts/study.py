@@ -2,10 +2,10 @@
 as SVG and HTML."""
 import pandas as pd
 
-from opscore.job import redirect_output
+from opscore.job import start_job
 from opscore.studies.files import write_study
 
-redirect_output(snakemake.log[0])
+start_job(snakemake)
 sources = [pd.read_parquet(path) for path in snakemake.input]
 source = pd.concat(sources, ignore_index=True) if sources else None  # no pruned variant: no steps
 out = snakemake.output

@@ -1,9 +1,9 @@
 """Transfer-learn one model variant and save its weights and per-epoch history. A trained kind's
 module may build the model (float16), prepare it (transfer) or convert it after training
 (registry: opscore.variants)."""
-from opscore.job import identity, redirect_output
+from opscore.job import identity, start_job
 
-redirect_output(snakemake.log[0])
+start_job(snakemake)
 
 from opscore import training  # noqa: E402
 from opscore.data.prepared import load_prepared, sample_shape  # noqa: E402

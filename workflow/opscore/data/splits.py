@@ -43,15 +43,7 @@ def split_dataset(ds: dict, split: str, seed: int) -> dict:
 
     y = np.concatenate([ds["y_train"], ds["y_test"]])
     # Split indices rather than images: sklearn then never copies the pixel arrays.
-    from sklearn.model_selection import train_test_split
-
-    try:
-        train_idx, test_idx = train_test_split(
-            np.arange(len(y)), test_size=ratio[1] / 100, random_state=seed, stratify=y
-        )
-    except ValueError as exc:  # e.g. a class with a single image cannot be stratified
-        raise DataError(f"cannot make a stratified {split} split of {name!r} ({exc}); "
-                        "every class needs enough images for both sides.") from exc
+    train_idx, test_idx = stratified_indices(y, split, seed, name, "rows" if ds["x_train"].ndim == 2 else "images")
     n_train = len(ds["y_train"])
 
     def take(idx: np.ndarray) -> np.ndarray:
@@ -68,3 +60,18 @@ def split_dataset(ds: dict, split: str, seed: int) -> dict:
             "x_test": take(test_idx), "y_test": y[test_idx]}
 
 
+
+
+def stratified_indices(y: np.ndarray, split: str, seed: int, name: str, unit: str = "images"):
+    """The (train, test) indices of a stratified, seeded ratio split of labels ``y``; a DataError
+    when it cannot be made (a class with a single example, fewer test examples than classes),
+    speaking of ``unit`` ("images", or "rows" for a table). The config check calls it on a table's
+    label column before any job runs, so both say the same."""
+    from sklearn.model_selection import train_test_split
+
+    try:
+        return train_test_split(np.arange(len(y)), test_size=parse_split(split)[1] / 100, random_state=seed,
+                                stratify=y)
+    except ValueError as exc:  # e.g. a class with a single image cannot be stratified
+        raise DataError(f"cannot make a stratified {split} split of {name!r} ({exc}); "
+                        f"every class needs enough {unit} for both sides.") from exc

@@ -62,9 +62,7 @@ def load_csv_dataset(path: str | os.PathLike, label_column: str, features: list[
     features = _feature_columns(path, list(table.columns), label_column, features)
     x, labels = _checked_values(path, table, label_column, features)
     y, class_names = _encode_labels(labels)
-    if len(class_names) < 2:
-        raise DataError(f"{path}: the label column {label_column!r} has a single class "
-                        f"({class_names[0]!r}); a classifier needs at least two.")
+    _check_classes(path, label_column, class_names)
     ds = {
         "x_train": x, "y_train": y,
         "x_test": np.zeros((0, x.shape[1]), np.float32), "y_test": np.zeros(0, np.int64),
@@ -73,6 +71,50 @@ def load_csv_dataset(path: str | os.PathLike, label_column: str, features: list[
     if test_fraction is not None:
         ds.update(_held_out_split(path, x, y, test_fraction, seed))
     return ds
+
+
+def check_table_header(path, label_column: str, features: list[str] | None, splits: list[str],
+                       name: str, delimiter: str = ",") -> None:
+    """What the prepare job would refuse, found from the header and the label column alone (cheap
+    enough for planning): a missing label or feature column, empty labels, a single class, a ratio
+    split that cannot be stratified. Same DataError messages as :func:`load_csv_dataset`; a file
+    not there yet is left to Snakemake (a missing input)."""
+    import pandas as pd
+
+    from opscore.data.splits import stratified_indices
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        return
+    try:
+        header = pd.read_csv(path, sep=delimiter, skipinitialspace=True, nrows=0)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise DataError(f"cannot read {path} as CSV ({exc}); it needs a header row and "
+                        f"{delimiter!r}-separated values.") from exc
+    columns = {str(c).strip(): c for c in header.columns}
+    _feature_columns(path, list(columns), label_column, features)
+    labels = pd.read_csv(path, sep=delimiter, skipinitialspace=True, usecols=[columns[label_column]]).iloc[:, 0]
+    if len(labels) == 0:
+        raise DataError(f"{path} has a header but no rows.")
+    _check_labels_present(path, label_column, labels)
+    y, class_names = _encode_labels(labels)
+    _check_classes(path, label_column, class_names)
+    for split in splits:
+        if split != "official":
+            stratified_indices(y, split, 0, name, "rows")
+
+
+def _check_labels_present(path: Path, label_column: str, labels) -> None:
+    if labels.isna().any():
+        rows = (np.flatnonzero(labels.isna().to_numpy()) + 2)[:5].tolist()  # +2: header is line 1
+        raise DataError(f"{path}: the label column {label_column!r} is empty on line(s) {rows}; "
+                        "fill or remove those rows.")
+
+
+def _check_classes(path: Path, label_column: str, class_names: list[str]) -> None:
+    if len(class_names) < 2:
+        raise DataError(f"{path}: the label column {label_column!r} has a single class "
+                        f"({class_names[0]!r}); a classifier needs at least two.")
 
 
 def _read_table(path: Path, delimiter: str):
@@ -120,10 +162,7 @@ def _checked_values(path: Path, table, label_column: str, features: list[str]):
         raise DataError(f"{path}: feature column(s) {', '.join(text)} are not numeric; encode them as numbers "
                         "(e.g. one-hot) or leave them out with the `features:` option.")
     labels = table[label_column]
-    if labels.isna().any():
-        rows = (np.flatnonzero(labels.isna().to_numpy()) + 2)[:5].tolist()  # +2: header is line 1
-        raise DataError(f"{path}: the label column {label_column!r} is empty on line(s) {rows}; "
-                        "fill or remove those rows.")
+    _check_labels_present(path, label_column, labels)
     x = table[features].to_numpy(dtype=np.float32)
     bad = ~np.isfinite(x)
     if bad.any():
