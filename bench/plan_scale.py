@@ -115,7 +115,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch, tempfile.TemporaryDirectory() as tools:
         path = path_without_slurm_tools(Path(tools))
         for repeat in range(args.repeats):
-            for name in ["flat", *grids]:
+            for name in [*grids[:-1], "flat", *grids[-1:]]:  # the flat workflow just before the largest grid
                 if name == "flat":
                     jobs, seconds = plan_flat(args.flat_jobs, Path(scratch), path)
                 else:
