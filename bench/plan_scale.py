@@ -10,11 +10,13 @@ Grids (config/paper.yaml, 2 datasets x 4 splits, with):
   seeds20-more  20 seeds and the same 7 more variants (about 37,000 jobs)
 The flat workflow: N leaf jobs (touch a file), one aggregate per 50 leaves, `all` taking the aggregates.
 
-Every plan runs in a fresh working directory with this workflow's profile (profiles/default, its job
-groups included) and with the Slurm client commands off PATH (the Slurm plugin probes them at start;
-with no controller that is a constant ~9 s per run, not a cost per job). Plans are taken back to
-back in one run, in the order given, `--repeats` times. Prints a table (jobs, s, ms a job, ratio to
-the flat workflow's ms a job) and writes bench/results/plan_scale.json (`--out` to change).
+Every plan runs in a fresh working directory with this workflow's profile (profiles/default, as
+users plan) and with the Slurm client commands off PATH (the Slurm plugin probes them at start; with
+no controller that is a constant ~9 s per run, not a cost per job). Plans are taken back to back in
+one run, in the order given with the flat workflow just before the last (largest) grid, `--repeats`
+times. Prints a table (jobs, s, ms a job, ratio to the flat workflow's ms a job, and the marginal ms
+a job between grids, which start-up does not blur) and writes bench/results/plan_scale.json
+(`--out` to change; `--summarize` reprints and rewrites the summary of its runs).
 """
 from __future__ import annotations
 
@@ -103,13 +105,44 @@ def plan_flat(jobs: int, scratch: Path, path: str) -> tuple[int, float]:
     return plan(["-s", str(workdir / "Snakefile"), "--workflow-profile", "none"], workdir, path)
 
 
+def summarize(rows: list[dict]) -> list[dict]:
+    """Per plan: jobs, median seconds and ms a job, ratio to the flat workflow's ms a job, and for
+    the grids the marginal ms a job from the next smaller grid (seconds added / jobs added: start-up
+    cancels out, so a linear plan keeps it flat)."""
+    names = list(dict.fromkeys(row["plan"] for row in rows))
+    names = ["flat", *sorted((n for n in names if n != "flat"), key=lambda n: next(r["jobs"] for r in rows
+                                                                                   if r["plan"] == n))]
+    summary = []
+    for name in names:
+        mine = [row for row in rows if row["plan"] == name]
+        summary.append({"plan": name, "jobs": mine[0]["jobs"],
+                        "seconds": statistics.median(row["seconds"] for row in mine),
+                        "ms_per_job": statistics.median(row["ms_per_job"] for row in mine)})
+    for row in summary:
+        row["ratio_to_flat"] = row["ms_per_job"] / summary[0]["ms_per_job"]
+    for smaller, row in zip(summary[1:-1], summary[2:], strict=True):
+        row["marginal_ms_per_job"] = 1000 * (row["seconds"] - smaller["seconds"]) / (row["jobs"] - smaller["jobs"])
+    print(f"{'plan':14} {'jobs':>8} {'s':>8} {'ms/job':>8} {'× flat':>7} {'marginal ms/job':>16}")
+    for row in summary:
+        marginal = f"{row['marginal_ms_per_job']:.2f}" if "marginal_ms_per_job" in row else ""
+        print(f"{row['plan']:14} {row['jobs']:>8,} {row['seconds']:>8.1f} {row['ms_per_job']:>8.2f} "
+              f"{row['ratio_to_flat']:>7.2f} {marginal:>16}")
+    return summary
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--grids", default=",".join(GRIDS), help="comma-separated, of: " + ", ".join(GRIDS))
     parser.add_argument("--flat-jobs", type=int, default=37_000, help="jobs of the flat workflow")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "plan_scale.json")
+    parser.add_argument("--summarize", action="store_true", help="print and rewrite the summary of --out's runs")
     args = parser.parse_args()
+    if args.summarize:
+        results = json.loads(args.out.read_text())
+        results["summary"] = summarize(results["runs"])
+        args.out.write_text(json.dumps(results, indent=2))
+        return
     grids = [name for name in args.grids.split(",") if name]
     rows = []
     with tempfile.TemporaryDirectory() as scratch, tempfile.TemporaryDirectory() as tools:
@@ -123,19 +156,7 @@ def main() -> None:
                 rows.append({"plan": name, "repeat": repeat, "jobs": jobs, "seconds": seconds,
                              "ms_per_job": 1000 * seconds / jobs})
                 print(f"  {name}: {jobs} jobs, {seconds:.1f} s", file=sys.stderr, flush=True)
-    summary = []
-    for name in ["flat", *grids]:
-        mine = [row for row in rows if row["plan"] == name]
-        summary.append({"plan": name, "jobs": mine[0]["jobs"],
-                        "seconds": statistics.median(row["seconds"] for row in mine),
-                        "ms_per_job": statistics.median(row["ms_per_job"] for row in mine)})
-    floor = summary[0]["ms_per_job"]
-    for row in summary:
-        row["ratio_to_flat"] = row["ms_per_job"] / floor
-    print(f"{'plan':14} {'jobs':>8} {'s':>8} {'ms/job':>8} {'× flat':>7}")
-    for row in summary:
-        print(f"{row['plan']:14} {row['jobs']:>8,} {row['seconds']:>8.1f} {row['ms_per_job']:>8.2f} "
-              f"{row['ratio_to_flat']:>7.2f}")
+    summary = summarize(rows)
     load = os.getloadavg()
     results = {"summary": summary, "runs": rows, "fan_in_flat": FAN_IN, "cpu_count": os.cpu_count(),
                "load_average_at_end": load, "host": platform.node(), "python": platform.python_version(),
