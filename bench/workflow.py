@@ -74,6 +74,15 @@ SLURM_TOOLS = {"sacct", "sacctmgr", "salloc", "sattach", "sbatch", "sbcast", "sc
                "sdiag", "sinfo", "sprio", "squeue", "sreport", "srun", "sshare", "sstat", "strigger", "sview"}
 
 
+def path_without_slurm_tools(tools: Path) -> str:
+    """PATH as it is, less the Slurm client commands (symlinks in ``tools``), the venv first."""
+    for folder in os.environ["PATH"].split(os.pathsep):
+        for tool in Path(folder).glob("*") if Path(folder).is_dir() else []:
+            if tool.name not in SLURM_TOOLS and not (tools / tool.name).exists():
+                os.symlink(tool, tools / tool.name)
+    return os.pathsep.join([str(Path(sys.executable).parent), str(tools)])
+
+
 def planning_seconds(repeats: int, without_slurm_tools: bool) -> list[float]:
     """Wall time of `snakemake -n` on the paper grid.
 
@@ -84,12 +93,8 @@ def planning_seconds(repeats: int, without_slurm_tools: bool) -> list[float]:
     seconds = []
     env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow")}
     with tempfile.TemporaryDirectory() as workdir, tempfile.TemporaryDirectory() as tools:
-        if without_slurm_tools:  # PATH as it is, less the Slurm client commands
-            for folder in os.environ["PATH"].split(os.pathsep):
-                for tool in Path(folder).glob("*") if Path(folder).is_dir() else []:
-                    if tool.name not in SLURM_TOOLS and not (Path(tools) / tool.name).exists():
-                        os.symlink(tool, Path(tools) / tool.name)
-            env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), tools])
+        if without_slurm_tools:
+            env["PATH"] = path_without_slurm_tools(Path(tools))
         for _ in range(repeats):
             start = time.perf_counter()
             subprocess.run([sys.executable, "-m", "snakemake", "-n", "-q", "-s", str(ROOT / "Snakefile"),

@@ -146,3 +146,39 @@ def test_rounds_are_frames_of_every_measurement(tiny_tflite, tmp_path):
     assert summary.iloc[0]["latency_p90_ms"] == pytest.approx(rounds["latency_p90_ms"].median())
     assert summary.iloc[0]["inference_time_s"] == pytest.approx(2 * rounds["pass_s"].median())
     assert summary.iloc[0]["latency_queries"] == rounds["latency_queries"].sum() == len(queries)
+
+
+def test_the_runs_manifests_give_the_datasets_candidates_in_the_grids_order(tmp_path):
+    """The benchmark reads one manifest per (split, seed) run (its fan-in is the runs, not the
+    variants): together they are the dataset's experiments, in order, with their runtimes."""
+    from conftest import test_config
+
+    from opscore import config as settings
+    from opscore.benchmark.rounds import candidates_from_manifests, write_manifest
+
+    config = test_config("tiny")
+    config.update(datasets={"digits": {"splits": ["70-30", "50-50"]}}, seeds=[0, 1],
+                  variants=["original", "tflite-dynamic"])
+    config = settings.complete(config)
+    np.savez(tmp_path / "inputs.npz", n_classes=np.array(10), input_size=np.array(32), sample_shape=np.array([8, 8, 1]))
+    manifests = []
+    for run in settings.dataset_runs(config, "digits"):
+        runs = settings.experiments(config, "digits", run["split"], str(run["seed"]))  # a wildcard's seed: text
+        assert {(r["split"], r["seed"]) for r in runs} == {(run["split"], run["seed"])} and len(runs) == 2
+        manifests.append(tmp_path / f"{run['split']}-{run['seed']}.json")
+        write_manifest(manifests[-1], runs, [f"{r['variant']}.artifact" for r in runs], [str(tmp_path / "inputs.npz")] * 2)
+    candidates = candidates_from_manifests([str(path) for path in manifests])
+    assert [c.identity for c in candidates] == [{**run, "seed": int(run["seed"])}
+                                                for run in settings.experiments(config, "digits")]
+    assert [c.runtime for c in candidates] == ["tensorflow", "litert"] * 4
+    assert candidates[1].artifact == "tflite-dynamic.artifact" and candidates[1].model.sample_shape == (8, 8, 1)
+
+
+def test_the_tables_of_runs_stack_and_none_make_an_empty_table(tmp_path):
+    from opscore.job import read_parquets
+
+    for seed in (0, 1):
+        pd.DataFrame({"seed": [seed, seed], "accuracy": [0.5, 0.6]}).to_parquet(tmp_path / f"{seed}.parquet")
+    table = read_parquets([tmp_path / "0.parquet", tmp_path / "1.parquet"])
+    assert list(table["seed"]) == [0, 0, 1, 1] and list(table.index) == [0, 1, 2, 3]
+    assert read_parquets([]).empty

@@ -343,7 +343,7 @@ def test_real_workflow_scores_equal_locally_and_on_slurm(slurm_cluster, tmp_path
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(tiny_config()))
     # up to the measurement tables: what is compared below (the ranking, figures and studies after
-    # them are local rules in one job group, tested elsewhere)
+    # them are local rules, tested elsewhere)
     targets = ["results/tables/digits/measurements.parquet", "results/tables/digits/histories.parquet"]
     common = ["--snakefile", str(REPO / "Snakefile"), "--configfile", str(config)]
     local_dir, slurm_dir = tmp_path / "local", tmp_path / "slurm"

@@ -83,19 +83,23 @@ def dataset_metric(config: dict, dataset: str) -> str:
     return config["datasets"][dataset].get("metric", config["score"]["metric"])
 
 
-def experiments(config: dict, dataset: str | None = None) -> list[dict]:
+def experiments(config: dict, dataset: str | None = None, split: str | None = None,
+                seed: int | str | None = None) -> list[dict]:
     """The experiment grid: one dict of wildcards (dataset, split, seed, model, variant, unfreeze)
-    per variant the completed config plans, for one dataset or all."""
+    per variant the completed config plans, for one dataset or all, and within it for one split
+    and seed or all (a seed matches as text too: wildcards are strings)."""
     grid = []
     for name, options in config["datasets"].items():
         if dataset is not None and name != dataset:
             continue
-        for split, seed, (model, model_options), (variant, variant_options) in product(
-                options["splits"], config["seeds"], config["models"].items(), config["variants"].items()):
+        splits = [s for s in options["splits"] if split is None or s == split]
+        seeds = [s for s in config["seeds"] if seed is None or str(s) == str(seed)]
+        for split_, seed_, (model, model_options), (variant, variant_options) in product(
+                splits, seeds, config["models"].items(), config["variants"].items()):
             if model not in variant_options["models"] or model not in dataset_models(config, name):
                 continue
             for unfreeze in variant_options["unfreeze"] or model_options["unfreeze"]:
-                grid.append(dict(dataset=name, split=split, seed=seed, model=model, variant=variant,
+                grid.append(dict(dataset=name, split=split_, seed=seed_, model=model, variant=variant,
                                  unfreeze=str(unfreeze)))
     return grid
 

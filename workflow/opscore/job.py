@@ -122,3 +122,10 @@ def code_version() -> str:
     """The git version of the checkout this library runs from. Read by the job itself, not passed
     as a rule parameter, so that a new commit does not make Snakemake redo every measurement."""
     return git_version(Path(__file__).resolve().parents[2])
+
+
+def read_parquets(paths):
+    """The tables at ``paths`` one under the other (empty when there are none)."""
+    import pandas as pd
+
+    return pd.concat([pd.read_parquet(path) for path in paths], ignore_index=True) if paths else pd.DataFrame()

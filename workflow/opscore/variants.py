@@ -10,6 +10,7 @@ is used: docs/architecture.md.
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 from dataclasses import dataclass, field
@@ -207,7 +208,10 @@ class Variant:
         return self.spec.precision(self.options) if trained_in is None else self.spec.precision(self.options, trained_in)
 
 
+@functools.lru_cache(maxsize=None)
 def parse_variant(name: str) -> Variant:
+    """The kind and options of a variant name (cached: input functions ask for every job; the
+    returned Variant is shared, not to be changed)."""
     for kind in KINDS.values():
         match = re.fullmatch(kind.pattern, name)
         if match:

@@ -67,6 +67,12 @@ METRICS = f"results/measurements/{RUN}/metrics.parquet"
 PREDICTIONS = f"results/measurements/{RUN}/predictions.parquet"
 MODEL_INPUTS = "results/measurements/{dataset}/{split}/seed-{seed}/{model}/inputs.npz"
 BENCHMARK = "results/measurements/{dataset}/benchmark"
+# one (dataset, split, seed) run: what the per-dataset aggregates read instead of every variant's file
+RUN_MEASUREMENTS = "results/measurements/{dataset}/{split}/seed-{seed}"
+BENCHMARK_CANDIDATES = f"{RUN_MEASUREMENTS}/benchmark-candidates.json"
+RUN_METRICS = f"{RUN_MEASUREMENTS}/metrics.parquet"
+RUN_PREDICTIONS = f"{RUN_MEASUREMENTS}/predictions.parquet"
+RUN_HISTORIES = f"{RUN_MEASUREMENTS}/histories.parquet"
 BASELINE = "results/measurements/{dataset}/{split}/seed-{seed}/random-baseline.parquet"
 TABLES = "results/tables/{dataset}"
 SCORES = "results/scores/{dataset}"
@@ -171,13 +177,25 @@ def study_inputs(wildcards):
     ]
 
 
+def run_experiments(wildcards):
+    """The variants of one (dataset, split, seed) run (opscore.config.experiments)."""
+    return settings.experiments(config, wildcards.dataset, wildcards.split, wildcards.seed)
+
+
+def artifact_of(run):
+    return f"{MODELS}/{parse_variant(run['variant']).artifact(config)}".format(**run)
+
+
+def benchmark_candidates_inputs(wildcards):
+    """Every variant's deployable artifact of one run and its model's requests, in the run's order."""
+    runs = run_experiments(wildcards)
+    return {"artifacts": [artifact_of(run) for run in runs], "inputs": [MODEL_INPUTS.format(**run) for run in runs]}
+
+
 def benchmark_inputs(wildcards):
-    """Every variant's deployable artifact and its model's requests, in the order of the runs."""
-    runs = settings.experiments(config, wildcards.dataset)
-    return {
-        "artifacts": [f"{MODELS}/{parse_variant(run['variant']).artifact(config)}".format(**run) for run in runs],
-        "inputs": [MODEL_INPUTS.format(**run) for run in runs],
-    }
+    """The candidates of every (split, seed) run of the dataset: one manifest a run (its inputs are
+    the run's artifacts), so the benchmark's fan-in is the runs, not the variants."""
+    return [BENCHMARK_CANDIDATES.format(**run) for run in settings.dataset_runs(config, wildcards.dataset)]
 
 
 def benchmark_memory(wildcards):
@@ -186,14 +204,25 @@ def benchmark_memory(wildcards):
     return 1000 * (alive + 1)
 
 
-def measurements_of(wildcards):
-    runs = settings.experiments(config, wildcards.dataset)
+def run_measurements_of(wildcards):
+    """Every variant's quality and predictions of one run, and the histories of those trained."""
+    runs = run_experiments(wildcards)
     return {
         "metrics": [METRICS.format(**run) for run in runs],
-        "benchmark": f"{BENCHMARK}/benchmark.parquet".format(**wildcards),
         "predictions": [PREDICTIONS.format(**run) for run in runs],
         "histories": [HISTORY.format(**run) for run in runs if parse_variant(run["variant"]).rule(config) == "train"],
-        "baselines": [BASELINE.format(**run) for run in settings.dataset_runs(config, wildcards.dataset)],
+    }
+
+
+def measurements_of(wildcards):
+    """The runs' tables of one dataset, its benchmark and its random baselines."""
+    runs = settings.dataset_runs(config, wildcards.dataset)
+    return {
+        "metrics": [RUN_METRICS.format(**run) for run in runs],
+        "benchmark": f"{BENCHMARK}/benchmark.parquet".format(**wildcards),
+        "predictions": [RUN_PREDICTIONS.format(**run) for run in runs],
+        "histories": [RUN_HISTORIES.format(**run) for run in runs],
+        "baselines": [BASELINE.format(**run) for run in runs],
     }
 
 

@@ -1,6 +1,16 @@
 # Measuring: each variant's quality through its runtime (in parallel, cached per variant); every
 # variant of a dataset timed together in one benchmark job (isolated processes, alternating
 # rounds, MLPerf LoadGen); a random baseline per dataset; and per dataset one table of everything.
+# What gathers a dataset is a tree (a table and a benchmark manifest per run, then the dataset's),
+# so that no job's inputs grow with the number of variants (docs/architecture.md).
+
+
+# seconds each: run by Snakemake itself, never queued on a cluster (profiles/default/config.yaml)
+localrules:
+    benchmark_candidates,
+    random_baseline,
+    collect_run,
+    collect_measurements,
 
 
 rule evaluate:
@@ -45,12 +55,29 @@ rule model_inputs:
         "../scripts/model_inputs.py"
 
 
+# What the benchmark times from one (split, seed) run: its inputs are the run's artifacts, so a
+# new or changed artifact re-makes it, and that re-times the dataset.
+rule benchmark_candidates:
+    input:
+        unpack(benchmark_candidates_inputs),
+    output:
+        BENCHMARK_CANDIDATES,
+    log:
+        f"{LOGS}/benchmark_candidates/{{dataset}}/{{split}}/seed-{{seed}}.log",
+    conda:
+        conda_env("analysis")
+    params:
+        runs=run_experiments,
+    script:
+        "../scripts/benchmark_candidates.py"
+
+
 # The whole machine (threads = every core): nothing else runs beside it in a local run, and on
-# Slurm the profile asks for an exclusive node. Its params include the variant list: adding a
-# model re-times the dataset, so that every timing compared was taken under the same conditions.
+# Slurm the profile asks for an exclusive node. Its inputs are the runs' manifests: adding a model
+# re-makes them and re-times the dataset, so that every timing compared was taken alike.
 rule benchmark:
     input:
-        unpack(benchmark_inputs),
+        candidates=benchmark_inputs,
     output:
         summary=f"{BENCHMARK}/benchmark.parquet",
         rounds=f"{BENCHMARK}/rounds.parquet",
@@ -66,7 +93,6 @@ rule benchmark:
         mem_mb=benchmark_memory,
         runtime=120,
     params:
-        runs=lambda wc: settings.experiments(config, wc.dataset),
         measure=config["measure"],
         batch_size=config["training"]["batch_size"],
     script:
@@ -84,6 +110,23 @@ rule random_baseline:
         conda_env("analysis")
     script:
         "../scripts/random_baseline.py"
+
+
+# Per (split, seed) run, every variant's tables in one, so that the dataset's table reads one file
+# a run: no job's inputs grow with the number of variants.
+rule collect_run:
+    input:
+        unpack(run_measurements_of),
+    output:
+        metrics=RUN_METRICS,
+        predictions=RUN_PREDICTIONS,
+        histories=RUN_HISTORIES,
+    log:
+        f"{LOGS}/collect_run/{{dataset}}/{{split}}/seed-{{seed}}.log",
+    conda:
+        conda_env("analysis")
+    script:
+        "../scripts/collect_run.py"
 
 
 rule collect_measurements:

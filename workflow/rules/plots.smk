@@ -1,6 +1,12 @@
 # Figures per dataset, each as a static SVG and an offline HTML page.
 
 
+# seconds each: run by Snakemake itself, never queued on a cluster (profiles/default/config.yaml)
+localrules:
+    plot,
+    study,
+
+
 rule plot:
     input:
         figure_input,

@@ -1,6 +1,13 @@
 # OpScore ranking per dataset, with MIN/MAX reference rows and the Pareto front.
 
 
+# seconds each: run by Snakemake itself, never queued on a cluster (profiles/default/config.yaml)
+localrules:
+    score,
+    select_variant,
+    index_page,
+
+
 rule score:
     input:
         f"{TABLES}/measurements.parquet",

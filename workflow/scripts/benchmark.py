@@ -3,10 +3,10 @@ from opscore.job import start_job
 
 start_job(snakemake)
 
-from opscore.benchmark.rounds import benchmark, candidates_of, protocol_of  # noqa: E402
+from opscore.benchmark.rounds import benchmark, candidates_from_manifests, protocol_of  # noqa: E402
 
 params = snakemake.params
-candidates = candidates_of(params.runs, snakemake.input.artifacts, snakemake.input.inputs)
+candidates = candidates_from_manifests(snakemake.input.candidates)
 protocol = protocol_of(params.measure, params.batch_size, snakemake.threads)
 summary, rounds, queries = benchmark(candidates, protocol, snakemake.output.loadgen)
 summary.to_parquet(snakemake.output.summary)

@@ -1,13 +1,12 @@
-"""One table per dataset: every variant's quality and its benchmark timing side by side, every epoch,
-every baseline, every prediction."""
+"""One table per dataset, from its runs' tables: every variant's quality and its benchmark timing side by
+side, every epoch, every baseline, every prediction."""
 import pandas as pd
 
-from opscore.job import IDENTITY, start_job
+from opscore.job import IDENTITY, read_parquets, start_job
 from opscore.score import apply_time_statistic
 
 start_job(snakemake)
-tables = {name: pd.concat([pd.read_parquet(path) for path in snakemake.input[name]], ignore_index=True)
-          for name in ("metrics", "histories", "baselines", "predictions")}
+tables = {name: read_parquets(snakemake.input[name]) for name in ("metrics", "histories", "baselines", "predictions")}
 timing = pd.read_parquet(snakemake.input.benchmark)
 metrics = tables["metrics"].merge(timing, on=list(IDENTITY), how="left", validate="one_to_one")
 # the studies read the inference time the ranking scores

@@ -204,6 +204,24 @@ def candidates_of(runs: list[dict], artifacts: list[str], inputs: list[str]) -> 
     return candidates
 
 
+def write_manifest(path: str | Path, runs: list[dict], artifacts: list[str], inputs: list[str]) -> None:
+    """The candidates of one (dataset, split, seed) run, for the benchmark of its dataset: each
+    variant's run (opscore.config.experiments), deployable artifact and model-ready requests, in
+    order. The benchmark reads these manifests, so its own inputs are one file per run, not per
+    variant; a changed artifact re-makes its run's manifest, and that re-times the dataset."""
+    from opscore.job import write_atomic
+
+    entries = [{"run": run, "artifact": artifact, "inputs": requests}
+               for run, artifact, requests in zip(runs, artifacts, inputs, strict=True)]
+    write_atomic(path, json.dumps(entries, indent=1))
+
+
+def candidates_from_manifests(paths: list[str]) -> list[Candidate]:
+    """The benchmark's candidates from the runs' manifests (:func:`write_manifest`), in their order."""
+    entries = [entry for path in paths for entry in json.loads(Path(path).read_text())]
+    return candidates_of([e["run"] for e in entries], [e["artifact"] for e in entries], [e["inputs"] for e in entries])
+
+
 def protocol_of(measure_settings: dict, batch_size: int, threads: int) -> Protocol:
     """The protocol from the config's ``measure:`` section, the test pass's batch and the job's threads."""
     return Protocol(rounds=measure_settings["repeats"], batch_size=batch_size, threads=threads,

@@ -1,0 +1,172 @@
+"""How planning scales: `snakemake -n` on large grids built from config/paper.yaml, against a flat
+three-rule workflow of about the same number of jobs (Snakemake's own floor on this machine).
+
+    ./opscore exec python bench/plan_scale.py [--grids paper,seeds5,...] [--flat-jobs N] [--repeats R]
+
+Grids (config/paper.yaml, 2 datasets x 4 splits, with):
+  paper         1 seed (the config as it is)
+  seeds5        5 seeds
+  seeds5-more   5 seeds and 7 more variants (prune-magnitude s30, s50, s70, s90; the three TFLite kinds)
+  seeds20-more  20 seeds and the same 7 more variants (about 37,000 jobs)
+The flat workflow: N leaf jobs (touch a file), one aggregate per 50 leaves, `all` taking the aggregates.
+
+Every plan runs in a fresh working directory with this workflow's profile (profiles/default, as
+users plan) and with the Slurm client commands off PATH (the Slurm plugin probes them at start; with
+no controller that is a constant ~9 s per run, not a cost per job). Plans are taken back to back in
+one run, in the order given with the flat workflow just before the last (largest) grid, `--repeats`
+times. Prints a table (jobs, s, ms a job, ratio to the flat workflow's ms a job, and the marginal ms
+a job between grids, which start-up does not blur) and writes bench/results/plan_scale.json
+(`--out` to change; `--summarize` reprints and rewrites the summary of its runs).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from workflow import path_without_slurm_tools
+
+ROOT = Path(__file__).resolve().parents[1]
+MORE_VARIANTS = ["prune-magnitude-s30", "prune-magnitude-s50", "prune-magnitude-s70", "prune-magnitude-s90",
+                 "tflite-float16", "tflite-dynamic", "tflite-int8"]
+GRIDS = {"paper": (1, []), "seeds5": (5, []), "seeds5-more": (5, MORE_VARIANTS), "seeds20-more": (20, MORE_VARIANTS)}
+FAN_IN = 50
+FLAT_SNAKEFILE = """\
+LEAVES = {leaves}
+GROUPS = range(0, LEAVES, {fan_in})
+
+
+rule all:
+    input:
+        expand("aggregate/{{group}}.txt", group=GROUPS),
+
+
+rule aggregate:
+    input:
+        lambda wc: [f"leaf/{{i}}.txt" for i in range(int(wc.group), min(int(wc.group) + {fan_in}, LEAVES))],
+    output:
+        "aggregate/{{group}}.txt",
+    shell:
+        "cat {{input}} > {{output}}"
+
+
+rule leaf:
+    output:
+        "leaf/{{i}}.txt",
+    shell:
+        "touch {{output}}"
+"""
+
+
+def grid_config(name: str) -> dict:
+    """config/paper.yaml with the grid's seeds and extra variants."""
+    seeds, extra = GRIDS[name]
+    config = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+    config["seeds"] = list(range(seeds))
+    config["variants"].update({variant: None for variant in extra})
+    return config
+
+
+def plan(arguments: list[str], workdir: Path, path: str) -> tuple[int, float]:
+    """(jobs, seconds) of one `snakemake -n` in ``workdir``."""
+    env = {**os.environ, "PATH": path, "PYTHONPATH": str(ROOT / "workflow")}
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "2", "--directory", str(workdir),
+                             *arguments], capture_output=True, text=True, timeout=3600, env=env)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError(result.stdout[-2000:] + result.stderr[-3000:])
+    jobs = re.search(r"^total\s+(\d+)$", result.stdout, re.M)
+    return int(jobs.group(1)), seconds
+
+
+def plan_grid(name: str, scratch: Path, path: str) -> tuple[int, float]:
+    workdir = Path(tempfile.mkdtemp(dir=scratch))
+    configfile = workdir / "config.yaml"
+    configfile.write_text(yaml.safe_dump(grid_config(name)))
+    return plan(["-s", str(ROOT / "Snakefile"), "--configfile", str(configfile),
+                 "--workflow-profile", str(ROOT / "profiles" / "default")], workdir, path)
+
+
+def plan_flat(jobs: int, scratch: Path, path: str) -> tuple[int, float]:
+    workdir = Path(tempfile.mkdtemp(dir=scratch))
+    leaves = round((jobs - 1) * FAN_IN / (FAN_IN + 1))
+    (workdir / "Snakefile").write_text(FLAT_SNAKEFILE.format(leaves=leaves, fan_in=FAN_IN))
+    return plan(["-s", str(workdir / "Snakefile"), "--workflow-profile", "none"], workdir, path)
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """Per plan: jobs, median seconds and ms a job, ratio to the flat workflow's ms a job, and for
+    the grids the marginal ms a job from the next smaller grid (seconds added / jobs added: start-up
+    cancels out, so a linear plan keeps it flat)."""
+    names = list(dict.fromkeys(row["plan"] for row in rows))
+    names = ["flat", *sorted((n for n in names if n != "flat"), key=lambda n: next(r["jobs"] for r in rows
+                                                                                   if r["plan"] == n))]
+    summary = []
+    for name in names:
+        mine = [row for row in rows if row["plan"] == name]
+        summary.append({"plan": name, "jobs": mine[0]["jobs"],
+                        "seconds": statistics.median(row["seconds"] for row in mine),
+                        "ms_per_job": statistics.median(row["ms_per_job"] for row in mine)})
+    for row in summary:
+        row["ratio_to_flat"] = row["ms_per_job"] / summary[0]["ms_per_job"]
+    for smaller, row in zip(summary[1:-1], summary[2:], strict=True):
+        row["marginal_ms_per_job"] = 1000 * (row["seconds"] - smaller["seconds"]) / (row["jobs"] - smaller["jobs"])
+    print(f"{'plan':14} {'jobs':>8} {'s':>8} {'ms/job':>8} {'× flat':>7} {'marginal ms/job':>16}")
+    for row in summary:
+        marginal = f"{row['marginal_ms_per_job']:.2f}" if "marginal_ms_per_job" in row else ""
+        print(f"{row['plan']:14} {row['jobs']:>8,} {row['seconds']:>8.1f} {row['ms_per_job']:>8.2f} "
+              f"{row['ratio_to_flat']:>7.2f} {marginal:>16}")
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--grids", default=",".join(GRIDS), help="comma-separated, of: " + ", ".join(GRIDS))
+    parser.add_argument("--flat-jobs", type=int, default=37_000, help="jobs of the flat workflow")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "plan_scale.json")
+    parser.add_argument("--summarize", action="store_true", help="print and rewrite the summary of --out's runs")
+    args = parser.parse_args()
+    if args.summarize:
+        results = json.loads(args.out.read_text())
+        results["summary"] = summarize(results["runs"])
+        args.out.write_text(json.dumps(results, indent=2))
+        return
+    grids = [name for name in args.grids.split(",") if name]
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch, tempfile.TemporaryDirectory() as tools:
+        path = path_without_slurm_tools(Path(tools))
+        for repeat in range(args.repeats):
+            for name in [*grids[:-1], "flat", *grids[-1:]]:  # the flat workflow just before the largest grid
+                if name == "flat":
+                    jobs, seconds = plan_flat(args.flat_jobs, Path(scratch), path)
+                else:
+                    jobs, seconds = plan_grid(name, Path(scratch), path)
+                rows.append({"plan": name, "repeat": repeat, "jobs": jobs, "seconds": seconds,
+                             "ms_per_job": 1000 * seconds / jobs})
+                print(f"  {name}: {jobs} jobs, {seconds:.1f} s", file=sys.stderr, flush=True)
+    summary = summarize(rows)
+    load = os.getloadavg()
+    results = {"summary": summary, "runs": rows, "fan_in_flat": FAN_IN, "cpu_count": os.cpu_count(),
+               "load_average_at_end": load, "host": platform.node(), "python": platform.python_version(),
+               "snakemake": subprocess.run([sys.executable, "-m", "snakemake", "--version"], capture_output=True,
+                                           text=True).stdout.strip(),
+               "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    print(f"wrote {args.out} (load average at the end: {load[0]:.1f})")
+
+
+if __name__ == "__main__":
+    main()
