@@ -96,10 +96,12 @@ def run_snakemake(workdir: Path, config: dict | None, *args: str, timeout: int =
                           timeout=timeout, env=snakemake_env(root=root))
 
 
-def start_snakemake(workdir: Path, config: dict | None, *args: str) -> subprocess.Popen:
-    """Start Snakemake in its own process group (so a test can kill it and every job it started)."""
+def start_snakemake(workdir: Path, config: dict | None, *args: str, env: dict | None = None) -> subprocess.Popen:
+    """Start Snakemake in its own process group (so a test can kill it and every job it started);
+    ``env``: variables added to its environment (and its jobs')."""
     return subprocess.Popen(snakemake_command(workdir, config, *args), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True, env=snakemake_env())
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            env={**snakemake_env(), **(env or {})})
 
 
 def finish(process: subprocess.Popen, timeout: int = 900) -> tuple[int, str]:
@@ -113,10 +115,13 @@ def finish(process: subprocess.Popen, timeout: int = 900) -> tuple[int, str]:
 
 
 def planned_jobs(result: subprocess.CompletedProcess) -> dict:
-    """Job counts from a dry run's 'Job stats' table."""
+    """Job counts from a dry run's 'Job stats' table; {} only where Snakemake itself says it has
+    nothing to do (not whenever the table is missing: a failed plan or changed output has none)."""
     assert result.returncode == 0, result.stdout + result.stderr
+    output = result.stdout + result.stderr
     table = re.search(r"Job stats:\n(.*?)\n\n", result.stdout + "\n\n", re.S)
     if table is None:
+        assert "Nothing to be done" in output, output[-3000:]
         return {}
     return {name: int(count) for name, count in re.findall(r"^(\w+)\s+(\d+)$", table.group(1), re.M) if name != "total"}
 

@@ -1,6 +1,4 @@
 """FLOPs against hand counts, batch-1 latency percentiles, load time, speed-ups."""
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -27,33 +25,55 @@ def test_parameter_bytes_follow_the_dtype():
     assert costs.parameter_bytes(model) == (4 * 3 + 3) * 4
 
 
-def test_single_stream_latency_percentiles_are_ordered_and_warmup_is_excluded():
+@pytest.fixture
+def clock(monkeypatch):
+    """A clock that only the code under test moves (``clock.advance(seconds)``): every time it
+    reads is then known, whatever the machine's load."""
+    class Clock:
+        now = 0.0
+
+        def advance(self, seconds):
+            self.now += seconds
+
+    fake = Clock()
+    monkeypatch.setattr(latency.time, "perf_counter", lambda: fake.now)
+    return fake
+
+
+def test_single_stream_latency_percentiles_and_warmup_is_excluded(clock):
     calls = []
 
     def predict_one(x):
         calls.append(x.shape)
-        time.sleep(0.002 if len(calls) % 10 else 0.02)  # every tenth request is slow
+        # the 5 warm-up queries take 1 s each; after them every tenth query takes 20 ms, the others 2 ms
+        clock.advance(1.0 if len(calls) <= 5 else 0.020 if len(calls) % 10 == 0 else 0.002)
 
     seconds = latency.single_stream(predict_one, np.zeros((7, 3)), min_queries=50, min_seconds=0.05, warmup=5)
-    assert len(calls) == len(seconds) + 5 and len(seconds) >= 50
+    assert len(calls) == 55 and len(seconds) == 50  # 50 queries last 0.19 s > min_seconds: no more
     assert all(shape == (1, 3) for shape in calls)  # batch 1
+    assert seconds == pytest.approx([0.020 if (i + 6) % 10 == 0 else 0.002 for i in range(50)])
     summary = latency.latency_summary(seconds)
-    assert summary["latency_p50_ms"] <= summary["latency_p90_ms"] <= summary["latency_p99_ms"]
-    assert summary["latency_p99_ms"] > 15 and summary["latency_p50_ms"] < 10
-    assert summary["latency_queries"] == len(seconds)
+    # 45 queries of 2 ms and 5 of 20 ms: p90 interpolates between the 45th and 46th (numpy's linear)
+    assert summary == pytest.approx({"latency_p50_ms": 2.0, "latency_p90_ms": 3.8, "latency_p99_ms": 20.0,
+                                     "latency_mean_ms": 3.8, "latency_queries": 50})
+    # min_seconds keeps the stream going past min_queries: 1 s of 3 ms queries is ~334 of them
+    longer = latency.single_stream(lambda x: clock.advance(0.003), np.zeros((7, 3)), min_queries=10,
+                                   min_seconds=1.0, warmup=0)
+    assert len(longer) == pytest.approx(334, abs=1)
 
 
-def test_load_time_runs_to_the_first_answer():
+def test_load_time_runs_to_the_first_answer(clock):
     class Slow:
         def predict_one(self, x):
-            time.sleep(0.03)
+            clock.advance(0.03)
 
     def load():
-        time.sleep(0.02)
+        clock.advance(0.02)
         return Slow()
 
+    clock.advance(5.0)  # before the load: not counted
     loaded, seconds = latency.time_load(load, np.zeros((1, 2)))
-    assert isinstance(loaded, Slow) and seconds >= 0.05
+    assert isinstance(loaded, Slow) and seconds == pytest.approx(0.05)
 
 
 def test_speedups_against_the_original_of_the_same_run():

@@ -60,16 +60,19 @@ def test_two_classes_are_scored_the_binary_way():
     assert measure.random_baseline(y, 2, seed=0)["n_classes"] == 2
 
 
-def test_time_repeats_excludes_warmup_and_keeps_every_repeat():
-    calls = []
+def test_time_repeats_excludes_warmup_and_keeps_every_repeat(monkeypatch):
+    # A clock that only the runs move: call k takes k seconds, so each repeat's time is known.
+    now, calls = [0.0], []
 
     def run():
         calls.append(len(calls))
+        now[0] += len(calls)
         return "first" if len(calls) == 1 else "later"
 
+    monkeypatch.setattr(measure.time, "perf_counter", lambda: now[0])
     result, seconds = measure.time_repeats(run, repeats=4)
-    assert result == "first" and len(calls) == 5 and len(seconds) == 4
-    assert all(s >= 0 for s in seconds)
+    assert result == "first" and len(calls) == 5
+    assert seconds == [2.0, 3.0, 4.0, 5.0]  # the warm-up's 1 s is not kept; each repeat timed alone
 
 
 def test_timing_summary_units():

@@ -471,7 +471,14 @@ def test_filters_and_units_are_searched_together(trained_cnn, evaluate):
     assert set(report["action"]) <= {"prune-filters", "prune-units"}
     assert report.attrs["order"] == table[table["prunable"]].sort_values(["drop", "position"],
                                                                         kind="stable")["layer"].tolist()
-    assert pruned.count_params() <= trained_cnn.count_params()
+    accepted = report[report["accepted"]]
+    assert len(accepted) > 0, report  # the budget lets some step through: the search did prune
+    assert pruned.count_params() < trained_cnn.count_params()
+    def width(model, layer):
+        return model.get_layer(layer).get_weights()[0].shape[-1]
+
+    for layer in accepted["layer"]:  # each accepted layer is narrower than it was
+        assert width(pruned, layer) < width(trained_cnn, layer), layer
 
 
 def test_a_cnn_without_hidden_dense_layers_has_no_units_to_prune():

@@ -424,7 +424,6 @@ def test_f1_macro_ranks_a_one_class_model_below_one_that_finds_the_positives():
 
     x, y = make_classification(n_samples=20000, n_features=12, n_informative=6, weights=[0.995],
                                flip_y=0, class_sep=2.0, random_state=0)
-    assert 0.003 < y.mean() < 0.007
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.3, stratify=y, random_state=0)
     finder = LogisticRegression(max_iter=1000, class_weight="balanced").fit(x_train, y_train)
     one_class = np.column_stack([np.ones(len(y_test)), np.zeros(len(y_test))])
