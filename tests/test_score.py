@@ -482,3 +482,69 @@ def test_times_within_noise_are_named():
     assert "noise" in note and "UNSTABLE" in note
     quiet = df.assign(inference_cv=[0.001, 0.001])
     assert (rank_table(quiet, time_statistic="median").query("row == 'variant'")["time_ties"] == "").all()
+
+
+# ----------------------------------------------------------------------------- what mutation testing asked for
+def test_bytes_to_mb_keeps_the_type_it_is_given():
+    assert bytes_to_mb(np.int64(1_500_000)) == 1.5 and type(bytes_to_mb(np.int64(1_500_000))) is float
+    out = bytes_to_mb([1_000_000, 2_500_000])
+    assert isinstance(out, np.ndarray) and out.dtype == float and out.tolist() == [1.0, 2.5]
+    series = bytes_to_mb(pd.Series([3_000_000, 500_000], index=["a", "b"]))
+    assert series.dtype == float and series.to_dict() == {"a": 3.0, "b": 0.5}
+
+
+def test_bad_accuracies_are_named_five_at_most():
+    with pytest.raises(ValueError) as error:
+        floored_error([1.5, -0.1, 2.0, 3.0, 4.0, 5.0, 6.0, 0.5])
+    assert str(error.value) == ("accuracy must be a fraction in [0, 1]; bad value at row 0, row 1, row 2, "
+                                "row 3, row 4 (and 2 more)")
+    with pytest.raises(ValueError) as error:
+        floored_error([1.5, -0.1, 2.0, 3.0, 4.0, 0.5])
+    assert str(error.value).endswith("bad value at row 0, row 1, row 2, row 3, row 4")  # exactly five: no "more"
+
+
+def test_opscore_of_a_series_is_named_and_arrays_broadcast():
+    got = opscore(pd.Series([0.9, 0.99], index=["x", "y"]), 10.0, 2.0)
+    assert got.name == "opscore" and list(got.index) == ["x", "y"]
+    grid = opscore(np.array([[0.9], [0.99]]), np.array([10.0, 0.1]), 2.0)
+    assert grid.shape == (2, 2)
+    np.testing.assert_allclose(grid, [[LOG2, -2 + LOG2], [-1 + LOG2, -3 + LOG2]])
+
+
+def test_direction_of_columns():
+    from opscore.score import _direction
+
+    assert [_direction(c) for c in ("accuracy", "accuracy_norm", "top5_accuracy", "flops_speedup", "size_mb_norm",
+                                    "latency_p90_ms", "log10_time", "params")] == [1, 1, 1, 1, -1, -1, -1, 0]
+
+
+def test_time_statistic_errors_name_what_is_wrong():
+    from opscore.score import apply_time_statistic
+
+    with pytest.raises(ValueError) as error:
+        apply_time_statistic(variants(), "mean")
+    assert str(error.value) == "time statistic must be one of median, min, total; got 'mean'"
+    with pytest.raises(ValueError) as error:
+        apply_time_statistic(variants(), "min")
+    assert str(error.value) == "time statistic 'min' needs column(s) inference_min_s, repeats"
+    ints = apply_time_statistic(variants(inference_median_s=[2, 3, 4], repeats=[10, 10, 10]), "median")
+    assert ints["inference_time_s"].tolist() == [20.0, 30.0, 40.0] and ints["inference_time_s"].dtype == float
+
+
+def test_rank_tables_by_passes_every_option_to_each_group_in_order_of_appearance():
+    rows = {"f1_macro": [0.8, 0.9, 0.4], "inference_min_s": [1.0, 0.01, 0.1], "repeats": 10}
+    mnist = variants(dataset="mnist", split="70-30", **rows).assign(accuracy=[0.9, 1.0, 0.5])
+    cifar = variants(dataset="cifar10", split=np.nan, **rows)  # a missing split is a group of its own
+    options = {"time_basis": "train", "n_test": 100, "metric": "f1_macro", "time_statistic": "min"}
+    got = rank_tables_by(pd.concat([mnist, cifar], ignore_index=True), by=["dataset", "split"], **options)
+    expected = pd.concat([rank_table(part, context_columns=["dataset", "split"], **options) for part in (mnist, cifar)],
+                         ignore_index=True)
+    pd.testing.assert_frame_equal(got, expected)
+    assert got["dataset"].tolist() == ["mnist"] * 5 + ["cifar10"] * 5  # not sorted by name
+    assert (got["time_statistic"] == "min").all() and (got["metric"] == "f1_macro").all()
+    with pytest.raises(ValueError) as error:
+        rank_tables_by(variants(), by=["dataset", "seed"])
+    assert str(error.value) == "rank_tables_by: missing grouping column(s) dataset, seed"
+    with pytest.raises(ValueError) as error:
+        rank_tables_by(variants(dataset="d").iloc[:0])
+    assert str(error.value) == "rank_tables_by: no rows to rank"
