@@ -514,8 +514,14 @@ def test_opscore_of_a_series_is_named_and_arrays_broadcast():
 def test_direction_of_columns():
     from opscore.score import _direction
 
-    assert [_direction(c) for c in ("accuracy", "accuracy_norm", "top5_accuracy", "flops_speedup", "size_mb_norm",
-                                    "latency_p90_ms", "log10_time", "params")] == [1, 1, 1, 1, -1, -1, -1, 0]
+    higher = ("accuracy", "f1_macro", "auc_ovr", "balanced_accuracy", "accuracy_norm", "top5_accuracy",
+              "flops_speedup")
+    lower = ("opscore", "time_s", "size_mb", "size_bytes", "error", "loss", "flops", "param_bytes", "train_time_s",
+             "top1_error", "val_loss", "latency_p90_ms", "peak_rss_mb", "log10_time", "size_mb_norm", "opscore_norm")
+    neutral = ("params", "epochs", "model", "n_test", "normalised", "accuracy_drop")
+    assert [_direction(c) for c in higher] == [1] * len(higher)
+    assert [_direction(c) for c in lower] == [-1] * len(lower)
+    assert [_direction(c) for c in neutral] == [0] * len(neutral)
 
 
 def test_time_statistic_errors_name_what_is_wrong():
