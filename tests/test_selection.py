@@ -152,3 +152,13 @@ def test_the_selection_names_its_dataset_and_metric_and_shows_plain_values(tmp_p
     text = (tmp_path / "s.json").read_text()
     assert text.startswith('{\n  "dataset": "digits",\n  "metric": "f1_macro",\n') and json.loads(text)["extra"] == 0.5
     assert (tmp_path / "s.md").read_text() == to_markdown(selection)
+
+
+def test_a_single_variant_without_latency_or_memory_columns():
+    table = ranked().drop(columns=["latency_p90_ms", "peak_rss_mb"])
+    table = table[table["row"] != "variant"].pipe(lambda refs: pd.concat([table.iloc[[0]], refs]))
+    selection = select(table, {})
+    assert selection["dataset"] == "digits" and selection["metric"] == "accuracy" and selection["variants"] == 1
+    markdown = to_markdown(selection)
+    assert "Constraints: none (best OpScore)." in markdown
+    assert "p90 latency nan ms" in markdown and "peak memory nan MB" in markdown  # not measured: said so
