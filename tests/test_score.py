@@ -554,3 +554,23 @@ def test_rank_tables_by_passes_every_option_to_each_group_in_order_of_appearance
     with pytest.raises(ValueError) as error:
         rank_tables_by(variants(dataset="d").iloc[:0])
     assert str(error.value) == "rank_tables_by: no rows to rank"
+
+
+def test_cli_help_names_its_command_and_the_columns(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps to the terminal's width
+    assert text.startswith("usage: python -m opscore.ranking [-h]")
+    assert ("Rank model variants by OpScore = log10(1-accuracy) + log10(time_s) + log10(size_mb) (lower is better; "
+            "size in MB = bytes/1e6). IN.csv needs columns model, accuracy, size_mb, train_time_s, inference_time_s; "
+            "other columns are kept. If a dataset column exists, each dataset is ranked separately. OUT.csv gets the "
+            "ranked rows plus MIN/MAX rows.") in text
+    for option in ("--time-basis {inference,train,total,latency}", "--metric", "--time-statistic {median,min,total}",
+                   "--n-test N_TEST", "--markdown OUT.md", "IN.csv measurements, one row per model variant",
+                   "OUT.csv ranked table to write", "quality metric in the score (default: accuracy, the paper's)",
+                   "test-set size: floors 1-accuracy at 1/N (an n_test column takes precedence)",
+                   "also write a Markdown table", "which time enters the score (default: inference)",
+                   "recompute inference_time_s from the repeats (needs repeats and inference_median_s / "
+                   "inference_min_s / inference_total_s); default: as given"):
+        assert option in text, option
