@@ -115,11 +115,12 @@ def finish(process: subprocess.Popen, timeout: int = 900) -> tuple[int, str]:
 
 
 def planned_jobs(result: subprocess.CompletedProcess) -> dict:
-    """Job counts from a dry run's 'Job stats' table; {} only where Snakemake itself says it has
-    nothing to do (not whenever the table is missing: a failed plan or changed output has none)."""
+    """Job counts from Snakemake's 'Job stats' table (a dry run prints it on stdout, a real run on
+    stderr: what it ran); {} only where Snakemake itself says it has nothing to do (not whenever the
+    table is missing: a failed plan or changed output has none)."""
     assert result.returncode == 0, result.stdout + result.stderr
-    output = result.stdout + result.stderr
-    table = re.search(r"Job stats:\n(.*?)\n\n", result.stdout + "\n\n", re.S)
+    output = result.stdout + "\n\n" + result.stderr
+    table = re.search(r"Job stats:\n(.*?)\n\n", output + "\n\n", re.S)
     if table is None:
         assert "Nothing to be done" in output, output[-3000:]
         return {}
