@@ -574,3 +574,32 @@ def test_cli_help_names_its_command_and_the_columns(capsys):
                    "recompute inference_time_s from the repeats (needs repeats and inference_median_s / "
                    "inference_min_s / inference_total_s); default: as given"):
         assert option in text, option
+
+
+def test_to_markdown_formats_every_kind_of_cell_word_for_word():
+    """Each column's format: the metric of the ranking (f1_macro) beside accuracy (4 decimals), not
+    other metrics; times and sizes to 4 significant digits (scientific outside 1e-3..1e6); the
+    timing CV in %; unstable, Pareto and rank words; blanks for missing; a '|' escaped; text left
+    and numbers right aligned; then the note on times within each other's noise."""
+    table = pd.DataFrame({
+        "model": ["A|B", "C", "MIN"], "variant": ["original", "q8", "MIN"], "unfreeze": [0.5, 2.0, np.nan],
+        "seed": [1, 2, 3], "accuracy": [0.91234, 0.5, np.nan], "f1_macro": [0.8, 0.25, 0.8],
+        "balanced_accuracy": [0.1, 0.2, 0.3], "metric": "f1_macro", "time_s": [1e-4, 0.0, 2e6],
+        "inference_cv": [0.123, 0.0, np.nan], "timing_unstable": [True, False, np.nan],
+        "size_mb": [1234.5678, 0.012345, 5.0], "opscore": [-1.23456, 0.5, np.nan], "pareto": [True, False, np.nan],
+        "rank": [1.0, 2.0, np.nan], "time_ties": ["C/q8/2", "", None]})
+    assert to_markdown(table) == (
+        "| model   | variant   |   unfreeze |   seed |   accuracy |   f1_macro |    time_s |   inference_cv "
+        "| timing_unstable   |   size_mb |   opscore | pareto   |   rank |\n"
+        "|:--------|:----------|-----------:|-------:|-----------:|-----------:|----------:|---------------:"
+        "|:------------------|----------:|----------:|:---------|-------:|\n"
+        "| A\\|B    | original  |        0.5 |      1 |     0.9123 |     0.8000 | 1.000e-04 |         12.3 % "
+        "| UNSTABLE          |      1235 |    -1.235 | yes      |      1 |\n"
+        "| C       | q8        |          2 |      2 |     0.5000 |     0.2500 |     0.000 |          0.0 % "
+        "|                   |   0.01235 |     0.500 | no       |      2 |\n"
+        "| MIN     | MIN       |            |      3 |            |     0.8000 | 2.000e+06 |                "
+        "|                   |     5.000 |           |          |        |\n"
+        "\nTimes within each other's repeat-to-repeat noise (their order in time is not measured):\n"
+        "- A|B/original/0.5: C/q8/2\n")
+    with pytest.raises(ValueError, match="none of the key columns dataset, model"):
+        to_markdown(pd.DataFrame({"other": [1]}))
