@@ -603,3 +603,57 @@ def test_to_markdown_formats_every_kind_of_cell_word_for_word():
         "- A|B/original/0.5: C/q8/2\n")
     with pytest.raises(ValueError, match="none of the key columns dataset, model"):
         to_markdown(pd.DataFrame({"other": [1]}))
+
+
+def test_time_ties_at_the_edge_of_the_noise_and_only_on_the_inference_basis():
+    from opscore.score import time_ties
+
+    # spreads 0.25 s for A (cv 25 %), 0 for the others; |A - B| = |A - C| = 0.25 (tie, at the edge),
+    # |B - C| = 0.5; D's cv unknown counts as no spread
+    table = pd.DataFrame({"model": ["A", "B", "C", "D"], "variant": "v", "unfreeze": "all",
+                          "time_s": [1.0, 1.25, 0.75, 4.0], "inference_cv": [0.25, 0.0, 0.0, np.nan]},
+                         index=[10, 11, 12, 13])
+    ties = time_ties(table)
+    assert ties.name == "time_ties" and list(ties.index) == [10, 11, 12, 13]
+    assert ties.tolist() == ["B/v/all; C/v/all", "A/v/all", "A/v/all", ""]
+    assert time_ties(table.assign(time_basis="inference")).tolist() == ties.tolist()
+    for other in (table.assign(time_basis="latency"), table.drop(columns="inference_cv")):
+        none = time_ties(other)
+        assert none.tolist() == [""] * 4 and none.name == "time_ties" and list(none.index) == [10, 11, 12, 13]
+
+
+def test_time_for_basis_latency_and_its_errors():
+    from opscore.score import time_for_basis
+
+    table = pd.DataFrame({"latency_p90_ms": [2, 500], "train_time_s": [1.0, 2.0], "inference_time_s": [3.0, 4.0],
+                          "prep_time_s": [np.nan, 0.5]}, index=["a", "b"])
+    latency = time_for_basis(table, "latency")
+    assert latency.name == "time_s" and latency.to_dict() == {"a": 0.002, "b": 0.5}
+    total = time_for_basis(table, "total")
+    assert total.name == "time_s" and total.to_dict() == {"a": 4.0, "b": 6.5}  # prep time NaN counts as 0
+    with pytest.raises(ValueError) as error:
+        time_for_basis(table.drop(columns="latency_p90_ms"), "latency")
+    assert str(error.value) == "time basis 'latency' needs column(s) latency_p90_ms"
+    with pytest.raises(ValueError) as error:
+        time_for_basis(table.drop(columns=["train_time_s", "inference_time_s"]), "total")
+    assert str(error.value) == "time basis 'total' needs column(s) train_time_s, inference_time_s"
+    with pytest.raises(ValueError) as error:
+        time_for_basis(table, "wall")
+    assert str(error.value) == "time_basis must be one of inference, train, total, latency; got 'wall'"
+
+
+def test_pareto_front_errors_and_empty_tables():
+    front = pareto_front(pd.DataFrame({"accuracy": [0.9, 0.8], "inference_time_s": [1, 2], "size_mb": [1, 2]},
+                                      index=["x", "y"]))
+    assert front.name == "pareto" and front.to_dict() == {"x": True, "y": False}
+    empty = pareto_front(pd.DataFrame({"accuracy": [], "inference_time_s": [], "size_mb": []}))
+    assert empty.name == "pareto" and len(empty) == 0
+    with pytest.raises(ValueError) as error:
+        pareto_front(pd.DataFrame({"accuracy": [0.9]}))
+    assert str(error.value) == "pareto_front: missing column(s) inference_time_s, size_mb"
+    with pytest.raises(ValueError) as error:
+        pareto_front(pd.DataFrame({"accuracy": [0.9]}), maximise=[], minimise=[])
+    assert str(error.value) == "pareto_front: no columns to compare"
+    with pytest.raises(ValueError) as error:
+        pareto_front(pd.DataFrame({"accuracy": [0.9, np.nan], "inference_time_s": [1, 2], "size_mb": [1, 2]}))
+    assert str(error.value) == "pareto_front: missing values in accuracy, inference_time_s, size_mb"
