@@ -657,3 +657,40 @@ def test_pareto_front_errors_and_empty_tables():
     with pytest.raises(ValueError) as error:
         pareto_front(pd.DataFrame({"accuracy": [0.9, np.nan], "inference_time_s": [1, 2], "size_mb": [1, 2]}))
     assert str(error.value) == "pareto_front: missing values in accuracy, inference_time_s, size_mb"
+
+
+def test_cli_in_process_passes_every_option(tmp_path, capsys):
+    rows = {"f1_macro": [0.8, 1.0, 0.4], "inference_min_s": [1.0, 0.01, 0.1], "repeats": 10}
+    df = pd.concat([variants(dataset="mnist", **rows), variants(dataset="cifar10", **rows)], ignore_index=True)
+    df.to_csv(tmp_path / "in.csv", index=False)
+    options = ["--time-basis", "total", "--metric", "f1_macro", "--n-test", "100", "--time-statistic", "min"]
+    assert main([str(tmp_path / "in.csv"), str(tmp_path / "out.csv"), "--markdown", str(tmp_path / "out.md"),
+                 *options]) == 0
+    expected = rank_tables_by(pd.read_csv(tmp_path / "in.csv"), by="dataset", time_basis="total", n_test=100,
+                              metric="f1_macro", time_statistic="min")
+    got = pd.read_csv(tmp_path / "out.csv")
+    assert list(got.columns) == list(expected.columns)  # no index column
+    np.testing.assert_allclose(got["opscore"], expected["opscore"])
+    assert got["dataset"].tolist() == ["mnist"] * 5 + ["cifar10"] * 5
+    assert (tmp_path / "out.md").read_text() == to_markdown(expected)
+    # without a dataset column: one ranking, the same options
+    df.drop(columns="dataset").iloc[:3].to_csv(tmp_path / "one.csv", index=False)
+    assert main([str(tmp_path / "one.csv"), str(tmp_path / "one_out.csv"), *options]) == 0
+    one = rank_table(pd.read_csv(tmp_path / "one.csv"), time_basis="total", n_test=100, metric="f1_macro",
+                     time_statistic="min")
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "one_out.csv")["opscore"], one["opscore"])
+    assert not (tmp_path / "one_out.md").exists()
+    capsys.readouterr()
+    assert main([str(tmp_path / "one.csv"), str(tmp_path / "n1.csv"), "--n-test", "1"]) == 0  # 1 is positive
+    for argv, message in (
+            (["--n-test", "0"], "--n-test must be positive"),
+            (["--metric", "balanced_accuracy"], "is missing required column(s): balanced_accuracy"),
+            (["--metric", "watts"], "invalid choice: 'watts'"),
+            (["--time-basis", "wall"], "invalid choice: 'wall'"),
+            (["--time-statistic", "mean"], "invalid choice: 'mean'")):
+        with pytest.raises(SystemExit) as done:
+            main([str(tmp_path / "one.csv"), str(tmp_path / "x.csv"), *argv])
+        assert done.value.code == 2 and message in capsys.readouterr().err, argv
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "missing.csv"), str(tmp_path / "x.csv")])
+    assert f"cannot read {tmp_path / 'missing.csv'}: " in capsys.readouterr().err
