@@ -68,6 +68,7 @@ filterwarnings = ["ignore::DeprecationWarning"]
 
 [tool.mutmut]
 source_paths = ["src"]
+also_copy = ["workflow", "config", "envs", "profiles", "Snakefile"]
 only_mutate = {only}
 pytest_add_cli_args_test_selection = {tests}
 pytest_add_cli_args = ["-m", "not slow and not slurm", "-x", "-q"]

@@ -26,8 +26,8 @@ def pytest_configure(config):
 
 #: the longest test files, longest first (measured with --durations): the two workers take files
 #: in collection order, so starting with these keeps one worker from finishing long after the others
-LONGEST_FIRST = ("test_variants_workflow.py", "test_slurm.py", "test_resilience.py", "test_workflow.py",
-                 "test_paper_variants_workflow.py", "test_tabular_workflow.py", "test_imbalanced_workflow.py",
+LONGEST_FIRST = ("test_variants_workflow.py", "test_tabular_workflow.py", "test_slurm.py", "test_resilience.py",
+                 "test_workflow.py", "test_paper_variants_workflow.py", "test_imbalanced_workflow.py",
                  "test_quantization.py")
 
 
