@@ -126,16 +126,16 @@ def _functions(where: Path, name: str) -> dict[str, str]:
     """Source of every function in the mutated copy of a module (originals and mutants), by name."""
     source = (where / "mutants" / "src" / "opscore" / MODULES[name][0]).read_text()
     lines = source.splitlines()
-    return {node.name: "\n".join(lines[node.lineno - 1:node.end_lineno]) for node in ast.parse(source).body
-            if isinstance(node, ast.FunctionDef)}
+    return {node.name: "\n".join(lines[node.lineno - 1:node.end_lineno]) for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.FunctionDef)}  # methods too
 
 
 def diff(functions: dict[str, str], mutant: str) -> str:
     """The lines a mutant changes (what `mutmut show` prints, without starting mutmut per mutant)."""
     function = mutant.rpartition(".")[2]
     original = function.partition("__mutmut_")[0] + "__mutmut_orig"
-    lines = difflib.unified_diff(functions[original].splitlines()[1:], functions[function].splitlines()[1:],
-                                 lineterm="", n=0)
+    mutated = functions[function].replace(function, original, 1)  # its def line, under the original's name
+    lines = difflib.unified_diff(functions[original].splitlines(), mutated.splitlines(), lineterm="", n=0)
     return "\n".join(line for line in lines if line[:1] in "+-" and line[:3] not in ("+++", "---"))
 
 
