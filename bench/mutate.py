@@ -93,7 +93,21 @@ def stage(name: str) -> Path:
     return where
 
 
-def run_mutmut(where: Path, jobs: int) -> None:
+def refresh_tests(where: Path, name: str) -> None:
+    """The current tests and the rest of the library into a staged module (and its mutants/ copy);
+    the mutated module kept (if it changed since, stage it again: run without --survivors)."""
+    for target in (where / "tests", where / "mutants" / "tests"):
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(ROOT / "tests", target, ignore=shutil.ignore_patterns("__pycache__", "slurm"))
+    library = ROOT / "workflow" / "opscore"
+    for source in library.rglob("*.py"):
+        relative = source.relative_to(library)
+        if str(relative) != MODULES[name][0]:
+            for target in (where / "src" / "opscore", where / "mutants" / "src" / "opscore"):
+                shutil.copy2(source, target / relative)
+
+
+def run_mutmut(where: Path, jobs: int, mutants: list[str] = ()) -> None:
     # the mutated copy for the processes the tests start too (python -m opscore.ranking); mutmut
     # itself puts it first on sys.path of the test process
     # itself puts it first on sys.path of the test process. It must exist before Python starts: a
@@ -101,7 +115,7 @@ def run_mutmut(where: Path, jobs: int) -> None:
     (where / "mutants" / "src").mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(where / "mutants" / "src"), "TF_USE_LEGACY_KERAS": "1"}
     with open(where / "mutmut.log", "w") as log:
-        done = subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs)], cwd=where,
+        done = subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs), *mutants], cwd=where,
                               env=env, stdout=None if VERBOSE else log, stderr=subprocess.STDOUT)
     if done.returncode != 0:
         tail = (where / "mutmut.log").read_text()[-3000:]
@@ -168,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("modules", nargs="*", help=f"default: all of {', '.join(MODULES)}")
     parser.add_argument("--jobs", type=int, default=1, help="mutants tested at once (default 1: the CPU is shared)")
     parser.add_argument("--verbose", action="store_true", help="show mutmut's progress")
+    parser.add_argument("--survivors", action="store_true",
+                        help="test only the last run's survivors again, with the current tests (after adding tests)")
     parser.add_argument("--summarise", action="store_true",
                         help="do not run: report what the staging directories hold from the last runs")
     args = parser.parse_args(argv)
@@ -180,11 +196,16 @@ def main(argv: list[str] | None = None) -> int:
     modules = {}
     for name in names:
         started, where = time.monotonic(), STAGING / name
-        if not args.summarise:
+        if args.summarise and not (where / "mutants").exists():
+            continue
+        if args.survivors:
+            survivors = [m for m, status in outcomes(where, name).items() if status not in KILLED]
+            refresh_tests(where, name)
+            if survivors:
+                run_mutmut(where, args.jobs, survivors)
+        elif not args.summarise:
             stage(name)
             run_mutmut(where, args.jobs)
-        elif not (where / "mutants").exists():
-            continue
         modules[name] = summarise(name, outcomes(where, name), equivalent, where)
         if not args.summarise:
             modules[name]["seconds"] = round(time.monotonic() - started, 1)
