@@ -26,8 +26,8 @@ def pytest_configure(config):
 
 #: the longest test files, longest first (measured with --durations): the two workers take files
 #: in collection order, so starting with these keeps one worker from finishing long after the others
-LONGEST_FIRST = ("test_variants_workflow.py", "test_slurm.py", "test_resilience.py", "test_workflow.py",
-                 "test_integrity.py", "test_archive.py", "test_paper_variants_workflow.py", "test_tabular_workflow.py",
+LONGEST_FIRST = ("test_variants_workflow.py", "test_tabular_workflow.py", "test_slurm.py", "test_resilience.py",
+                 "test_workflow.py", "test_integrity.py", "test_archive.py", "test_paper_variants_workflow.py",
                  "test_imbalanced_workflow.py", "test_quantization.py")
 
 
@@ -96,10 +96,12 @@ def run_snakemake(workdir: Path, config: dict | None, *args: str, timeout: int =
                           timeout=timeout, env=snakemake_env(root=root))
 
 
-def start_snakemake(workdir: Path, config: dict | None, *args: str) -> subprocess.Popen:
-    """Start Snakemake in its own process group (so a test can kill it and every job it started)."""
+def start_snakemake(workdir: Path, config: dict | None, *args: str, env: dict | None = None) -> subprocess.Popen:
+    """Start Snakemake in its own process group (so a test can kill it and every job it started);
+    ``env``: variables added to its environment (and its jobs')."""
     return subprocess.Popen(snakemake_command(workdir, config, *args), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True, env=snakemake_env())
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            env={**snakemake_env(), **(env or {})})
 
 
 def finish(process: subprocess.Popen, timeout: int = 900) -> tuple[int, str]:
@@ -113,10 +115,14 @@ def finish(process: subprocess.Popen, timeout: int = 900) -> tuple[int, str]:
 
 
 def planned_jobs(result: subprocess.CompletedProcess) -> dict:
-    """Job counts from a dry run's 'Job stats' table."""
+    """Job counts from Snakemake's 'Job stats' table (a dry run prints it on stdout, a real run on
+    stderr: what it ran); {} only where Snakemake itself says it has nothing to do (not whenever the
+    table is missing: a failed plan or changed output has none)."""
     assert result.returncode == 0, result.stdout + result.stderr
-    table = re.search(r"Job stats:\n(.*?)\n\n", result.stdout + "\n\n", re.S)
+    output = result.stdout + "\n\n" + result.stderr
+    table = re.search(r"Job stats:\n(.*?)\n\n", output + "\n\n", re.S)
     if table is None:
+        assert "Nothing to be done" in output, output[-3000:]
         return {}
     return {name: int(count) for name, count in re.findall(r"^(\w+)\s+(\d+)$", table.group(1), re.M) if name != "total"}
 

@@ -1,5 +1,4 @@
 """Weight clustering: 1-D k-means (ours) and the tfmot path under one contract."""
-import time
 import tracemalloc
 
 import numpy as np
@@ -96,7 +95,7 @@ def test_empty_clusters_keep_their_centroid():
     np.testing.assert_array_equal(labels, [0, 0, 0, 0, 4, 4, 4, 4])
 
 
-def test_lloyd_lowers_the_error_and_stops_when_assignments_settle():
+def test_lloyd_lowers_the_error_and_stops_when_assignments_settle(monkeypatch):
     values = np.random.default_rng(8).normal(size=20000)
     def sse(result):
         return float(np.square(values - result[0][result[1]]).sum())
@@ -104,9 +103,11 @@ def test_lloyd_lowers_the_error_and_stops_when_assignments_settle():
     refined = sse(kmeans_1d(values, 16, init="random", iterations=50, seed=1))
     assert refined < 0.9 * seeded
     blob_values, _ = blobs()
-    start = time.perf_counter()
+    steps = []
+    assign = clustering._bounds
+    monkeypatch.setattr(clustering, "_bounds", lambda *a: steps.append(1) or assign(*a))
     kmeans_1d(blob_values, 3, init="linear", iterations=10**6)  # converges in a few steps
-    assert time.perf_counter() - start < 2
+    assert 2 <= len(steps) <= 10  # the seeding's assignment, then Lloyd steps until none changes
 
 
 def test_bad_arguments_are_refused():
@@ -182,9 +183,24 @@ def test_clusterable_layers_are_the_kernel_owners(original):
     assert distinct["conv_b"] > 6900  # random init: (nearly) all distinct before clustering
 
 
+PROBE = np.random.default_rng(2).normal(size=(4, 12, 12, 3)).astype("float32")
+
+
+@pytest.fixture(scope="module")
+def zeroed_error(original):
+    """How far the predictions of the model with every clustered kernel set to zero are from the
+    original's: what a clustering that loses the weights would give."""
+    zeroed = keras.models.clone_model(original)
+    zeroed.set_weights(original.get_weights())
+    for layer in clustering.clusterable_layers(zeroed):
+        for _, variable in clustering._kernel_variables(layer):
+            variable.assign(np.zeros(variable.shape, variable.dtype.as_numpy_dtype))
+    return np.abs(zeroed.predict(PROBE, verbose=0) - original.predict(PROBE, verbose=0)).max()
+
+
 @pytest.mark.parametrize("method", ["tfmot", "sorted"])
 @pytest.mark.parametrize("init", ["linear", "kmeans++"])
-def test_cluster_model_contract(original, results, method, init):
+def test_cluster_model_contract(original, results, zeroed_error, method, init):
     clustered, info = results[method, init]
     assert info["method"] == method and info["k"] == K and info["init"] == init
     assert info["layers"] == len(KERNELS) and info["kernels"] == len(KERNELS) + 1  # sep has two
@@ -207,10 +223,12 @@ def test_cluster_model_contract(original, results, method, init):
                 np.testing.assert_array_equal(wa.numpy(), wb.numpy(), err_msg=wa.name)
             else:
                 assert not np.array_equal(wa.numpy(), wb.numpy()), wa.name
-    x = np.random.default_rng(2).normal(size=(4, 12, 12, 3)).astype("float32")
-    predictions = clustered.predict(x, verbose=0)
+    predictions = clustered.predict(PROBE, verbose=0)
     assert np.isfinite(predictions).all()
-    np.testing.assert_allclose(predictions, original.predict(x, verbose=0), atol=0.2)
+    # 16 shared values per layer keep the predictions (largest difference measured 0.007), which a
+    # model whose kernels are all zero does not (0.073, softmax outputs near 0.1)
+    error = np.abs(predictions - original.predict(PROBE, verbose=0)).max()
+    assert error < 0.02 and error < 0.25 * zeroed_error
 
 
 def test_linear_init_gives_tfmots_clustering(original, results):

@@ -34,3 +34,32 @@ def test_speedups_against_the_original_of_the_same_run():
     assert out.loc["prune-filters-b2", "measured_speedup"] == pytest.approx(2.0)
     assert out.loc["original", "flops_speedup"] == pytest.approx(1.0)
     assert np.isnan(out.loc["tflite-int8", "flops_speedup"])  # B has no original in this table
+
+
+def test_flops_not_counted_are_nan_with_the_reason(capsys):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    assert costs.count_flops_or_nan(model) == 2 * 4 * 3 + 3 and type(costs.count_flops_or_nan(model)) is float
+    capsys.readouterr()
+    assert np.isnan(costs.count_flops_or_nan(object()))  # nothing the profiler can trace
+    assert capsys.readouterr().out.startswith("FLOPs not counted: AttributeError: ")
+
+
+def test_parameter_bytes_of_mixed_dtypes():
+    class Stored:
+        def get_weights(self):
+            return [np.zeros((3, 4), np.float16), np.zeros(5, np.int8), np.zeros(2, np.float32)]
+
+    assert costs.parameter_bytes(Stored()) == 3 * 4 * 2 + 5 + 2 * 4
+
+
+def test_speedups_fall_back_to_inference_time_and_match_each_run_to_its_original():
+    table = pd.DataFrame({"dataset": "d", "model": "A", "unfreeze": "all", "split": "70-30",
+                          "seed": [0, 0, 1, 1, 1], "variant": ["original", "quantize-q8", "original", "quantize-q8",
+                                                               "original"],
+                          "flops": [100.0, 100.0, 200.0, 50.0, 999.0], "inference_time_s": [2.0, 1.0, 3.0, 6.0, 1.0]})
+    out = costs.speedups(table)
+    assert out["measured_speedup"].tolist() == [1.0, 2.0, 1.0, 0.5, 3.0]  # seed 1: its first original
+    assert out["flops_speedup"].tolist() == [1.0, 1.0, 1.0, 4.0, 200 / 999]
+    assert list(out.index) == list(table.index) and "_original_flops" not in out.columns
+    without_flops = costs.speedups(table.drop(columns="flops"))
+    assert "flops_speedup" not in without_flops.columns and "measured_speedup" in without_flops.columns

@@ -101,3 +101,65 @@ def test_gzipped_csv(tmp_path, fraud_csv):
     gz.write_bytes(gzip.compress(fraud_csv.read_bytes()))
     ds = datasets.load_dataset("fraud", {"path": str(gz), "label": "Class"}, tmp_path)
     assert ds["x_train"].shape == (12, 3)
+
+
+def test_table_errors_name_the_file_the_columns_and_the_lines(tmp_path):
+    """Each refusal word for word: what is wrong, where, and what to do."""
+    path = write(tmp_path / "t.csv", "a,b,city,y\n1,2,x,0\n3,,y,1\n5,6,z,\n7,8,w,\n9,10,v,\n11,12,u,\n"
+                                     "13,14,t,\n15,16,s,\n17,18,r,1\n")
+
+    def refusal(**options):
+        with pytest.raises(DataError) as error:
+            tables.load_csv_dataset(path, **options)
+        return str(error.value)
+
+    assert refusal(label_column="label") == (f"{path} has no label column 'label'; its columns are: a, b, city, y. "
+                                             "Set the dataset's `label:` option to one of them.")
+    assert refusal(label_column="y", features=["a", "q", "r"]) == (
+        f"{path} has no feature column(s) q, r; its columns are: a, b, city, y")
+    assert refusal(label_column="y", features=["a", "y"]) == f"{path}: the label column 'y' cannot also be a feature."
+    assert refusal(label_column="y", features=[]) == f"{path} has no feature columns besides the label 'y'."
+    assert refusal(label_column="a", features=["city", "y", "b"]) == (
+        f"{path}: feature column(s) city are not numeric; encode them as numbers (e.g. one-hot) or leave them out "
+        "with the `features:` option.")
+    assert refusal(label_column="y", features=["a", "b"]) == (
+        f"{path}: the label column 'y' is empty on line(s) [4, 5, 6, 7, 8]; fill or remove those rows.")
+    full = write(tmp_path / "u.csv", "a,b,c,y\n1,2,3,0\n3,,4,1\n5,6,,0\n7,8,9,1\n")
+    with pytest.raises(DataError) as error:
+        tables.load_csv_dataset(full, "y")
+    assert str(error.value) == f"{full}: missing or non-finite values in column(s) b, c (first on line 3); " \
+                               "fill or remove those rows."
+    rare = write(tmp_path / "r.csv", "a,y\n1,0\n2,0\n3,1\n4,0\n")
+    with pytest.raises(DataError) as error:
+        tables.load_csv_dataset(rare, "y", test_fraction=0.5)  # class 1 has one row: not on both sides
+    assert str(error.value).startswith(f"cannot make a stratified split of {rare} (") and str(error.value).endswith(
+        "); every class needs rows on both sides.")
+
+
+def test_boolean_labels_and_features_and_a_stratified_held_out_split(tmp_path):
+    rows = ["flag,x,label"] + [f"{i % 2 == 0},{i},{i % 4 == 0}" for i in range(40)]
+    path = write(tmp_path / "b.csv", "\n".join(rows) + "\n")
+    ds = tables.load_csv_dataset(path, "label", test_fraction=0.25, seed=3)
+    assert ds["class_names"] == ["0", "1"] and ds["y_train"].dtype == np.int64
+    assert len(ds["y_test"]) == 10 and len(ds["y_train"]) == 30
+    assert ds["y_train"].mean() == pytest.approx(0.25, abs=0.02)  # stratified: a quarter on both sides
+    assert ds["y_test"].mean() == pytest.approx(0.25, abs=0.06)
+    again = tables.load_csv_dataset(path, "label", test_fraction=0.25, seed=3)
+    np.testing.assert_array_equal(again["x_test"], ds["x_test"])
+    assert set(np.unique(ds["x_train"][:, 0])) == {0.0, 1.0}  # a boolean feature as 0/1
+
+
+def test_split_errors_word_for_word():
+    empty = np.empty((0, 2), np.float32)
+    no_train = {"x_train": empty, "y_train": np.array([], np.int64), "x_test": np.ones((2, 2), np.float32),
+                "y_test": np.array([0, 1])}
+    with pytest.raises(DataError) as error:
+        splits.split_dataset(no_train, "official", 0)  # a test set without a train set is no official split
+    assert str(error.value) == ("dataset 'this dataset' has no official train/test split; use a ratio split "
+                                "instead: TRAIN-TEST percentages summing to 100, such as '70-30' or '80-20'")
+    single = {"name": "tiny", "x_train": np.ones((3, 2), np.float32), "y_train": np.array([0, 0, 1]),
+              "x_test": empty, "y_test": np.array([], np.int64)}
+    with pytest.raises(DataError) as error:
+        splits.split_dataset(single, "50-50", 0)
+    assert str(error.value).startswith("cannot make a stratified 50-50 split of 'tiny' (")
+    assert str(error.value).endswith("); every class needs enough images for both sides.")

@@ -135,3 +135,67 @@ def test_predictions_keep_every_example_and_the_binary_score():
     assert list(frame["predicted"]) == [0, 1, 0] and list(frame["y_true"]) == [0, 1, 1]
     assert list(frame["score"]) == pytest.approx([0.1, 0.8, 0.4]) and (frame["variant"] == "original").all()
     assert "score" not in measure.predictions_frame(np.array([0]), np.array([[0.5, 0.3, 0.2]]), {}).columns
+
+
+def test_metrics_count_every_class_even_one_missing_from_the_test_split():
+    """Three classes, class 2 never in y_true and never predicted: macro means over all three (a
+    class never predicted scores 0, not 1), AUC undefined (NaN), top-2 for three classes."""
+    import math
+
+    y = np.array([0, 0, 1, 1])
+    p = np.array([[0.7, 0.2, 0.1], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1], [0.4, 0.35, 0.25]])
+    m = measure.classification_metrics(y, p)
+    assert m["accuracy"] == 0.5  # predicted 0, 1, 1, 0
+    assert m["precision_macro"] == pytest.approx((0.5 + 0.5 + 0) / 3)
+    assert m["recall_macro"] == pytest.approx((0.5 + 0.5 + 0) / 3)
+    assert math.isnan(m["auc_ovr"])
+    assert m["top5_accuracy"] == 1.0  # top-2: every true class is among the two likeliest
+    assert (m["n_test"], m["n_classes"]) == (4, 3)
+
+
+def test_top5_among_seven_classes_is_top5():
+    y = np.array([0, 1])
+    p = np.array([[0.0, 0.3, 0.25, 0.2, 0.15, 0.1, 0.0], [0.3, 0.0, 0.25, 0.2, 0.15, 0.1, 0.0]])  # true class 6th
+    m = measure.classification_metrics(y, p / p.sum(axis=1, keepdims=True))
+    assert m["top5_accuracy"] == 0.0  # sixth likeliest: outside the top 5 (top-6 would count it)
+    q = np.array([[0.1, 0.3, 0.25, 0.2, 0.15, 0.0, 0.0], [0.3, 0.1, 0.25, 0.2, 0.15, 0.0, 0.0]])  # true class 5th
+    assert measure.classification_metrics(y, q / q.sum(axis=1, keepdims=True))["top5_accuracy"] == 1.0
+
+
+def test_file_size_in_bytes_and_mb_raw_and_deflated(tmp_path):
+    import zlib
+
+    data = bytes(range(256)) * 7812 + b"x" * 128  # 2,000,000 bytes
+    (tmp_path / "f").write_bytes(data)
+    compressed = len(zlib.compress(data, 6))
+    assert measure.file_size(tmp_path / "f") == {"size_bytes": 2_000_000, "size_compressed_bytes": compressed,
+                                                 "size_mb": 2.0, "size_compressed_mb": compressed / 1e6}
+
+
+def test_parameter_count_looks_inside_nested_models_and_counts_logical_parameters():
+    from opscore.tf import keras
+
+    inner = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)], name="inner")
+    outer = keras.Sequential([keras.Input((4,)), inner, keras.layers.Dense(2)])
+    assert measure.parameter_count(outer) == (4 * 3 + 3) + (3 * 2 + 2)
+
+    class Packed:  # stores its weights packed; computes with a 10 x 10 kernel and 10 biases
+        layers_ = None
+
+        def parameter_values(self):
+            return [np.zeros((10, 10)), np.zeros(10)]
+
+        def get_weights(self):
+            return [np.zeros(7, np.uint8)]
+
+    class Holder:
+        layers = [Packed()]
+
+    assert measure.parameter_count(Holder()) == 110
+
+
+def test_random_baseline_is_seeded():
+    y = np.arange(40) % 4
+    assert measure.random_baseline(y, 4, seed=3) == measure.random_baseline(y, 4, seed=3)
+    assert measure.random_baseline(y, 4, seed=3)["accuracy"] != measure.random_baseline(y, 4, seed=4)["accuracy"] or \
+        measure.random_baseline(y, 4, seed=3)["auc_ovr"] != measure.random_baseline(y, 4, seed=4)["auc_ovr"]

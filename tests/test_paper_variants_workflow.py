@@ -18,21 +18,31 @@ def paper_run(tmp_path_factory):
     return completed_run(tmp_path_factory, "paper-variants", CONFIG, targets=TARGETS)
 
 
+@pytest.fixture(scope="module")
+def fast_float16() -> bool:
+    """Whether this machine's device trains float16 fast (a GPU with tensor cores): the config's
+    `float16.training: auto` then trains the variant in float16, elsewhere it rounds the original."""
+    from opscore.compression.float16 import has_fast_float16
+
+    return has_fast_float16()
+
+
 @pytest.mark.slow
-def test_float16_and_clustered_variants_are_ranked(paper_run):
+def test_float16_and_clustered_variants_are_ranked(paper_run, fast_float16):
     ranking = pd.read_csv(paper_run / "results/scores/digits/ranking.csv")
     mobilenet = ranking[ranking["model"] == "MobileNetV2"].set_index("variant")
     assert set(mobilenet.index) == {"original", "cluster-k16", "float16"}
-    assert mobilenet.loc["float16", "precision"] == "float16 (trained in float32)"  # no fast float16 here
+    assert mobilenet.loc["float16", "precision"] == ("float16" if fast_float16 else "float16 (trained in float32)")
     assert abs(mobilenet.loc["float16", "accuracy"] - mobilenet.loc["original", "accuracy"]) <= 0.02
     assert mobilenet.loc["float16", "size_mb"] < 0.6 * mobilenet.loc["original", "size_mb"]
     assert mobilenet.loc["cluster-k16", "prep_time_s"] > 0
 
 
 @pytest.mark.slow
-def test_float16_trained_in_float32_is_the_originals_training_rounded(paper_run):
-    """Trained in float32 (no fast float16 here), the float16 variant's training is the original's:
-    taken, not repeated. Its weights are the original's rounded, its epochs the original's."""
+def test_float16_trained_in_float32_is_the_originals_training_rounded(paper_run, fast_float16):
+    """Trained in float32 (no fast float16 on this device), the float16 variant's training is the
+    original's: taken, not repeated. Its weights are the original's rounded, its epochs the
+    original's. On a GPU with tensor cores it is a training of its own, in float16."""
     def weights(variant):
         with h5py.File(paper_run / RUN.format(variant=variant) / "weights.h5") as store:
             return {name: store[name][()] for name in _datasets(store)}
@@ -41,6 +51,10 @@ def test_float16_trained_in_float32_is_the_originals_training_rounded(paper_run)
     assert original.keys() == half.keys() and len(original) > 100
     # every kernel in float16; batch norm stays float32
     assert sum(v.size for v in half.values() if v.dtype == np.float16) > 0.95 * sum(v.size for v in half.values())
+    if fast_float16:
+        history = pd.read_parquet(paper_run / RUN.format(variant="float16") / "history.parquet")
+        assert (history["trained_in"] == "float16").all()
+        return
     for name, value in original.items():
         np.testing.assert_array_equal(half[name], value.astype(half[name].dtype), err_msg=name)
     histories = {variant: pd.read_parquet(paper_run / RUN.format(variant=variant) / "history.parquet")

@@ -471,7 +471,14 @@ def test_filters_and_units_are_searched_together(trained_cnn, evaluate):
     assert set(report["action"]) <= {"prune-filters", "prune-units"}
     assert report.attrs["order"] == table[table["prunable"]].sort_values(["drop", "position"],
                                                                         kind="stable")["layer"].tolist()
-    assert pruned.count_params() <= trained_cnn.count_params()
+    accepted = report[report["accepted"]]
+    assert len(accepted) > 0, report  # the budget lets some step through: the search did prune
+    assert pruned.count_params() < trained_cnn.count_params()
+    def width(model, layer):
+        return model.get_layer(layer).get_weights()[0].shape[-1]
+
+    for layer in accepted["layer"]:  # each accepted layer is narrower than it was
+        assert width(pruned, layer) < width(trained_cnn, layer), layer
 
 
 def test_a_cnn_without_hidden_dense_layers_has_no_units_to_prune():
@@ -561,3 +568,35 @@ def test_pruning_quantized_convolutions_says_to_prune_before_quantizing(trained_
     quantized = weight_quantization.quantize_convolutions(trained_cnn, "int8")
     with pytest.raises(graph.PruningError, match=r"c1, c2, c3\) are stored quantized.*prune the filters first"):
         filters.accuracy_aware_filter_pruning(quantized, evaluate, budget=0.05, ratio=0.25)
+
+
+def test_filter_pruning_variant_fine_tunes_each_step_for_real(trained_cnn, digits, evaluate):
+    """The prune-filters kind as derive_model runs it, with a real fine-tuner (one epoch of Adam on the
+    training images after each step, not a stand-in that returns the model): every candidate is
+    fine-tuned before it is judged, the fine-tuning moves the weights the pruning kept, and the result
+    is smaller within the budget."""
+    from opscore.compression.evaluation import fine_tuner
+    from opscore.config import DEFAULTS
+    from opscore.variants import DerivationJob, parse_variant
+
+    tune = fine_tuner((digits["x_train"][:400], digits["y_train"][:400]), epochs=1, learning_rate=1e-3)
+    tuned = []
+
+    def counting_fine_tune(model):
+        tuned.append(model.count_params())
+        return tune(model)
+
+    original = keras.models.clone_model(trained_cnn)
+    original.set_weights(trained_cnn.get_weights())
+    before = evaluate(original)
+    job = DerivationJob((digits["x_train"], digits["y_train"]), evaluate, counting_fine_tune, 1e-3, 0,
+                        {**DEFAULTS["pruning"], "fine_tune_epochs": 1})
+    variant = parse_variant("prune-filters-b5")
+    pruned, info, steps = variant.spec.implementation().make(original, variant, job)
+    assert len(tuned) == len(steps) > 0  # one fine-tuning per judged step
+    assert steps["accepted"].any() and pruned.count_params() < trained_cnn.count_params()
+    assert (steps.loc[steps["accepted"], "drop"] <= 0.05).all()
+    assert evaluate(pruned) >= before - 0.05
+    # the head keeps its shape, and its weights are the fine-tuned ones, not the trained model's
+    head, trained_head = (m.get_layer("head_dense").get_weights()[1] for m in (pruned, trained_cnn))
+    assert head.shape == trained_head.shape and not np.allclose(head, trained_head)

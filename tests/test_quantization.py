@@ -236,10 +236,12 @@ def test_every_tflite_mode_converts_and_runs_a_feature_vector_model(mode):
 
 @pytest.mark.slow  # trains MobileNetV2 (~15 s, mostly tracing its training step)
 def test_float16_variant_of_a_float32_training_is_the_trained_model_rounded(digits, tmp_path):
-    """float16.training on a CPU: train in float32, store and run the float16 weights; the
+    """float16 trained in float32 (what a CPU does): store and run the float16 weights; the
     float16 model predicts what the float32 one does, from a file about half the size."""
-    assert not float16.has_fast_float16()  # no GPU here
-    assert float16.float16_training_precision("auto") == "float32"
+    # auto follows the device this test runs on: float16 on a GPU with tensor cores, else float32
+    expected = "float16" if float16.has_fast_float16() else "float32"
+    assert float16.float16_training_precision("auto") == expected
+    assert float16.float16_training_precision("float32") == "float32"
     assert float16.float16_training_precision("float16") == "float16"
     with pytest.raises(ValueError, match="float16.training"):
         float16.float16_training_precision("bfloat16")
@@ -276,7 +278,25 @@ def test_float16_trained_in_float32_reuses_the_originals_training_and_float16_tr
     for taken, trained in zip(model.get_weights(), original.get_weights(), strict=True):
         np.testing.assert_array_equal(taken, trained)  # seed 0 would have built other initial weights
     assert list(history["loss"]) == [0.9, 0.5] and (history["trained_in"] == "float32").all()
-    assert float16.reuse_training(job("auto")) is not None  # no fast float16 on this machine
+    # auto takes the original's training where the device has no fast float16, trains in float16 where it has
+    assert (float16.reuse_training(job("auto")) is None) == float16.has_fast_float16()
     assert float16.reuse_training(job("float16")) is None
     built = float16.build(job("float16"))
     assert built.trained_in == "float16" and built.model.get_layer("head_dense").kernel.dtype == tf.float16
+
+
+@pytest.mark.parametrize(("capabilities", "fast"), [
+    ([], False),  # a CPU: no GPU listed
+    ([(6, 0)], False),  # a P100: float16 without tensor cores (the paper measured it 30 % slower)
+    ([(7, 0)], True),  # a V100: tensor cores
+    ([(6, 1), (8, 0)], True),  # any GPU with tensor cores among the listed ones
+])
+def test_fast_float16_is_read_from_the_devices_compute_capability(monkeypatch, capabilities, fast):
+    """has_fast_float16 reads what TensorFlow lists; the devices here are stand-ins, so the rule is
+    tested on every kind whatever this machine has (the tests above follow the real device)."""
+    gpus = [f"GPU:{i}" for i in range(len(capabilities))]
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: gpus if kind == "GPU" else [])
+    monkeypatch.setattr(tf.config.experimental, "get_device_details",
+                        lambda gpu: {"compute_capability": capabilities[gpus.index(gpu)]})
+    assert float16.has_fast_float16() is fast
+    assert float16.float16_training_precision("auto") == ("float16" if fast else "float32")

@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 from conftest import ROOT, finish, start_snakemake, test_config
 
+from opscore.training import HOLD_AFTER_EPOCH
+
 RUN = "results/models/digits/70-30/seed-0/A2E/original/unfreeze-all"
 
 
@@ -21,24 +23,31 @@ def config(**training):
     return cfg
 
 
-def start(workdir: Path, cfg: dict, target: str) -> subprocess.Popen:
-    return start_snakemake(workdir, cfg, "--rerun-incomplete", target)
+def start(workdir: Path, cfg: dict, target: str, hold_after_epoch: int | None = None) -> subprocess.Popen:
+    env = None if hold_after_epoch is None else {HOLD_AFTER_EPOCH: str(hold_after_epoch)}
+    return start_snakemake(workdir, cfg, "--rerun-incomplete", target, env=env)
+
+
+def wait_until_held(process: subprocess.Popen, backup: Path) -> None:
+    """Wait for the training to say it holds after its epoch (opscore.training.HOLD_AFTER_EPOCH):
+    an event the training writes, not a poll racing its epochs."""
+    deadline = time.monotonic() + 600
+    while not (backup / "held").exists():
+        assert process.poll() is None, "the training ended without holding:\n" + process.stdout.read()[-3000:]
+        assert time.monotonic() < deadline, "the training did not reach its held epoch in 600 s"
+        time.sleep(0.1)
 
 
 @pytest.mark.slow
 def test_killed_training_resumes_from_the_last_completed_epoch(tmp_path):
     target = f"{RUN}/weights.h5"
-    process = start(tmp_path, config(), target)
+    process = start(tmp_path, config(), target, hold_after_epoch=3)
     record = tmp_path / RUN / "backup" / "epochs.csv"
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and process.poll() is None:
-        if record.exists() and len(pd.read_csv(record)) >= 3:
-            break
-        time.sleep(0.2)
-    assert process.poll() is None, "training ended before it could be killed:\n" + process.stdout.read()[-3000:]
-    os.killpg(process.pid, signal.SIGKILL)  # snakemake and its training job, mid-training
+    wait_until_held(process, record.parent)
+    os.killpg(process.pid, signal.SIGKILL)  # snakemake and its training job, held after epoch 3 of 12
     process.wait(timeout=30)
     before_kill = pd.read_csv(record)
+    assert list(before_kill["epoch"]) == [1, 2, 3]
     assert not (tmp_path / target).exists(), "a killed job left a checkpoint that looks complete"
     assert not list((tmp_path / RUN).glob("history.parquet"))
 
@@ -48,7 +57,7 @@ def test_killed_training_resumes_from_the_last_completed_epoch(tmp_path):
     code, output = finish(start(tmp_path, config(), target))
     assert code == 0, output[-3000:]
     log = (tmp_path / "results/logs/train" / RUN.removeprefix("results/models/")).with_suffix(".log").read_text()
-    assert f"resuming after epoch {int(before_kill['epoch'].max())}" in log
+    assert "resuming after epoch 3" in log
     history = pd.read_parquet(tmp_path / RUN / "history.parquet")
     assert list(history["epoch"]) == list(range(1, 13))
     # The epochs finished before the kill are kept as they were, not redone.
@@ -104,38 +113,34 @@ np.savez(out, *model.get_weights())
 """
 
 
-def efficientnet_training(backup: Path, out: Path) -> subprocess.Popen:
+def efficientnet_training(backup: Path, out: Path, hold_after_epoch: int | None = None) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow")}
+    env.pop(HOLD_AFTER_EPOCH, None)
+    if hold_after_epoch is not None:
+        env[HOLD_AFTER_EPOCH] = str(hold_after_epoch)
     return subprocess.Popen([sys.executable, "-c", EFFICIENTNET_CHILD, str(backup), str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT / "workflow")})
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
 
 
 @pytest.mark.slow
 def test_killed_efficientnet_with_dropout_resumes_to_the_same_weights(tmp_path):
-    """After epoch 1 of 3 the training is stopped (SIGSTOP) and its backup directory copied: what a
-    SIGKILL at that instant leaves on disk (a kill runs no more code; a half-written file stays half
-    written). Let go on (SIGCONT), it is the uninterrupted run. A second process resumes from the
+    """After epoch 1 of 3 the training holds (opscore.training.HOLD_AFTER_EPOCH) and its backup
+    directory is copied: what a SIGKILL at that instant leaves on disk (a kill runs no more code).
+    Released, it is the uninterrupted run. A second process resumes from the
     copy: its final weights equal the uninterrupted run's (1e-5), because the dropout layers'
     random state is checkpointed with the model and optimizer. (One EfficientNet process fewer than
     killing a third run; the workflow test above kills a real training job with SIGKILL.)"""
     backup, killed_backup = tmp_path / "backup", tmp_path / "killed-backup"
-    uninterrupted = efficientnet_training(backup, tmp_path / "uninterrupted.npz")
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and uninterrupted.poll() is None:
-        if (backup / "epochs.csv").exists() and len(pd.read_csv(backup / "epochs.csv")) >= 1:
-            break
-        time.sleep(0.1)
-    assert uninterrupted.poll() is None, ("training ended before it could be stopped:\n"
-                                          + uninterrupted.stdout.read()[-3000:])
-    uninterrupted.send_signal(signal.SIGSTOP)
+    uninterrupted = efficientnet_training(backup, tmp_path / "uninterrupted.npz", hold_after_epoch=1)
+    wait_until_held(uninterrupted, backup)
     try:
         shutil.copytree(backup, killed_backup)
     finally:
-        uninterrupted.send_signal(signal.SIGCONT)
+        (backup / "release").touch()
     resumed = efficientnet_training(killed_backup, tmp_path / "resumed.npz")
     output, _ = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, output[-3000:]
-    assert "resuming after epoch 1" in output or "resuming after epoch 2" in output
+    assert "resuming after epoch 1" in output
     output, _ = uninterrupted.communicate(timeout=600)
     assert uninterrupted.returncode == 0, output[-3000:]
     with np.load(tmp_path / "resumed.npz") as a, np.load(tmp_path / "uninterrupted.npz") as b:

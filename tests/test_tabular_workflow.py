@@ -1,16 +1,30 @@
-"""A tabular CSV dataset (the fraud-detection case of Lee et al.) through the whole workflow with A2E."""
+"""A tabular CSV dataset (the fraud-detection case of Lee et al.) through the whole workflow with A2E,
+and the user's paths on that small real run: prune-units, clustering after training, a constrained
+selection, the latency basis through ./opscore run, and what a changed config reruns."""
+import json
+import shutil
+import subprocess
+
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, check_config, completed_run, planned_jobs, test_config
+from conftest import ROOT, check_config, completed_run, planned_jobs, snakemake_env, test_config
 from conftest import run_snakemake as snakemake
 from sklearn.datasets import load_breast_cancer
 
 TINY = test_config("tiny")
 
-# layer removal on A2E (an accordion fold pair) runs on a table in tests/test_imbalanced_workflow.py
-VARIANTS = ["original", "prune-magnitude-s50", "tflite-dynamic", "quantize-q8"]
+# layer removal on A2E (an accordion fold pair) runs on a table in tests/test_imbalanced_workflow.py;
+# prune-units-b5 searches A2E's hidden units with one real fine-tuning epoch after each step;
+# cluster-k16 clusters the trained model (clustering.order: after-training, a derive_model job). No variant
+# here is both the most accurate and the smallest (tflite-int8 is the smallest, quantize-q8 among the most
+# accurate): whichever has the best OpScore, a constraint on quality or size can rule it out.
+VARIANTS = ["original", "prune-magnitude-s50", "tflite-int8", "quantize-q8", "prune-units-b5", "cluster-k16"]
+RUN = "results/models/cancer/70-30/seed-0/A2E/{variant}/unfreeze-all"
+SCORES = "results/scores/cancer"
+TARGETS = (f"{SCORES}/ranking.csv", f"{SCORES}/selection.json", "results/figures/cancer/bubble.svg")
 
 
 def write_table(path):
@@ -29,14 +43,26 @@ def tabular_config(table, **dataset_options):
             "models": {"A2E": {"unfreeze": ["all"]}},
             "variants": VARIANTS,
             "training": {"epochs": 8, "batch_size": 32, "learning_rate": 0.001},
+            "clustering": {"order": "after-training"},
             "pruning": {"fine_tune_epochs": 1}}
 
 
 @pytest.fixture(scope="module")
 def tabular_run(tmp_path_factory):
     table = write_table(tmp_path_factory.mktemp("table") / "cancer.csv")
-    return completed_run(tmp_path_factory, "tabular", tabular_config(table),
-                         targets=("results/scores/cancer/ranking.csv", "results/figures/cancer/bubble.svg"))
+    return completed_run(tmp_path_factory, "tabular", tabular_config(table), targets=TARGETS)
+
+
+def rerun_copy(tabular_run, tmp_path):
+    """A copy of the finished run (files, their times and Snakemake's records) that a test may change,
+    and its config."""
+    copy = tmp_path / "run"
+    shutil.copytree(tabular_run, copy, symlinks=True)
+    return copy, yaml.safe_load((tabular_run / "config.yaml").read_text())
+
+
+def times(workdir, paths) -> dict:
+    return {path: (workdir / path).stat().st_mtime_ns for path in paths}
 
 
 @pytest.mark.slow
@@ -48,7 +74,7 @@ def test_csv_table_trains_a2e_and_every_variant_is_ranked(tabular_run):
     baseline = pd.read_parquet(tabular_run / "results/measurements/cancer/70-30/seed-0/random-baseline.parquet")
     # raw columns span 0.001..4000: without the fitted normalization A2E would sit near the majority rate
     assert ranked.loc["original", "accuracy"] > 0.9 > baseline["accuracy"].iloc[0]
-    assert ranked.loc["tflite-dynamic", "accuracy"] > 0.9
+    assert ranked.loc["tflite-int8", "accuracy"] > 0.9  # int8 calibrated on table rows
     assert ranked.loc["prune-magnitude-s50", "nonzero_params"] < 0.6 * ranked.loc["original", "params"]
     assert ranked["opscore"].notna().all()
     assert "quantize-q8" in (tabular_run / "results/figures/cancer/bubble.svg").read_text()
@@ -97,3 +123,127 @@ def test_lee_grid_plans_the_fraud_table_the_user_supplies(tmp_path):
     assert jobs["derive_model"] == 10 + 9 + 6 + 6 and jobs["evaluate"] == 4 + 31
     assert jobs["prepare_data"] == 3 and jobs["score"] == 3
     assert jobs["download_archive"] == 1 + 4 and jobs["download_weights"] == 1  # CIFAR-10, MNIST; VGG16 only
+
+
+# ----------------------------------------------------------------------------- the user's paths
+
+
+@pytest.mark.slow
+def test_units_are_pruned_with_a_real_fine_tuning_epoch_and_clustering_follows_training(tabular_run):
+    ranked = pd.read_csv(tabular_run / f"{SCORES}/ranking.csv").set_index("variant")
+    # prune-units: fewer parameters, each step judged after one real fine-tuning epoch
+    info = json.loads((tabular_run / RUN.format(variant="prune-units-b5") / "preparation.json").read_text())
+    steps = pd.read_parquet(tabular_run / RUN.format(variant="prune-units-b5") / "preparation.parquet")
+    assert info["technique"] == "prune-units" and info["fine_tune_epochs"] == 1
+    assert set(steps["action"]) == {"prune-units"} and steps["accepted"].any()
+    assert (steps.loc[steps["accepted"], "drop"] <= 0.05).all()  # the 5-point budget on the held-out split
+    assert ranked.loc["prune-units-b5", "params"] < ranked.loc["original", "params"]
+    assert ranked.loc["prune-units-b5", "params"] == info["compression"]["params_pruned"]
+    assert ranked.loc["prune-units-b5", "accuracy"] > 0.85
+    # clustering after training: the trained model's kernels clustered by derive_model, the biases free
+    assert (tabular_run / RUN.format(variant="cluster-k16") / "model.h5").exists()
+    assert not (tabular_run / RUN.format(variant="cluster-k16") / "history.parquet").exists()  # not trained
+    with h5py.File(tabular_run / RUN.format(variant="cluster-k16") / "model.h5") as clustered, \
+            h5py.File(tabular_run / RUN.format(variant="original") / "weights.h5") as original:
+        clustered_kernels = _kernels(clustered["model_weights"])
+        original_kernels = _kernels(original)
+    assert clustered_kernels.keys() == original_kernels.keys() and len(clustered_kernels) >= 5
+    for name, kernel in clustered_kernels.items():
+        assert len(np.unique(kernel)) <= 16 < len(np.unique(original_kernels[name])), name
+    assert ranked.loc["cluster-k16", "accuracy"] > 0.85
+
+
+def _kernels(group, prefix="") -> dict:
+    found = {}
+    for key, item in group.items():
+        if isinstance(item, h5py.Dataset):
+            if key.startswith("kernel"):
+                found[prefix + key] = item[()]
+        else:
+            found.update(_kernels(item, prefix + key + "/"))
+    return found
+
+
+@pytest.mark.slow
+def test_a_constraint_on_quality_and_size_moves_the_recommendation_and_reruns_only_the_selection(
+        tabular_run, tmp_path):
+    unconstrained = json.loads((tabular_run / f"{SCORES}/selection.json").read_text())
+    ranked = pd.read_csv(tabular_run / f"{SCORES}/ranking.csv")
+    ranked = ranked[ranked["row"] == "variant"].sort_values("opscore")
+    best = ranked.iloc[0]
+    assert unconstrained["recommended"]["variant"] == best["variant"] and unconstrained["constraints"] == {}
+    # Constraints the best OpScore breaks: a quality between its own and that of a more accurate
+    # variant, or else a size between its own and that of a larger one; the other constraint set so
+    # that the unpruned files (original, magnitude-pruned, clustered: the same size) are too big.
+    more_accurate = ranked.loc[ranked["accuracy"] > best["accuracy"], "accuracy"]
+    original_size = float(ranked.loc[ranked["variant"] == "original", "size_mb"].iloc[0])
+    if len(more_accurate):
+        constraints = {"min_metric": (best["accuracy"] + more_accurate.min()) / 2, "max_size_mb": 0.9 * original_size}
+    else:
+        smaller = ranked.loc[ranked["size_mb"] < best["size_mb"], "size_mb"]
+        assert len(smaller), f"{best['variant']} is both the most accurate and the smallest:\n{ranked}"
+        constraints = {"min_metric": 0.5, "max_size_mb": (best["size_mb"] + smaller.max()) / 2}
+    constraints = {name: float(limit) for name, limit in constraints.items()}
+    feasible = ranked[(ranked["accuracy"] >= constraints["min_metric"]) & (ranked["size_mb"] <= constraints["max_size_mb"])]
+    assert len(feasible) >= 1, ranked
+
+    copy, config = rerun_copy(tabular_run, tmp_path)
+    config["select"] = constraints
+    untouched = times(copy, [f"{SCORES}/ranking.parquet", f"{SCORES}/ranking.csv",
+                             "results/tables/cancer/measurements.parquet"])
+    # the selection, and the bubble chart, which draws the constraints; nothing measured or scored again
+    assert planned_jobs(snakemake(copy, config, "-n", *TARGETS)) == {"select_variant": 1, "plot": 1}
+    assert planned_jobs(snakemake(copy, config, *TARGETS)) == {"select_variant": 1, "plot": 1}
+    assert times(copy, untouched) == untouched
+    selection = json.loads((copy / f"{SCORES}/selection.json").read_text())
+    assert selection["constraints"] == pytest.approx(constraints)
+    assert selection["recommended"]["variant"] == feasible.iloc[0]["variant"] != best["variant"]
+    assert selection["feasible"] == len(feasible)
+    rejected = {r["variant"].split("/")[1]: {b["constraint"] for b in r["breaks"]} for r in selection["rejected"]}
+    assert rejected[best["variant"]] & {"min_metric", "max_size_mb"}
+    assert "max_size_mb" in rejected["original"]
+    assert "Recommended: A2E / " + feasible.iloc[0]["variant"] in (copy / f"{SCORES}/selection.md").read_text()
+
+
+@pytest.mark.slow
+def test_opscore_run_on_the_latency_basis_rescores_without_remeasuring(tabular_run, tmp_path):
+    copy, config = rerun_copy(tabular_run, tmp_path)
+    config["score"]["time_basis"] = "latency"
+    (copy / "config.yaml").write_text(yaml.safe_dump(config))
+    measured = times(copy, ["results/tables/cancer/measurements.parquet",
+                            *(p.relative_to(copy) for p in copy.glob("results/measurements/**/*.parquet"))])
+    assert planned_jobs(snakemake(copy, config, "-n", *TARGETS)) == {"score": 1, "select_variant": 1, "plot": 1}
+    # the user's command: the launcher runs the workflow, then builds the report
+    result = subprocess.run([str(ROOT / "opscore"), "run", "--configfile", str(copy / "config.yaml"),
+                             "--directory", str(copy), *TARGETS], capture_output=True, text=True, timeout=900,
+                            env=snakemake_env())
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "opscore: done" in result.stdout
+    assert times(copy, measured) == measured  # nothing measured again
+    report = (copy / "results/report.html").read_text()
+    assert "1. Which variant to ship" in report and "ranking.csv" in report
+    ranked = pd.read_csv(copy / f"{SCORES}/ranking.csv")
+    ranked = ranked[ranked["row"] == "variant"]
+    assert (ranked["time_basis"] == "latency").all()
+    np.testing.assert_allclose(ranked["time_s"], ranked["latency_p90_ms"] / 1000)
+    expected = (np.log10((1 - ranked["accuracy"]).clip(lower=1 / ranked["n_test"])) + np.log10(ranked["time_s"])
+                + np.log10(ranked["size_mb"]))
+    np.testing.assert_allclose(ranked["opscore"], expected)
+    selection = json.loads((copy / f"{SCORES}/selection.json").read_text())
+    assert selection["recommended"]["variant"] == ranked.sort_values("opscore").iloc[0]["variant"]
+
+
+@pytest.mark.slow
+def test_an_added_variant_runs_only_its_jobs(tabular_run, tmp_path):
+    copy, config = rerun_copy(tabular_run, tmp_path)
+    config["variants"] = [*config["variants"], "quantize-q4"]
+    kept = times(copy, [f"{RUN.format(variant=v)}/{artifact}" for v, artifact in
+                        (("original", "weights.h5"), ("quantize-q8", "model.h5"), ("prune-units-b5", "model.h5"))])
+    kept |= times(copy, [p.relative_to(copy) for p in copy.glob("results/measurements/**/metrics.parquet")])
+    jobs = {"derive_model": 1, "evaluate": 1, "collect_measurements": 1, "score": 1, "select_variant": 1, "plot": 1}
+    assert planned_jobs(snakemake(copy, config, "-n", *TARGETS)) == jobs
+    assert planned_jobs(snakemake(copy, config, *TARGETS)) == jobs  # what the real run did, in its own words
+    assert times(copy, kept) == kept  # the other variants' models and measurements as they were
+    ranked = pd.read_csv(copy / f"{SCORES}/ranking.csv")
+    assert set(ranked.loc[ranked["row"] == "variant", "variant"]) == {*VARIANTS, "quantize-q4"}
+    assert planned_jobs(snakemake(copy, config, "-n", *TARGETS)) == {}  # and then nothing is left to do

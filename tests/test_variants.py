@@ -93,3 +93,18 @@ def test_schema_names_every_kind():
     schema = yaml.safe_load((Path(__file__).parents[1] / "workflow/schemas/config.schema.yaml").read_text())
     text = " ".join(schema["properties"]["variants"]["description"].split())
     assert [kind.example for kind in KINDS.values() if kind.example not in text] == []
+
+
+def test_precisions_names_and_studies_read_from_the_registry():
+    assert parse_variant("tflite-dynamic").precision() == "int8 weights, float32 activations"
+    assert parse_variant("quantize-q4-c8").precision("float32") == "int4 (packed) dense, int8 convolutions, float32 elsewhere"
+    assert parse_variant("float16").precision("float32") == "float16 (trained in float32)"
+    variant = parse_variant("prune-filters-b2-r25")
+    assert variant.name == "prune-filters-b2-r25" and variant.options == {"budget": 2, "ratio": 25}
+    assert type(variant.options["budget"]) is int and type(parse_variant("prune-filters-b2.5").options["budget"]) is float
+    from opscore.variants import kinds_in
+
+    assert kinds_in("quantized_size") == ("float16", "tflite", "quantize")
+    assert kinds_in("nothing") == ()
+    assert KINDS["original"].implementation() is None
+    assert KINDS["cluster"].implementation() is importlib.import_module("opscore.compression.clustering")

@@ -4,6 +4,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -63,6 +64,9 @@ def test_batch1_latency_costs_and_a_selection_are_measured(finished_run):
     assert len(queries) >= row["latency_queries"] and (queries["seconds"] > 0).all()
     summaries = list((finished_run / "results/measurements/digits/benchmark/loadgen").rglob("mlperf_log_summary.txt"))
     assert len(summaries) == 2 * 2 + 2  # SingleStream and Offline per round, and the harness's own two
+    # the ranking's percentiles are LoadGen's: the median over rounds of what its detail logs say
+    for q in (50, 90, 99):
+        assert row[f"latency_p{q}_ms"] == pytest.approx(rounds[f"latency_p{q}_ms"].median()), q
     selection = json.loads((finished_run / "results/scores/digits/selection.json").read_text())
     assert selection["constraints"] == {} and selection["recommended"]["variant"] == "original"
     assert "Which variant to ship" in (finished_run / "results/scores/digits/selection.md").read_text()
@@ -176,7 +180,6 @@ def test_archive_rebuilds_the_same_results(finished_run, tmp_path):
     again, first = (pd.read_parquet(d / run / "history.parquet") for d in (rebuilt, finished_run))
     assert again["val_accuracy"].tolist() == first["val_accuracy"].tolist()
     import h5py
-    import numpy as np
 
     def kernels(store):
         found = {}

@@ -105,7 +105,7 @@ def write_table(table: pd.DataFrame, parquet_path=None, csv_path=None, md_path=N
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m opscore.score",
+        prog="python -m opscore.ranking",
         description=(
             "Rank model variants by OpScore = log10(1-accuracy) + log10(time_s) + log10(size_mb) "
             "(lower is better; size in MB = bytes/1e6). IN.csv needs columns "

@@ -7,6 +7,7 @@ go in unchanged.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -137,6 +138,20 @@ def compile_classifier(model, learning_rate: float, optimizer=None) -> None:
                   metrics=["accuracy"])
 
 
+#: Set to an epoch number (tests/test_resilience.py), a training with a backup directory stops after that
+#: epoch's checkpoint and record, writes ``held`` there and waits until ``release`` appears (or it is
+#: killed): a test then acts on a training that is certainly mid-way, instead of polling a clock.
+HOLD_AFTER_EPOCH = "OPSCORE_HOLD_AFTER_EPOCH"
+
+
+def _hold_if_asked(backup_dir: Path, completed_epochs: int) -> None:
+    if os.environ.get(HOLD_AFTER_EPOCH) != str(completed_epochs):
+        return
+    (backup_dir / "held").touch()
+    while not (backup_dir / "release").exists():
+        time.sleep(0.05)
+
+
 def train_classifier(model, train_data, validation_data, epochs: int, learning_rate: float,
                      backup_dir: str | Path | None = None, optimizer=None) -> pd.DataFrame:
     """Compile with Adam (or the given optimizer) and train epoch by epoch; one row per epoch.
@@ -169,6 +184,7 @@ def train_classifier(model, train_data, validation_data, epochs: int, learning_r
             break
         if manager is not None:
             checkpoints.save(manager, completed, epoch + 1, rows, backup_dir)
+            _hold_if_asked(backup_dir, epoch + 1)
     history = pd.DataFrame(rows)
     losses = history.get("loss", pd.Series(dtype=float))
     if len(history) < epochs or not np.isfinite(losses).all():
