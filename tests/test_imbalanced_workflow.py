@@ -1,5 +1,6 @@
-"""A minimal config (datasets, models, variants only: every other key takes its default) on a
-heavily imbalanced table, ranked and pruned on macro F1, with float16 and TFLite variants of A2E."""
+"""A minimal config (datasets, models, variants, and a shorter measurement: every other key takes its
+default) on a heavily imbalanced table, ranked and pruned on macro F1, with float16 and TFLite
+variants of A2E."""
 import numpy as np
 import pandas as pd
 import pytest
@@ -26,7 +27,11 @@ def imbalanced_run(tmp_path_factory):
     write_imbalanced_table(table)
     config = {"datasets": {"fraud": {"path": str(table), "label": "label", "splits": ["70-30"], "metric": "f1_macro"}},
               "models": {"A2E": None},
-              "variants": VARIANTS}
+              "variants": VARIANTS,
+              # the default 10 rounds, each variant in one process and LoadGen's shortest runs (the
+              # default 3 processes start TensorFlow 9 times here; tests/test_benchmark.py covers them)
+              "measure": {"processes": 1, "loadgen": {"min_queries": 20, "min_seconds": 0.05,
+                                                      "offline_seconds": 0.05, "batch": 32}}}
     return completed_run(tmp_path_factory, "imbalanced", config,
                          targets=("results/scores/fraud/ranking.csv", "results/figures/fraud/bubble.svg"))
 
