@@ -562,19 +562,24 @@ def test_cli_help_names_its_command_and_the_columns(capsys):
         main(["--help"])
     assert done.value.code == 0
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps to the terminal's width
-    assert text.startswith("usage: python -m opscore.ranking [-h]")
-    assert ("Rank model variants by OpScore = log10(1-accuracy) + log10(time_s) + log10(size_mb) (lower is better; "
-            "size in MB = bytes/1e6). IN.csv needs columns model, accuracy, size_mb, train_time_s, inference_time_s; "
-            "other columns are kept. If a dataset column exists, each dataset is ranked separately. OUT.csv gets the "
-            "ranked rows plus MIN/MAX rows.") in text
-    for option in ("--time-basis {inference,train,total,latency}", "--metric", "--time-statistic {median,min,total}",
-                   "--n-test N_TEST", "--markdown OUT.md", "IN.csv measurements, one row per model variant",
-                   "OUT.csv ranked table to write", "quality metric in the score (default: accuracy, the paper's)",
-                   "test-set size: floors 1-accuracy at 1/N (an n_test column takes precedence)",
-                   "also write a Markdown table", "which time enters the score (default: inference)",
-                   "recompute inference_time_s from the repeats (needs repeats and inference_median_s / "
-                   "inference_min_s / inference_total_s); default: as given"):
-        assert option in text, option
+    # word for word (a substring check would pass on a help text with something around it)
+    assert text == (
+        "usage: python -m opscore.ranking [-h] [--time-basis {inference,train,total,latency}] "
+        "[--metric {accuracy,balanced_accuracy,f1_macro,recall_macro,precision_macro,auc}] "
+        "[--time-statistic {median,min,total}] [--n-test N_TEST] [--markdown OUT.md] IN.csv OUT.csv "
+        "Rank model variants by OpScore = log10(1-accuracy) + log10(time_s) + log10(size_mb) (lower is better; "
+        "size in MB = bytes/1e6). IN.csv needs columns model, accuracy, size_mb, train_time_s, inference_time_s; "
+        "other columns are kept. If a dataset column exists, each dataset is ranked separately. OUT.csv gets the "
+        "ranked rows plus MIN/MAX rows. "
+        "positional arguments: IN.csv measurements, one row per model variant OUT.csv ranked table to write "
+        "options: -h, --help show this help message and exit "
+        "--time-basis {inference,train,total,latency} which time enters the score (default: inference) "
+        "--metric {accuracy,balanced_accuracy,f1_macro,recall_macro,precision_macro,auc} quality metric in the "
+        "score (default: accuracy, the paper's) "
+        "--time-statistic {median,min,total} recompute inference_time_s from the repeats (needs repeats and "
+        "inference_median_s / inference_min_s / inference_total_s); default: as given "
+        "--n-test N_TEST test-set size: floors 1-accuracy at 1/N (an n_test column takes precedence) "
+        "--markdown OUT.md also write a Markdown table")
 
 
 def test_to_markdown_formats_every_kind_of_cell_word_for_word():
@@ -798,6 +803,79 @@ def test_time_for_basis_defaults_to_inference_and_an_unknown_spread_is_none():
     ties = time_ties(pd.DataFrame({"model": ["A", "D"], "variant": "v", "time_s": [1.0, 1.2],
                                    "inference_cv": [0.25, np.nan]}))
     assert ties.tolist() == ["D/v", "A/v"]
+
+
+def test_to_markdown_aligns_by_column_not_by_dtype_and_formats_the_edges():
+    """Numbers held as objects (a table built with pd.NA) still right-aligned, flags left-aligned even as
+    nullable booleans; 1e-3 still fixed, 1e6 already scientific; a note without unfreeze; a single metric."""
+    def numbers(*values):
+        return pd.Series(values, dtype=object)
+
+    table = pd.DataFrame({
+        "model": ["A", "B"], "variant": ["v", "w"], "accuracy": numbers(0.5, pd.NA),
+        "metric_ci_low": numbers(0.45, pd.NA), "metric_ci_high": numbers(0.55, pd.NA), "time_s": numbers(0.001, pd.NA),
+        "inference_cv": numbers(0.1, pd.NA), "timing_unstable": pd.array([True, pd.NA], dtype="boolean"),
+        "contended": pd.array([True, False], dtype="boolean"), "size_mb": numbers(1e6, pd.NA),
+        "opscore": numbers(-1.0, pd.NA), "pareto": pd.array([False, pd.NA], dtype="boolean"), "rank": numbers(1, pd.NA),
+        "time_ties": ["B/w", ""]})
+    rows = (
+        "| model   | variant   |   accuracy |   metric_ci_low |   metric_ci_high |   time_s |   inference_cv "
+        "| timing_unstable   | contended   |   size_mb |   opscore | pareto   |   rank |\n"
+        "|:--------|:----------|-----------:|----------------:|-----------------:|---------:|---------------:"
+        "|:------------------|:------------|----------:|----------:|:---------|-------:|\n"
+        "| A       | v         |     0.5000 |          0.4500 |           0.5500 | 0.001000 |         10.0 % "
+        "| UNSTABLE          | CONTENDED   | 1.000e+06 |    -1.000 | no       |      1 |\n"
+        "| B       | w         |            |                 |                  |          |                "
+        "|                   |             |           |           |          |        |\n")
+    assert to_markdown(table) == (rows + "\nTimes within each other's repeat-to-repeat noise (their order in time is "
+                                  "not measured):\n- A/v/: B/w\n")
+    assert to_markdown(table.assign(time_ties="")) == rows
+    assert to_markdown(table.drop(columns="time_ties")) == rows
+    one = pd.DataFrame({"model": ["A"], "metric": ["f1_macro"], "f1_macro": [0.5], "accuracy": [0.9],
+                        "balanced_accuracy": [0.3]})
+    assert to_markdown(one) == "| model   |   accuracy |   f1_macro |\n|:--------|-----------:|-----------:|\n" \
+                               "| A       |     0.9000 |     0.5000 |\n"
+    with pytest.raises(ValueError) as error:
+        to_markdown(pd.DataFrame({"other": [1]}))
+    assert str(error.value) == ("to_markdown: none of the key columns dataset, model, variant, unfreeze, split, seed, "
+                                "accuracy, balanced_accuracy, f1_macro, recall_macro, precision_macro, auc_ovr, "
+                                "metric_ci_low, metric_ci_high, time_s, inference_cv, timing_unstable, contended, "
+                                "size_mb, opscore, pareto, rank present")
+
+
+def test_write_table_makes_the_folders_and_writes_no_index(tmp_path):
+    import pyarrow.parquet as pq
+
+    both = rank_tables_by(pd.concat([variants(dataset="a"), variants(dataset="b")], ignore_index=True))
+    part = both[both["dataset"] == "b"]  # rows 5-9 of the two rankings
+    deep = tmp_path / "x" / "y"
+    write_table(part, deep / "t.parquet", deep / "t.csv", deep / "t.md")
+    assert pq.read_schema(deep / "t.parquet").names == list(part.columns)
+    assert list(pd.read_parquet(deep / "t.parquet").index) == [0, 1, 2, 3, 4]
+    assert list(pd.read_csv(deep / "t.csv").columns) == list(part.columns)
+    assert (deep / "t.md").read_text(encoding="utf-8") == to_markdown(part)
+
+
+def test_cli_in_process_refusals_word_for_word_and_the_statistic_without_datasets(tmp_path, capsys):
+    src = tmp_path / "in.csv"
+    variants(inference_min_s=[0.5, 0.02, 0.3], repeats=10).to_csv(src, index=False)
+    assert main([str(src), str(tmp_path / "out.csv"), "--time-statistic", "min"]) == 0
+    got = pd.read_csv(tmp_path / "out.csv").set_index("model")
+    # the minimum x 10 repeats: A 5 s, B 0.2 s, C 3 s (not the 10, 0.1 and 1 s given)
+    # A: -1 + log10(5) + log10(2) = 0; B: -2 + log10(0.2) + 1; C: log10(0.5) + log10(3) + 0
+    assert got.loc[["A", "B", "C"], "opscore"].tolist() == pytest.approx(
+        [0.0, -1 + math.log10(0.2), -LOG2 + math.log10(3)], abs=1e-12)
+    capsys.readouterr()
+    bad = tmp_path / "bad.csv"
+    variants().drop(columns=["size_mb", "train_time_s"]).to_csv(bad, index=False)
+    for argv, message in (([str(bad)], f"{bad} is missing required column(s): size_mb, train_time_s"),
+                          ([str(src), "--metric", "f1_macro"], f"{src} is missing required column(s): f1_macro"),
+                          ([str(src), "--n-test", "0"], "--n-test must be positive")):
+        with pytest.raises(SystemExit) as done:
+            main([*argv[:1], str(tmp_path / "x.csv"), *argv[1:]])
+        assert done.value.code == 2
+        assert capsys.readouterr().err.endswith(f"\npython -m opscore.ranking: error: {message}\n"), argv
+    assert not (tmp_path / "x.csv").exists()
 
 
 def test_many_tied_variants_keep_their_order_and_share_their_rank():
