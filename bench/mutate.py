@@ -57,6 +57,8 @@ MODULES = {
                  "_parameter_values", "random_baseline"]),
     "costs": ("costs.py", ["tests/test_costs.py"], ["count_flops", "count_flops_or_nan", "parameter_bytes", "speedups"]),
     "variants": ("variants.py", ["tests/test_variants.py"], None),
+    # the 95 % intervals and the paired comparisons of the quality metrics
+    "uncertainty": ("uncertainty.py", ["tests/test_uncertainty.py"], None),
 }
 
 PYPROJECT = """\
