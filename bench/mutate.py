@@ -45,10 +45,15 @@ MODULES = {
     "score": ("score.py", ["tests/test_score.py"], None),
     "ranking": ("ranking.py", ["tests/test_score.py"], None),
     "selection": ("selection.py", ["tests/test_selection.py"], None),
-    # the config checks, through check_config and the Snakefile's dry runs (the staged workflow imports the
-    # mutated library): minutes per surviving mutant
-    "config": ("config.py", ["tests/test_variants.py", "tests/test_workflow.py", "tests/test_tabular_workflow.py",
-                             "-k", "variants or config_errors or paper_grid or refused or needs_its_label or lee_grid"],
+    # the config checks, through the tests that call them in the test process (conftest.check_config: the
+    # schema, then complete and check). Not the dry runs: a Snakemake started by a test imports the mutated
+    # library with mutmut's trampoline, which looks for mutmut's settings in the run's directory and fails
+    # there; and mutmut only credits a test with the functions it called in its own process.
+    "config": ("config.py", ["tests/test_workflow.py", "tests/test_tabular_workflow.py", "tests/test_planning_checks.py",
+                             "tests/test_selection.py", "tests/test_benchmark.py", "-k",
+                             "config_errors or needs_its_label or names_are_refused or safe_names_pass or cluster_k1 "
+                             "or unfreeze_beyond or counts_its_normalization or checked_at_planning "
+                             "or old_memory_constraint or manifests_give"],
                None),
     "splits": ("data/splits.py", ["tests/test_data.py", "tests/test_data_csv.py"], None),
     "tables": ("data/tables.py", ["tests/test_data_csv.py", "tests/test_data.py"], None),
@@ -57,6 +62,12 @@ MODULES = {
                  "_parameter_values", "random_baseline"]),
     "costs": ("costs.py", ["tests/test_costs.py"], ["count_flops", "count_flops_or_nan", "parameter_bytes", "speedups"]),
     "variants": ("variants.py", ["tests/test_variants.py"], None),
+    # the 95 % intervals and the paired comparisons of the quality metrics
+    "uncertainty": ("uncertainty.py", ["tests/test_uncertainty.py"], None),
+    # the contention rule (what the kernel's counters between two snapshots say), not the reading of /proc;
+    # the fast tests of test_benchmark (the others time real models)
+    "contention": ("benchmark/contention.py", ["tests/test_benchmark.py", "-k", "contention or live_snapshot"],
+                   ["between"]),
 }
 
 PYPROJECT = """\

@@ -18,6 +18,7 @@ from opscore.score import (
     pareto_front,
     rank_table,
     rank_tables_by,
+    variant_rows,
 )
 
 WORKFLOW_DIR = Path(__file__).resolve().parents[1] / "workflow"
@@ -561,19 +562,24 @@ def test_cli_help_names_its_command_and_the_columns(capsys):
         main(["--help"])
     assert done.value.code == 0
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps to the terminal's width
-    assert text.startswith("usage: python -m opscore.ranking [-h]")
-    assert ("Rank model variants by OpScore = log10(1-accuracy) + log10(time_s) + log10(size_mb) (lower is better; "
-            "size in MB = bytes/1e6). IN.csv needs columns model, accuracy, size_mb, train_time_s, inference_time_s; "
-            "other columns are kept. If a dataset column exists, each dataset is ranked separately. OUT.csv gets the "
-            "ranked rows plus MIN/MAX rows.") in text
-    for option in ("--time-basis {inference,train,total,latency}", "--metric", "--time-statistic {median,min,total}",
-                   "--n-test N_TEST", "--markdown OUT.md", "IN.csv measurements, one row per model variant",
-                   "OUT.csv ranked table to write", "quality metric in the score (default: accuracy, the paper's)",
-                   "test-set size: floors 1-accuracy at 1/N (an n_test column takes precedence)",
-                   "also write a Markdown table", "which time enters the score (default: inference)",
-                   "recompute inference_time_s from the repeats (needs repeats and inference_median_s / "
-                   "inference_min_s / inference_total_s); default: as given"):
-        assert option in text, option
+    # word for word (a substring check would pass on a help text with something around it)
+    assert text == (
+        "usage: python -m opscore.ranking [-h] [--time-basis {inference,train,total,latency}] "
+        "[--metric {accuracy,balanced_accuracy,f1_macro,recall_macro,precision_macro,auc}] "
+        "[--time-statistic {median,min,total}] [--n-test N_TEST] [--markdown OUT.md] IN.csv OUT.csv "
+        "Rank model variants by OpScore = log10(1-accuracy) + log10(time_s) + log10(size_mb) (lower is better; "
+        "size in MB = bytes/1e6). IN.csv needs columns model, accuracy, size_mb, train_time_s, inference_time_s; "
+        "other columns are kept. If a dataset column exists, each dataset is ranked separately. OUT.csv gets the "
+        "ranked rows plus MIN/MAX rows. "
+        "positional arguments: IN.csv measurements, one row per model variant OUT.csv ranked table to write "
+        "options: -h, --help show this help message and exit "
+        "--time-basis {inference,train,total,latency} which time enters the score (default: inference) "
+        "--metric {accuracy,balanced_accuracy,f1_macro,recall_macro,precision_macro,auc} quality metric in the "
+        "score (default: accuracy, the paper's) "
+        "--time-statistic {median,min,total} recompute inference_time_s from the repeats (needs repeats and "
+        "inference_median_s / inference_min_s / inference_total_s); default: as given "
+        "--n-test N_TEST test-set size: floors 1-accuracy at 1/N (an n_test column takes precedence) "
+        "--markdown OUT.md also write a Markdown table")
 
 
 def test_to_markdown_formats_every_kind_of_cell_word_for_word():
@@ -694,3 +700,210 @@ def test_cli_in_process_passes_every_option(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([str(tmp_path / "missing.csv"), str(tmp_path / "x.csv")])
     assert f"cannot read {tmp_path / 'missing.csv'}: " in capsys.readouterr().err
+
+
+def test_text_where_a_number_belongs_is_refused_by_name():
+    for args, name in ((("high", 10.0, 2.0), "accuracy"), ((0.9, "slow", 2.0), "time_s"),
+                       ((0.9, 10.0, "big"), "size_mb"), (([0.9, 0.8], 10.0, 2.0, ["many", "few"]), "n_test")):
+        with pytest.raises(ValueError) as error:
+            opscore(*args)
+        assert str(error.value).startswith(f"{name} must be numeric: "), args
+    with pytest.raises(ValueError) as error:
+        floored_error(["high"])
+    assert str(error.value).startswith("accuracy must be numeric: ")
+    with pytest.raises(ValueError) as error:
+        floored_error([0.5], n_test="many")
+    assert str(error.value).startswith("n_test must be numeric: ")
+
+
+def test_errors_name_the_row_word_for_word():
+    """By position and identity in a table, by index label for a Series, by position otherwise."""
+    bad_size = variants()
+    bad_size.loc[1, "size_mb"] = 0.0
+    bad_time = variants()
+    bad_time.loc[2, "inference_time_s"] = -1.0
+    for table, message in (
+            (bad_size, "size_mb must be positive and finite; bad value at row 1 (model=B, variant=pruned)"),
+            (bad_time, "time_s must be positive and finite; bad value at row 2 (model=C, variant=clustered)"),
+            (bad_size.drop(columns=["model", "variant"]), "size_mb must be positive and finite; bad value at row 1"),
+            (variants().iloc[:0], "rank_table: no rows to rank"),
+            (variants().drop(columns="size_mb"), "rank_table: missing column(s) size_mb")):
+        with pytest.raises(ValueError) as error:
+            rank_table(table)
+        assert str(error.value) == message
+    with pytest.raises(ValueError) as error:
+        rank_table(variants().drop(columns="size_mb"), metric="f1_macro")
+    assert str(error.value) == "rank_table: missing column(s) f1_macro, size_mb"
+    with pytest.raises(ValueError) as error:
+        rank_table(variants(), metric="watts")
+    assert str(error.value) == ("metric must be one of accuracy, balanced_accuracy, f1_macro, recall_macro, "
+                                "precision_macro, auc; got 'watts'")
+    with pytest.raises(ValueError) as error:
+        opscore(pd.Series([0.9, 0.9], index=["a", "b"]), pd.Series([1.0, 0.0], index=["a", "b"]), 2.0)
+    assert str(error.value) == "time_s must be positive and finite; bad value at index 'b'"
+    with pytest.raises(ValueError) as error:
+        floored_error([0.5, 0.5, 0.5], n_test=[10, 0, 20])
+    assert str(error.value) == "n_test must be positive; bad value at row 1"
+    with pytest.raises(ValueError) as error:
+        floored_error([0.5, 1.0])
+    assert str(error.value) == ("accuracy is 1.0 (log10 error = -inf) and no n_test is known to floor the error at "
+                                "1/n_test: row 1; add an n_test column or pass n_test")
+
+
+def test_n_test_per_cell_of_a_broadcast_grid():
+    # accuracy per row (1.0 and 0.9), time per column (10 s and 0.1 s), 2 MB; n_test per row: 100 floors the
+    # perfect row at 1/100, 1000 leaves 0.9's error of 0.1 as it is
+    grid = opscore(np.array([[1.0], [0.9]]), np.array([10.0, 0.1]), 2.0, n_test=np.array([[100], [1000]]))
+    np.testing.assert_allclose(grid, [[-2 + 1 + LOG2, -2 - 1 + LOG2], [-1 + 1 + LOG2, -1 - 1 + LOG2]])
+
+
+def test_ranked_table_columns_types_and_index():
+    """Integer and flag columns stay integer and boolean, nullable so that the MIN/MAX rows hold NA; the
+    ranked rows get a fresh index (no stray index column) and the reference rows are two whatever the columns."""
+    given = variants(seed=[1, 2, 3], timing_unstable=[False, True, False], under_5_mb=[True, False, True],
+                     measured=pd.to_datetime(["2022-01-01"] * 3)).set_axis([7, 8, 9])
+    t = rank_table(given)
+    assert list(t.columns) == [
+        *given.columns, "metric", "time_basis", "time_s", "log10_error", "log10_time", "log10_size", "opscore",
+        "error_floored", "pareto", "time_ties", "rank", "row", "accuracy_norm", "time_s_norm", "size_mb_norm",
+        "opscore_norm"]
+    assert list(t.index) == [0, 1, 2, 3, 4] and t["row"].tolist() == ["variant"] * 3 + ["MIN", "MAX"]
+    assert t["seed"].dtype == "Int64" and t["rank"].dtype == "Int64"
+    for flag in ("timing_unstable", "error_floored", "pareto"):
+        assert t[flag].dtype == "boolean", flag
+    assert t["timing_unstable"].iloc[:3].tolist() == [True, False, False]  # B, C, A
+    assert t["timing_unstable"].iloc[3:].isna().all()
+    assert t["under_5_mb"].iloc[3:].isna().all()  # a flag has no best or worst, whatever its name says
+    real = variant_rows(t)
+    assert list(real.columns) == list(t.columns) and list(real.index) == [0, 1, 2]
+    assert real["model"].tolist() == ["B", "C", "A"]
+
+
+def test_a_given_size_in_mb_wins_over_size_bytes():
+    # size_bytes of 5 MB everywhere would give A log10(0.1) + 1 + log10(5); the given 2 MB are kept
+    t = rank_table(variants(size_bytes=[5_000_000] * 3)).set_index("model")
+    assert t.loc["A", "size_mb"] == 2.0 and t.loc["A", "opscore"] == pytest.approx(LOG2)
+
+
+def test_pareto_front_on_the_ranked_metric():
+    # A is the more accurate, B has the better macro F1; same time and size: the metric decides who is dominated
+    df = pd.DataFrame({"model": ["A", "B"], "accuracy": [0.9, 0.8], "f1_macro": [0.5, 0.7],
+                       "inference_time_s": [1.0, 1.0], "size_mb": [1.0, 1.0]})
+    for metric, front in (("f1_macro", {"A": False, "B": True}), ("accuracy", {"A": True, "B": False})):
+        real = variant_rows(rank_table(df, metric=metric))
+        assert dict(zip(real["model"], real["pareto"].tolist(), strict=True)) == front, metric
+
+
+def test_time_for_basis_defaults_to_inference_and_an_unknown_spread_is_none():
+    from opscore.score import time_for_basis, time_ties
+
+    table = pd.DataFrame({"train_time_s": [1.0, 2.0], "inference_time_s": [3.0, 4.0]})
+    assert time_for_basis(table).tolist() == [3.0, 4.0]
+    # D's cv unknown: its own spread counts as none, A's 25 % still covers the 0.2 s between them
+    ties = time_ties(pd.DataFrame({"model": ["A", "D"], "variant": "v", "time_s": [1.0, 1.2],
+                                   "inference_cv": [0.25, np.nan]}))
+    assert ties.tolist() == ["D/v", "A/v"]
+
+
+def test_to_markdown_aligns_by_column_not_by_dtype_and_formats_the_edges():
+    """Numbers held as objects (a table built with pd.NA) still right-aligned, flags left-aligned even as
+    nullable booleans; 1e-3 still fixed, 1e6 already scientific; a note without unfreeze; a single metric."""
+    def numbers(*values):
+        return pd.Series(values, dtype=object)
+
+    table = pd.DataFrame({
+        "model": ["A", "B"], "variant": ["v", "w"], "accuracy": numbers(0.5, pd.NA),
+        "metric_ci_low": numbers(0.45, pd.NA), "metric_ci_high": numbers(0.55, pd.NA), "time_s": numbers(0.001, pd.NA),
+        "inference_cv": numbers(0.1, pd.NA), "timing_unstable": pd.array([True, pd.NA], dtype="boolean"),
+        "contended": pd.array([True, False], dtype="boolean"), "size_mb": numbers(1e6, pd.NA),
+        "opscore": numbers(-1.0, pd.NA), "pareto": pd.array([False, pd.NA], dtype="boolean"), "rank": numbers(1, pd.NA),
+        "time_ties": ["B/w", ""]})
+    rows = (
+        "| model   | variant   |   accuracy |   metric_ci_low |   metric_ci_high |   time_s |   inference_cv "
+        "| timing_unstable   | contended   |   size_mb |   opscore | pareto   |   rank |\n"
+        "|:--------|:----------|-----------:|----------------:|-----------------:|---------:|---------------:"
+        "|:------------------|:------------|----------:|----------:|:---------|-------:|\n"
+        "| A       | v         |     0.5000 |          0.4500 |           0.5500 | 0.001000 |         10.0 % "
+        "| UNSTABLE          | CONTENDED   | 1.000e+06 |    -1.000 | no       |      1 |\n"
+        "| B       | w         |            |                 |                  |          |                "
+        "|                   |             |           |           |          |        |\n")
+    assert to_markdown(table) == (rows + "\nTimes within each other's repeat-to-repeat noise (their order in time is "
+                                  "not measured):\n- A/v/: B/w\n")
+    assert to_markdown(table.assign(time_ties="")) == rows
+    assert to_markdown(table.drop(columns="time_ties")) == rows
+    one = pd.DataFrame({"model": ["A"], "metric": ["f1_macro"], "f1_macro": [0.5], "accuracy": [0.9],
+                        "balanced_accuracy": [0.3]})
+    assert to_markdown(one) == "| model   |   accuracy |   f1_macro |\n|:--------|-----------:|-----------:|\n" \
+                               "| A       |     0.9000 |     0.5000 |\n"
+    with pytest.raises(ValueError) as error:
+        to_markdown(pd.DataFrame({"other": [1]}))
+    assert str(error.value) == ("to_markdown: none of the key columns dataset, model, variant, unfreeze, split, seed, "
+                                "accuracy, balanced_accuracy, f1_macro, recall_macro, precision_macro, auc_ovr, "
+                                "metric_ci_low, metric_ci_high, time_s, inference_cv, timing_unstable, contended, "
+                                "size_mb, opscore, pareto, rank present")
+
+
+def test_write_table_makes_the_folders_and_writes_no_index(tmp_path):
+    import pyarrow.parquet as pq
+
+    both = rank_tables_by(pd.concat([variants(dataset="a"), variants(dataset="b")], ignore_index=True))
+    part = both[both["dataset"] == "b"]  # rows 5-9 of the two rankings
+    deep = tmp_path / "x" / "y"
+    write_table(part, deep / "t.parquet", deep / "t.csv", deep / "t.md")
+    assert pq.read_schema(deep / "t.parquet").names == list(part.columns)
+    assert list(pd.read_parquet(deep / "t.parquet").index) == [0, 1, 2, 3, 4]
+    assert list(pd.read_csv(deep / "t.csv").columns) == list(part.columns)
+    assert (deep / "t.md").read_text(encoding="utf-8") == to_markdown(part)
+
+
+def test_cli_in_process_refusals_word_for_word_and_the_statistic_without_datasets(tmp_path, capsys):
+    src = tmp_path / "in.csv"
+    variants(inference_min_s=[0.5, 0.02, 0.3], repeats=10).to_csv(src, index=False)
+    assert main([str(src), str(tmp_path / "out.csv"), "--time-statistic", "min"]) == 0
+    got = pd.read_csv(tmp_path / "out.csv").set_index("model")
+    # the minimum x 10 repeats: A 5 s, B 0.2 s, C 3 s (not the 10, 0.1 and 1 s given)
+    # A: -1 + log10(5) + log10(2) = 0; B: -2 + log10(0.2) + 1; C: log10(0.5) + log10(3) + 0
+    assert got.loc[["A", "B", "C"], "opscore"].tolist() == pytest.approx(
+        [0.0, -1 + math.log10(0.2), -LOG2 + math.log10(3)], abs=1e-12)
+    capsys.readouterr()
+    bad = tmp_path / "bad.csv"
+    variants().drop(columns=["size_mb", "train_time_s"]).to_csv(bad, index=False)
+    for argv, message in (([str(bad)], f"{bad} is missing required column(s): size_mb, train_time_s"),
+                          ([str(src), "--metric", "f1_macro"], f"{src} is missing required column(s): f1_macro"),
+                          ([str(src), "--n-test", "0"], "--n-test must be positive")):
+        with pytest.raises(SystemExit) as done:
+            main([*argv[:1], str(tmp_path / "x.csv"), *argv[1:]])
+        assert done.value.code == 2
+        assert capsys.readouterr().err.endswith(f"\npython -m opscore.ranking: error: {message}\n"), argv
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_many_tied_variants_keep_their_order_and_share_their_rank():
+    # 18 variants, 1 s and 1 MB each, accuracy 0.9, 0.99, 0.5 in turn: OpScores -1, -2 and -0.301 six times each
+    df = pd.DataFrame({"model": [f"m{i:02d}" for i in range(18)], "accuracy": [0.9, 0.99, 0.5] * 6,
+                       "inference_time_s": 1.0, "size_mb": 1.0})
+    real = variant_rows(rank_table(df))
+    assert real["model"].tolist() == [f"m{i:02d}" for first in (1, 0, 2) for i in range(first, 18, 3)]
+    assert real["rank"].tolist() == [1] * 6 + [7] * 6 + [13] * 6
+
+
+def test_a_single_variant_is_its_own_min_and_max():
+    t = rank_table(variants(inference_cv=[0.1, 0.1, 0.1]).iloc[:1]).set_index("row")
+    assert t.loc["variant", "opscore"] == pytest.approx(LOG2) and t.loc["variant", "rank"] == 1
+    assert bool(t.loc["variant", "pareto"]) and t.loc["variant", "time_ties"] == ""
+    for row in ("MIN", "MAX"):
+        assert t.loc[row, ["accuracy", "time_s", "size_mb"]].tolist() == [0.9, 10.0, 2.0]
+        assert t.loc[row, "opscore"] == pytest.approx(LOG2)
+    assert (t[["accuracy_norm", "time_s_norm", "size_mb_norm", "opscore_norm"]] == 0.0).all().all()
+
+
+def test_the_interval_of_the_ranked_metric_is_carried_over():
+    intervals = {"accuracy_ci_low": [0.85, 0.98, 0.45], "accuracy_ci_high": [0.95, 1.0, 0.55],
+                 "f1_macro": [0.8, 0.9, 0.4], "f1_macro_ci_low": [0.7, 0.85, 0.3], "f1_macro_ci_high": [0.88, 0.95, 0.5]}
+    by_accuracy = variant_rows(rank_table(variants(**intervals))).set_index("model")  # B, C, A
+    assert by_accuracy.loc[["A", "B", "C"], "metric_ci_low"].tolist() == [0.85, 0.98, 0.45]
+    assert by_accuracy.loc[["A", "B", "C"], "metric_ci_high"].tolist() == [0.95, 1.0, 0.55]
+    by_f1 = variant_rows(rank_table(variants(**intervals), metric="f1_macro")).set_index("model")
+    assert by_f1.loc[["A", "B", "C"], "metric_ci_low"].tolist() == [0.7, 0.85, 0.3]
+    assert by_f1.loc[["A", "B", "C"], "metric_ci_high"].tolist() == [0.88, 0.95, 0.5]
+    assert "metric_ci_low" not in rank_table(variants()).columns  # no interval measured, none shown
