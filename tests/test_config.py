@@ -10,8 +10,6 @@ from conftest import check_config, test_config
 
 from opscore import config as settings
 
-TINY = test_config("tiny")
-
 #: what the tiny config becomes: its own values, and every default of a key it leaves out, spelled out
 TINY_COMPLETED = {
     "weights": "none",
@@ -193,6 +191,8 @@ BAD_CONFIGS = [
     (dict(datasets={"digits": {"splits": ["70-20"]}}),
      "config datasets.digits.splits: invalid split '70-20': both parts must be positive and sum to 100; use "
      "'official' or TRAIN-TEST percentages summing to 100, such as '70-30' or '80-20'"),
+    (dict(models={"A2E": None}, datasets={"../t": TABLE}),  # a path part under results/
+     "config datasets: the name '../t' is not allowed; names are path parts under results/"),
     (dict(models={"my/model": None}),
      "config models: the name 'my/model' is not allowed; names are path parts under results/: letters, digits, "
      "'-', '_' and '.', not starting with a dot (e.g. my-table_v2)"),
@@ -257,6 +257,7 @@ GOOD_CONFIGS = {
     "an image folder's official split": dict(datasets={"flowers": {"path": "data/flowers", "splits": ["official"]}}),
     "a dataset restricted to some models": dict(models={"MobileNetV2": None, "AlexNet": None},
                                                 datasets={"digits": {"splits": ["70-30"], "models": ["AlexNet"]}}),
+    "a name with a dot, a dash and an underscore": dict(models={"A2E": None}, datasets={"fraud-2024_v2.1": TABLE}),
     "a CSV table for A2E": dict(models={"A2E": {"unfreeze": [1, 6, "all"]}},
                                 datasets={"t": {**TABLE, "features": ["x1", "x2"]}}),
     "a CSV table restricted to A2E beside images": dict(
