@@ -45,16 +45,11 @@ MODULES = {
     "score": ("score.py", ["tests/test_score.py"], None),
     "ranking": ("ranking.py", ["tests/test_score.py"], None),
     "selection": ("selection.py", ["tests/test_selection.py"], None),
-    # the config checks, through the tests that call them in the test process (conftest.check_config: the
-    # schema, then complete and check). Not the dry runs: a Snakemake started by a test imports the mutated
-    # library with mutmut's trampoline, which looks for mutmut's settings in the run's directory and fails
-    # there; and mutmut only credits a test with the functions it called in its own process.
-    "config": ("config.py", ["tests/test_workflow.py", "tests/test_tabular_workflow.py", "tests/test_planning_checks.py",
-                             "tests/test_selection.py", "tests/test_benchmark.py", "-k",
-                             "config_errors or needs_its_label or names_are_refused or safe_names_pass or cluster_k1 "
-                             "or unfreeze_beyond or counts_its_normalization or checked_at_planning "
-                             "or old_memory_constraint or manifests_give"],
-               None),
+    # the config checks: tests/test_config.py calls them in the test process (conftest.check_config: the schema,
+    # then complete and check). Not the dry runs: a Snakemake started by a test imports the mutated library with
+    # mutmut's trampoline, which looks for mutmut's settings in the run's directory and fails there; and mutmut
+    # only credits a test with the functions it called in its own process.
+    "config": ("config.py", ["tests/test_config.py"], None),
     "splits": ("data/splits.py", ["tests/test_data.py", "tests/test_data_csv.py"], None),
     "tables": ("data/tables.py", ["tests/test_data_csv.py", "tests/test_data.py"], None),
     "metrics": ("measure.py", ["tests/test_measure.py", "tests/test_score.py"],
