@@ -32,7 +32,7 @@ rule prepare_data:
         mem_mb=4000,
         runtime=20,
     params:
-        options=lambda wc: config["datasets"][wc.dataset],
+        options=dataset_options,
         download_dir=DOWNLOADS,
     script:
         "../scripts/prepare_data.py"

@@ -53,6 +53,6 @@ rule train:
         learning_rate=learning_rate,
         batchnorm_momentum=config["training"]["batchnorm_momentum"],
         settings=kind_settings,
-        backup_dir=lambda wc: f"results/models/{RUN.format(**wc)}/backup",
+        backup_dir=f"{MODELS}/backup",
     script:
         "../scripts/train.py"

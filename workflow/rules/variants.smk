@@ -6,7 +6,7 @@
 
 rule convert_tflite:
     input:
-        checkpoint=lambda wc: CHECKPOINT.format(**original_of(wc)),
+        checkpoint=ORIGINAL_CHECKPOINT,
         data=DATA,
     output:
         tflite=TFLITE,
@@ -30,7 +30,7 @@ rule convert_tflite:
 
 rule derive_model:
     input:
-        checkpoint=lambda wc: CHECKPOINT.format(**original_of(wc)),
+        checkpoint=ORIGINAL_CHECKPOINT,
         data=DATA,
     output:
         model=DERIVED_MODEL,
