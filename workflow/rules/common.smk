@@ -40,11 +40,15 @@ if workflow.output_settings.verbose:
     os.environ.update(OPSCORE_VERBOSE="1")  # written for the jobs, not read here
 CLUSTERING = config["clustering"]
 PRUNING = config["pruning"]
-USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+# A rule names its conda env file under `--sdm conda`, and when Snakemake only reads the rules to
+# lint them (its one mode with check_envvars off); otherwise none, so that plain runs and
+# `snakemake --archive` work without conda (the pinned venv is the environment), and planning
+# evaluates no conda function per job (docs/planning.md).
+NAMES_CONDA_ENVS = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method or not workflow.check_envvars
 
 
 def planned(function):
-    """``function`` (an input, params or conda function) with its parameters read once: Snakemake
+    """``function`` (an input or params function) with its parameters read once: Snakemake
     otherwise inspects a function's signature at every call, for every job (about a tenth of
     planning a large grid; docs/architecture.md, "Planning at scale")."""
     overwrite_function_params(function, inspect.signature(function).parameters)
@@ -52,10 +56,8 @@ def planned(function):
 
 
 def conda_env(name):
-    """The rule's conda env (envs/NAME.yaml) under `--sdm conda`; none otherwise, so that plain
-    runs and `snakemake --archive` work without conda (the pinned venv is the environment)."""
-    path = str(Path(workflow.basedir) / "envs" / f"{name}.yaml")
-    return planned(lambda wildcards: path if USE_CONDA else None)
+    """The rule's conda env file (envs/NAME.yaml), or None (see NAMES_CONDA_ENVS)."""
+    return str(Path(workflow.basedir) / "envs" / f"{name}.yaml") if NAMES_CONDA_ENVS else None
 
 
 DOWNLOADS = config["download_dir"]
