@@ -44,7 +44,9 @@ PRUNING = config["pruning"]
 # lint them (its one mode with check_envvars off); otherwise none, so that plain runs and
 # `snakemake --archive` work without conda (the pinned venv is the environment), and planning
 # evaluates no conda function per job (docs/planning.md).
-NAMES_CONDA_ENVS = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method or not workflow.check_envvars
+NAMES_CONDA_ENVS = (
+    DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method or not workflow.check_envvars
+)
 
 
 def planned(function):
