@@ -12,8 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn import metrics
-from sklearn.exceptions import UndefinedMetricWarning
 
 
 def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dict:
@@ -23,6 +21,11 @@ def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dic
 
     Two classes (e.g. fraud or not) are scored the binary way: AUC of the second class's
     probability, and top-k is top-1 (accuracy)."""
+    # imported here: scikit-learn takes ~2 s to import, and the jobs that import this module for
+    # sizes or the benchmark's requests (model_inputs, benchmark) never score
+    from sklearn import metrics
+    from sklearn.exceptions import UndefinedMetricWarning
+
     n_classes = probabilities.shape[1]
     labels = np.arange(n_classes)
     predicted = probabilities.argmax(axis=1)
