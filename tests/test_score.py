@@ -18,6 +18,7 @@ from opscore.score import (
     pareto_front,
     rank_table,
     rank_tables_by,
+    variant_rows,
 )
 
 WORKFLOW_DIR = Path(__file__).resolve().parents[1] / "workflow"
@@ -694,3 +695,15 @@ def test_cli_in_process_passes_every_option(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([str(tmp_path / "missing.csv"), str(tmp_path / "x.csv")])
     assert f"cannot read {tmp_path / 'missing.csv'}: " in capsys.readouterr().err
+
+
+def test_a_variant_not_applicable_to_its_model_is_listed_last_with_its_reason_and_not_ranked():
+    table = variants(not_applicable=[None, None, None])
+    skipped = pd.DataFrame({"model": ["A"], "variant": ["qat"], "not_applicable": ["no layer it supports"],
+                            "accuracy": [np.nan], "inference_time_s": [np.nan], "size_mb": [np.nan]})
+    ranked = rank_table(pd.concat([table, skipped], ignore_index=True))
+    assert list(ranked["row"]) == ["variant"] * 3 + ["MIN", "MAX", "not applicable"]
+    last = ranked.iloc[-1]
+    assert (last["variant"], last["not_applicable"]) == ("qat", "no layer it supports") and pd.isna(last["rank"])
+    assert dict(zip(ranked["model"][:3], ranked["opscore"][:3], strict=True)) == pytest.approx(EXPECTED)
+    assert list(variant_rows(ranked)["model"]) == ["B", "C", "A"]

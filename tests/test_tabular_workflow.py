@@ -44,7 +44,7 @@ def tabular_config(table, **dataset_options):
             "variants": VARIANTS,
             "training": {"epochs": 8, "batch_size": 32, "learning_rate": 0.001},
             "clustering": {"order": "after-training"},
-            "pruning": {"fine_tune_epochs": 1}}
+            "fine_tuning": {"epochs": 1}}
 
 
 @pytest.fixture(scope="module")

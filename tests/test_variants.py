@@ -5,7 +5,15 @@ import re
 import pytest
 
 from opscore.config import DEFAULTS
-from opscore.variants import ARTIFACTS, KINDS, NAME_PATTERN, names_made_by, parse_variant
+from opscore.variants import (
+    ARTIFACT_FILES,
+    KINDS,
+    NAME_PATTERN,
+    derived_artifacts,
+    names_derived_into,
+    parse_variant,
+    trained_names,
+)
 
 
 @pytest.mark.parametrize("name, kind, options, trained, precision", [
@@ -21,10 +29,11 @@ from opscore.variants import ARTIFACTS, KINDS, NAME_PATTERN, names_made_by, pars
 ])
 def test_names_parse_into_kind_and_options(name, kind, options, trained, precision):
     variant = parse_variant(name)
-    trained_by = variant.rule(DEFAULTS) == "train"
+    trained_by = variant.is_trained(DEFAULTS)
     assert (variant.kind, variant.options, trained_by, variant.precision()) == (kind, options, trained, precision)
     assert re.fullmatch(NAME_PATTERN, name)
-    assert re.fullmatch(names_made_by(variant.rule(DEFAULTS)), name)
+    made_by = trained_names() if trained_by else names_derived_into(variant.artifact_type(DEFAULTS))
+    assert re.fullmatch(made_by, name)
 
 
 @pytest.mark.parametrize("name", ["quantized", "cluster-k0", "tflite-int4", "prune-magnitude-s100", "transfer-top3",
@@ -56,32 +65,51 @@ def test_float16_precision_says_how_it_was_trained():
     assert parse_variant("original").precision("float32") == "float32"
 
 
-def test_clustering_order_chooses_the_rule_and_the_artifact():
+def test_clustering_order_chooses_training_or_deriving_and_the_artifact():
     after = {**DEFAULTS, "clustering": {**DEFAULTS["clustering"], "order": "after-training"}}
     variant = parse_variant("cluster-k16")
-    assert (variant.rule(DEFAULTS), variant.artifact(DEFAULTS)) == ("train", "weights.h5")
-    assert (variant.rule(after), variant.artifact(after)) == ("derive_model", "model.h5")
+    assert (variant.is_trained(DEFAULTS), variant.artifact(DEFAULTS)) == (True, "weights.h5")
+    assert (variant.is_trained(after), variant.artifact(after)) == (False, "model.h5")
 
 
 def test_every_kind_is_implemented_by_its_module():
-    """A derived kind's module has make(); a trained kind's module only training hooks; every
-    rule a kind names exists and leaves an artifact."""
+    """A derived kind's module has make() and its artifact a file; a trained kind's module only
+    training hooks; what a kind derives from can hold a Keras model; its runtime and studies exist."""
+    from opscore.runtimes import RUNTIMES
+    from opscore.studies import STUDIES
+
     for kind in KINDS.values():
-        assert set(kind.made_by) <= set(ARTIFACTS), kind.name
         module = importlib.import_module(kind.module) if kind.module else None
-        if "derive_model" in kind.made_by:
-            assert callable(module.make), kind.name
-        if kind.made_by == ("train",) and module is not None:
+        if kind.can_be_derived():
+            assert callable(module.make) and kind.artifact in ARTIFACT_FILES, kind.name
+            assert set(kind.takes) <= set(ARTIFACT_FILES) - {"tflite"}, kind.name
+        elif module is not None:
             assert {"build", "before_training", "after_training"} & set(dir(module)), kind.name
+        assert kind.runtime in RUNTIMES and kind.studies <= set(STUDIES), kind.name
         assert re.fullmatch(kind.name_pattern, kind.example.split("[")[0].split("|")[0]), kind.example
+
+
+def test_a_study_a_kind_names_must_exist():
+    """The registry's studies are checked against the studies' registry when it is imported."""
+    import subprocess
+    import sys
+
+    code = ("import dataclasses, opscore.variants as v; "
+            "v.KINDS['float16'] = dataclasses.replace(v.KINDS['float16'], studies=frozenset({'quantized_size'})); "
+            "import opscore.studies")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode != 0 and "float16: quantized_size" in result.stderr
 
 
 def test_wildcard_constraints_of_the_making_rules_cover_every_name_once():
     """A name is made by exactly one rule under a given config (train and derive_model share
-    cluster-k<K>, told apart by their artifacts)."""
+    cluster-k<K>, told apart by their artifacts): training, or the derive rule of its artifact."""
+    assert derived_artifacts() == ("model", "tflite")
     for name in ("original", "float16", "tflite-int8", "prune-filters-b2", "quantize-q8", "transfer-ResNet101-top3"):
-        rules = [rule for rule in ARTIFACTS if re.fullmatch(names_made_by(rule), name)]
-        assert rules == [parse_variant(name).rule(DEFAULTS)], name
+        variant = parse_variant(name)
+        made = [artifact for artifact in derived_artifacts() if re.fullmatch(names_derived_into(artifact), name)]
+        made += ["weights"] * bool(re.fullmatch(trained_names(), name))
+        assert made == [variant.artifact_type(DEFAULTS)], name
 
 
 def test_schema_names_every_kind():
@@ -104,7 +132,7 @@ def test_precisions_names_and_studies_read_from_the_registry():
     assert type(variant.options["budget"]) is int and type(parse_variant("prune-filters-b2.5").options["budget"]) is float
     from opscore.variants import kinds_in
 
-    assert kinds_in("quantized_size") == ("float16", "tflite", "quantize")
+    assert kinds_in("table1_quantized_size") == ("float16", "tflite", "quantize")
     assert kinds_in("nothing") == ()
     assert KINDS["original"].implementation() is None
     assert KINDS["cluster"].implementation() is importlib.import_module("opscore.compression.clustering")

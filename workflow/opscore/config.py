@@ -33,9 +33,8 @@ DEFAULTS = {
     "float16": {"training": "auto"},
     "select": {},
     "clustering": {"init": "linear", "method": "auto", "iterations": 0, "order": "before-training"},
-    "pruning": {"fine_tune_epochs": 2, "filter_ratio": 0.5, "schedule": "polynomial", "on_rejection": "skip",
-                "rounds": 1, "held_out": 0.1,
-                "fine_tune_learning_rate": None},
+    "fine_tuning": {"epochs": 2, "learning_rate": None, "held_out": 0.1},
+    "pruning": {"filter_ratio": 0.5, "schedule": "polynomial", "on_rejection": "skip", "rounds": 1},
     "download_dir": "resources/downloads",
     "weights_dir": "resources/weights",
 }
@@ -45,7 +44,13 @@ DEFAULTS = {
 RENAMED = {("select", "max_peak_rss_mb"): "select.max_memory_mb: the peak memory of the variant deployed alone "
                                           "(its runtime and model), not of the process that measured it",
            ("measure", "latency"): "measure.loadgen: {min_queries, min_seconds, offline_seconds, batch}, "
-                                   "MLPerf LoadGen's settings"}
+                                   "MLPerf LoadGen's settings",
+           # every derived kind that fine-tunes reads one section, not pruning's
+           ("pruning", "fine_tune_epochs"): "fine_tuning.epochs (every derived kind that fine-tunes reads it)",
+           ("pruning", "fine_tune_learning_rate"): "fine_tuning.learning_rate (every derived kind that fine-tunes "
+                                                   "reads it)",
+           ("pruning", "held_out"): "fine_tuning.held_out (the share of the train split every derivation is judged "
+                                    "on)"}
 
 
 def _merged(defaults: dict, given: dict) -> dict:

@@ -19,7 +19,15 @@ from opscore.data.archives import DATASET_ARCHIVES, find_archive
 from opscore.data.splits import SPLIT_PATTERN
 from opscore.models import SCRATCH_MODELS
 from opscore.studies import STUDIES
-from opscore.variants import ARTIFACTS, KINDS, NAME_PATTERN, names_made_by, parse_variant
+from opscore.variants import (
+    ARTIFACT_FILES,
+    KINDS,
+    NAME_PATTERN,
+    derived_artifacts,
+    names_derived_into,
+    parse_variant,
+    trained_names,
+)
 
 # The config as given (config files and --config, before defaults): what the run records
 # (rule record_run) and `./opscore archive` packs, so that the run can be continued elsewhere.
@@ -37,7 +45,6 @@ if damaged_artifacts := integrity.size_mismatches():
 if workflow.output_settings.verbose:
     os.environ.update(OPSCORE_VERBOSE="1")  # written for the jobs, not read here
 CLUSTERING = config["clustering"]
-PRUNING = config["pruning"]
 USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
 
 
@@ -55,9 +62,9 @@ WEIGHTS = config["weights_dir"]
 DATA = "results/data/{dataset}/{split}/seed-{seed}.npz"
 RUN = "{dataset}/{split}/seed-{seed}/{model}/{variant}/unfreeze-{unfreeze}"
 MODELS = f"results/models/{RUN}"
-CHECKPOINT = f"{MODELS}/{ARTIFACTS['train']}"
-TFLITE = f"{MODELS}/{ARTIFACTS['convert_tflite']}"
-DERIVED_MODEL = f"{MODELS}/{ARTIFACTS['derive_model']}"
+# every artifact type's file (opscore.variants.ARTIFACT_FILES): weights.h5, model.h5, model.tflite
+ARTIFACT = {artifact: f"{MODELS}/{file}" for artifact, file in ARTIFACT_FILES.items()}
+CHECKPOINT = ARTIFACT["weights"]
 PREPARATION = f"{MODELS}/preparation.json"
 PREPARATION_STEPS = f"{MODELS}/preparation.parquet"
 HISTORY = f"{MODELS}/history.parquet"
@@ -81,7 +88,7 @@ STUDY = "results/studies/{dataset}/{study}"
 LOGS = "results/logs"
 RUN_RECORD = "results/run/run.yaml"
 # the artifacts a kind's `inputs` (opscore.variants) may name
-NAMED_ARTIFACTS = {"checkpoint": CHECKPOINT, "history": HISTORY, "clustered_base": CLUSTERED_BASE}
+NAMED_ARTIFACTS = {"weights": CHECKPOINT, "history": HISTORY, "clustered_base": CLUSTERED_BASE}
 
 
 wildcard_constraints:
@@ -135,6 +142,12 @@ def original_of(wildcards):
     return {**wildcards, "variant": "original"}
 
 
+def derive_inputs(wildcards):
+    """What deriving a variant reads: the prepared data and the artifact it starts from (the
+    trained original's weights)."""
+    return {"data": DATA.format(**wildcards), "source": CHECKPOINT.format(**original_of(wildcards))}
+
+
 def train_inputs(wildcards):
     """The prepared data, the pretrained base, and what the kind adds (a clustered base, a donor)."""
     variant = parse_variant(wildcards.variant)
@@ -149,7 +162,7 @@ def evaluate_inputs(wildcards):
     recorded its preparation (clustering, pruning, conversion)."""
     variant = parse_variant(wildcards.variant)
     inputs = {"data": DATA.format(**wildcards), "artifact": f"{MODELS}/{variant.artifact(config)}".format(**wildcards)}
-    if variant.rule(config) == "train":
+    if variant.is_trained(config):
         inputs["history"] = HISTORY.format(**wildcards)
         if "base_weights" in variant.spec.inputs(variant.options):
             inputs["preparation"] = CLUSTERED_BASE_INFO.format(**wildcards)
@@ -210,7 +223,7 @@ def run_measurements_of(wildcards):
     return {
         "metrics": [METRICS.format(**run) for run in runs],
         "predictions": [PREDICTIONS.format(**run) for run in runs],
-        "histories": [HISTORY.format(**run) for run in runs if parse_variant(run["variant"]).rule(config) == "train"],
+        "histories": [HISTORY.format(**run) for run in runs if parse_variant(run["variant"]).is_trained(config)],
     }
 
 
