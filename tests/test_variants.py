@@ -26,6 +26,7 @@ from opscore.variants import (
     ("prune-magnitude-s50", "prune-magnitude", {"sparsity": 50}, False, "float32"),
     ("prune-filters-b2.5", "prune-filters", {"budget": 2.5}, False, "float32"),
     ("prune-layers-b3", "prune-layers", {"budget": 3}, False, "float32"),
+    ("qat-int8", "qat", {}, False, "int8 (quantization-aware training)"),
 ])
 def test_names_parse_into_kind_and_options(name, kind, options, trained, precision):
     variant = parse_variant(name)
@@ -132,7 +133,59 @@ def test_precisions_names_and_studies_read_from_the_registry():
     assert type(variant.options["budget"]) is int and type(parse_variant("prune-filters-b2.5").options["budget"]) is float
     from opscore.variants import kinds_in
 
-    assert kinds_in("table1_quantized_size") == ("float16", "tflite", "quantize")
+    assert kinds_in("table1_quantized_size") == ("float16", "tflite", "quantize", "qat")
     assert kinds_in("nothing") == ()
     assert KINDS["original"].implementation() is None
     assert KINDS["cluster"].implementation() is importlib.import_module("opscore.compression.clustering")
+
+
+def test_a_chain_is_its_last_step_and_derives_from_its_prefix():
+    chain = parse_variant("prune-magnitude-s50+cluster-k16+tflite-int8")
+    assert (chain.kind, chain.options, chain.precision()) == ("tflite", {"mode": "int8"}, "int8")
+    assert chain.step_names == ("prune-magnitude-s50", "cluster-k16", "tflite-int8")
+    assert chain.prefix.name == "prune-magnitude-s50+cluster-k16" and chain.prefix.prefix.name == "prune-magnitude-s50"
+    assert chain.prefix.prefix.prefix is None and parse_variant("cluster-k16").step_names == ("cluster-k16",)
+    # a chain is derived even where its first step alone is trained (clustering before training)
+    assert not chain.prefix.is_trained(DEFAULTS) and chain.prefix.artifact(DEFAULTS) == "model.h5"
+    assert chain.artifact(DEFAULTS) == "model.tflite"
+    assert re.fullmatch(NAME_PATTERN, chain.name) and re.fullmatch(names_derived_into("tflite"), chain.name)
+    assert not re.fullmatch(names_derived_into("model"), chain.name) and not re.fullmatch(trained_names(), chain.name)
+    assert re.fullmatch(names_derived_into("model"), "prune-layers-b5+prune-units-b5")
+    assert parse_variant("transfer-ResNet101-top3+tflite-int8").prefix.is_trained(DEFAULTS)
+
+
+@pytest.mark.parametrize("name, message", [
+    ("tflite-int8+cluster-k16", "step cluster-k16 cannot follow tflite-int8: tflite-int8 leaves a TFLite flatbuffer, "
+                                "and cluster-k16 takes Keras weights or a Keras model"),
+    ("prune-magnitude-s50+float16", "step float16 is made by training, so it can only begin a chain"),
+    ("original+tflite-int8", "every chain starts from the trained original; leave 'original' out"),
+    ("prune-magnitude-s50+cluster-k", "unknown variant 'cluster-k'"),
+])
+def test_a_chain_in_an_order_that_cannot_work_is_refused_naming_the_step(name, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_variant(name)
+
+
+def test_a_chain_that_cannot_work_is_a_config_error_before_planning(tmp_path):
+    from conftest import run_snakemake, test_config
+
+    config = {**test_config("tiny"), "variants": ["original", "prune-magnitude-s50+tflite-int8+quantize-q8"]}
+    result = run_snakemake(tmp_path, config, "-n")
+    assert result.returncode != 0
+    assert "step quantize-q8 cannot follow tflite-int8" in result.stdout + result.stderr
+
+
+def test_two_chains_sharing_a_prefix_plan_it_once(tmp_path):
+    """The prefix is one job whose path names it; each chain's last step is one more, and only the
+    configured variants are measured."""
+    from conftest import planned_jobs, run_snakemake, test_config
+
+    config = {**test_config("tiny"), "variants": ["original", "prune-magnitude-s50+cluster-k16",
+                                                  "prune-magnitude-s50+tflite-int8"],
+              "clustering": {"order": "after-training"}}
+    result = run_snakemake(tmp_path, config, "-n")
+    jobs, stdout = planned_jobs(result), result.stdout
+    assert (jobs["train"], jobs["derive_model"], jobs["derive_tflite"], jobs["evaluate"]) == (1, 2, 1, 3)
+    prefix = "results/models/digits/70-30/seed-0/MobileNetV2/prune-magnitude-s50/unfreeze-all/model.h5"
+    assert stdout.count(f"output: {prefix}") == 1
+    assert f"input: results/data/digits/70-30/seed-0.npz, {prefix}" in stdout

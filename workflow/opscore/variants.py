@@ -139,6 +139,9 @@ KINDS = {kind.name: kind for kind in (
     Kind("quantize", r"quantize-(?P<dense>q8|q4|q2|q16)" + _CONV, "quantize-q8|q4|q2|q16[-c8|-c4|-c2]",
          module="opscore.compression.weight_quantization", precision=_low_bit_precision,
          studies=frozenset({"table1_quantized_size", "compression"})),
+    Kind("qat", r"qat-int8", "qat-int8", artifact="tflite", module="opscore.compression.qat",
+         precision=lambda options, trained_in="float32": "int8 (quantization-aware training)", runtime="litert",
+         studies=frozenset({"table1_quantized_size"})),
 )}
 
 
