@@ -30,14 +30,19 @@ def original(tmp_path_factory, digits_dataset):
     return str(path)
 
 
-def derived(tmp_path, original, digits_dataset, name: str):
-    """Derive ``name`` from the original as the derive rule does; its outputs and preparation."""
+def derived(tmp_path, original, digits_dataset, name: str, **inputs):
+    """Derive ``name`` as the derive rule does, from the original or the ``source`` of ``inputs``
+    (a chain's prefix); its outputs and preparation, in ``tmp_path``/``name``."""
     wildcards = SimpleNamespace(dataset="digits", split="70-30", seed="0", model="A2E", variant=name, unfreeze="all")
+    variant = parse_variant(name)
     params = SimpleNamespace(input_size=32, batch_size=64, learning_rate=1e-3, metric="accuracy",
-                             settings=DEFAULTS["pruning"], fine_tuning={**DEFAULTS["fine_tuning"], "epochs": 1})
-    context = JobContext(wildcards, params, SimpleNamespace(source=original), 1, parse_variant(name), 0,
+                             settings=DEFAULTS[variant.spec.settings] if variant.spec.settings else {},
+                             fine_tuning={**DEFAULTS["fine_tuning"], "epochs": 1})
+    context = JobContext(wildcards, params, SimpleNamespace(**{"source": original, **inputs}), 1, variant, 0,
                          digits_dataset, None)
-    artifact = tmp_path / parse_variant(name).artifact(DEFAULTS)
+    tmp_path = tmp_path / name
+    tmp_path.mkdir()
+    artifact = tmp_path / variant.artifact(DEFAULTS)
     outputs = SimpleNamespace(artifact=str(artifact), preparation=str(tmp_path / "preparation.json"),
                               layers=str(tmp_path / "preparation.parquet"))
     info = derive(context, outputs)
@@ -80,3 +85,34 @@ def test_the_context_gives_the_models_pipeline_and_architecture(digits_dataset):
     x, y = next(iter(context.pipeline(digits_dataset["x_train"], digits_dataset["y_train"])))
     assert x.shape == (100, 8, 8, 1) and float(np.max(x)) <= 1.0 and list(y.numpy()) == list(digits_dataset["y_train"][:100])
     assert context.classifier().output_shape == (None, 10) and context.training_job().sample_shape == (8, 8, 1)
+
+
+def test_a_chain_keeps_each_steps_work_and_compresses_below_each_step_alone(tmp_path, original, digits_dataset):
+    """Magnitude pruning, then clustering (sparsity-preserving), then full int8: each step takes the
+    previous step's artifact; the zeros and the 16 shared values survive the later steps; the file,
+    deflated, is smaller than either step's alone; every step's time is recorded."""
+    from opscore.measure import keras_kernels, kernel_statistics, weights_size
+    from opscore.runtimes.litert import TFLitePredictor
+
+    pruned, pruned_info, _ = derived(tmp_path, original, digits_dataset, "prune-magnitude-s50")
+    chain, chain_info, _ = derived(tmp_path, original, digits_dataset, "prune-magnitude-s50+cluster-k16",
+                                   source=str(pruned), source_preparation=str(pruned.parent / "preparation.json"))
+    clustered, _, _ = derived(tmp_path, original, digits_dataset, "cluster-k16")
+    models = {name: load_model(path) for name, path in
+              (("pruned", pruned), ("chain", chain), ("clustered", clustered))}
+    stats = {name: kernel_statistics(keras_kernels(model)) for name, model in models.items()}
+    assert stats["chain"]["kernel_nonzero_share"] <= stats["pruned"]["kernel_nonzero_share"] + 1e-6 < 0.6
+    assert stats["chain"]["kernel_distinct_values_max"] <= 16 < stats["pruned"]["kernel_distinct_values_max"]
+    compressed = {name: weights_size(model)["size_compressed_bytes"] for name, model in models.items()}
+    assert compressed["chain"] < min(compressed["pruned"], compressed["clustered"])
+    assert [step["step"] for step in chain_info["steps"]] == ["prune-magnitude-s50", "cluster-k16"]
+    assert chain_info["steps"][0]["seconds"] == pruned_info["seconds"] and chain_info["seconds"] > 0
+    # int8 storage keeps both: a zero stays 0, equal floats stay equal int8 values (one scale per channel)
+    flatbuffer, _, _ = derived(tmp_path, original, digits_dataset, "prune-magnitude-s50+cluster-k16+tflite-int8",
+                               source=str(chain), source_preparation=str(chain.parent / "preparation.json"))
+    kernels = TFLitePredictor(flatbuffer.read_bytes(), threads=1).kernels()
+    assert {kernel.dtype for kernel in kernels} == {np.dtype("int8")}
+    int8 = kernel_statistics(kernels)
+    assert int8["kernel_nonzero_share"] == pytest.approx(stats["chain"]["kernel_nonzero_share"], abs=0.01)
+    # one scale per output channel (TFLite's first axis): 16 values a channel at most
+    assert max(len(np.unique(channel)) for kernel in kernels for channel in kernel) <= 16

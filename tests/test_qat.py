@@ -70,3 +70,18 @@ def test_where_the_whole_model_is_not_supported_the_supported_layers_are_trained
     assert "QuantizedDense" in info["whole_model_error"]
     with pytest.raises(NotApplicable, match="no 8-bit quantization scheme for any layer with weights .*QuantizedDense"):
         qat.quantization_aware(weight_quantization.quantize_dense(a2e, "int8"))
+
+
+def test_after_pruning_quantization_aware_training_keeps_the_zeros(trained, digits):
+    """A chain's QAT step (prune-magnitude-s50+qat-int8) trains with tfmot's pruning-preserving scheme:
+    the int8 kernels LiteRT runs are as sparse as the pruned model's."""
+    from opscore.compression import magnitude
+    from opscore.measure import keras_kernels, kernel_statistics
+
+    pruned, _ = magnitude.prune_magnitude(trained, digits[:2], target_sparsity=0.5, epochs=1, learning_rate=1e-3)
+    flatbuffer, info, _ = qat.make(pruned, parse_variant("prune-magnitude-s50+qat-int8"), job(digits))
+    assert info["qat_preserves"] == "zeros"
+    sparse = kernel_statistics(keras_kernels(pruned))["kernel_nonzero_share"]
+    kernels = TFLitePredictor(flatbuffer, threads=1).kernels()
+    assert {kernel.dtype for kernel in kernels} == {np.dtype("int8")} and sparse < 0.65
+    assert kernel_statistics(kernels)["kernel_nonzero_share"] == pytest.approx(sparse, abs=0.01)

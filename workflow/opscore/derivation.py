@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from pathlib import Path
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
@@ -48,13 +49,21 @@ def derivation_job(context: JobContext) -> DerivationJob:
 
 
 def source_model(context: JobContext, source: str):
-    """The Keras model deriving starts from (the trained original's weights), with the run's
-    unfreeze depth trainable for fine-tuning."""
-    info = ModelInfo("original", context.wildcards.model, context.n_classes, context.params.input_size,
-                     context.sample_shape)
+    """The Keras model deriving starts from (the trained original's weights, or the artifact of a
+    chain's prefix), with the run's unfreeze depth trainable for fine-tuning."""
+    prefix = context.variant.prefix
+    info = ModelInfo(prefix.name if prefix else "original", context.wildcards.model, context.n_classes,
+                     context.params.input_size, context.sample_shape)
     model = load_keras_model(source, info)
     unfreeze_top(model, context.wildcards.unfreeze)
     return model
+
+
+def earlier_steps(context: JobContext) -> list[dict]:
+    """The preparation time of each step of a chain before this one, from its prefix's record
+    (none for one step, or when the prefix was trained)."""
+    record = getattr(context.inputs, "source_preparation", None)
+    return json.loads(Path(record).read_text())["steps"] if record else []
 
 
 def derive(context: JobContext, outputs) -> dict:
@@ -73,7 +82,9 @@ def derive(context: JobContext, outputs) -> dict:
         # an empty artifact: nothing to deploy or time; the variant's row says why (evaluate)
         derived, made, layers = b"", {"not_applicable": str(reason)}, pd.DataFrame()
         print(f"{variant.name} is not applicable to {context.wildcards.model}: {reason}")
-    info = {"technique": variant.kind, **variant.options, **made, "seconds": time.perf_counter() - start,
+    seconds = time.perf_counter() - start
+    info = {"technique": variant.kind, **variant.options, **made, "seconds": seconds,
+            "steps": earlier_steps(context) + [{"step": variant.step_names[-1], "seconds": seconds}],
             "held_out_share": context.params.fine_tuning["held_out"], "fine_tune_epochs": job.epochs,
             "fine_tune_learning_rate": job.learning_rate, "held_out_metric": context.params.metric}
     if isinstance(derived, bytes):

@@ -207,12 +207,19 @@ def _either(kinds) -> str:
     return "|".join(kind.name_pattern for kind in kinds)
 
 
-#: every variant name (the `{variant}` wildcard constraint)
-NAME_PATTERN = _either(KINDS.values())
+#: what joins the steps of a chain: ``prune-magnitude-s50+cluster-k16+tflite-int8``
+STEP = "+"
+#: one step's name, any kind
+_ANY_STEP = f"(?:{_either(KINDS.values())})"
+#: every variant name, one step or a chain (the `{variant}` wildcard constraint)
+NAME_PATTERN = f"{_ANY_STEP}(?:{re.escape(STEP)}{_ANY_STEP})*"
+#: what an artifact type holds, in words (a chain's order errors)
+ARTIFACT_WORDS = {"weights": "Keras weights", "model": "a Keras model", "tflite": "a TFLite flatbuffer"}
 
 
 def trained_names() -> str:
-    """The wildcard constraint of the train rule: the names of every kind training can make."""
+    """The wildcard constraint of the train rule: the names of every kind training can make (one
+    step: a chain's later steps are derived)."""
     return _either(kind for kind in KINDS.values() if kind.can_be_trained())
 
 
@@ -222,8 +229,10 @@ def derived_artifacts() -> tuple[str, ...]:
 
 
 def names_derived_into(artifact: str) -> str:
-    """The wildcard constraint of the derive rule of ``artifact``: the names of the kinds it makes."""
-    return _either(kind for kind in KINDS.values() if kind.can_be_derived() and kind.artifact == artifact)
+    """The wildcard constraint of the derive rule of ``artifact``: the names (one step, or a chain)
+    whose last step is a kind it makes."""
+    last = _either(kind for kind in KINDS.values() if kind.can_be_derived() and kind.artifact == artifact)
+    return f"(?:{_ANY_STEP}{re.escape(STEP)})*(?:{last})"
 
 
 def kinds_in(study: str) -> tuple[str, ...]:
@@ -233,23 +242,35 @@ def kinds_in(study: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Variant:
-    """A parsed variant name: its kind and the options written in it."""
+    """A parsed variant name: its kind and the options written in it. A chain (steps joined by
+    ``+``) is its last step's kind and options, with every step in ``steps``; each step takes the
+    artifact of the chain before it (:attr:`prefix`)."""
 
     name: str
     kind: str
     options: dict = field(default_factory=dict)
+    steps: tuple["Variant", ...] = ()
 
     @property
     def spec(self) -> Kind:
         return KINDS[self.kind]
 
+    @property
+    def prefix(self) -> "Variant | None":
+        """The chain without its last step (what the last step derives from), or None for one step."""
+        return parse_variant(self.name.rsplit(STEP, 1)[0]) if self.steps else None
+
+    @property
+    def step_names(self) -> tuple[str, ...]:
+        return tuple(step.name for step in self.steps) or (self.name,)
+
     def is_trained(self, config: dict) -> bool:
         """Whether the train rule makes it under ``config`` (else a derive rule)."""
-        return self.spec.is_trained(config)
+        return not self.steps and self.spec.is_trained(config)
 
     def artifact_type(self, config: dict) -> str:
         """Its artifact's type under ``config`` (a key of :data:`ARTIFACT_FILES`)."""
-        return self.spec.artifact_under(config)
+        return self.spec.artifact if self.steps else self.spec.artifact_under(config)
 
     def artifact(self, config: dict) -> str:
         """The file name of the deployable artifact (weights.h5, model.h5, model.tflite)."""
@@ -262,15 +283,38 @@ class Variant:
 
 @functools.lru_cache(maxsize=None)
 def parse_variant(name: str) -> Variant:
-    """The kind and options of a variant name (cached: input functions ask for every job; the
-    returned Variant is shared, not to be changed)."""
+    """The kind and options of a variant name, one step or a chain of steps joined by ``+``
+    (cached: input functions ask for every job; the returned Variant is shared, not to be
+    changed). A chain whose order cannot work is refused naming the step."""
+    if STEP not in name:
+        return _parse_step(name)
+    steps = tuple(_parse_step(part) for part in name.split(STEP))
+    for position, (previous, step) in enumerate(zip(steps, steps[1:], strict=False)):
+        _check_follows(name, previous, step, first=position == 0)
+    return Variant(name, steps[-1].kind, steps[-1].options, steps)
+
+
+def _check_follows(name: str, previous: Variant, step: Variant, first: bool) -> None:
+    """Raise ValueError naming ``step`` of chain ``name`` unless it can derive from ``previous``."""
+    if "original" in (previous.kind, step.kind):
+        raise ValueError(f"variant {name}: every chain starts from the trained original; leave 'original' out")
+    if not step.spec.can_be_derived():
+        raise ValueError(f"variant {name}: step {step.name} is made by training, so it can only begin a chain")
+    leaves = "weights" if first and not previous.spec.can_be_derived() else previous.spec.artifact
+    if leaves not in step.spec.takes:
+        raise ValueError(f"variant {name}: step {step.name} cannot follow {previous.name}: {previous.name} leaves "
+                         f"{ARTIFACT_WORDS[leaves]}, and {step.name} takes "
+                         + " or ".join(ARTIFACT_WORDS[artifact] for artifact in step.spec.takes))
+
+
+def _parse_step(name: str) -> Variant:
     for kind in KINDS.values():
         match = re.fullmatch(kind.pattern, name)
         if match:
             options = {key: _number(value.lstrip("-")) for key, value in match.groupdict().items() if value is not None}
             return Variant(name, kind.name, options)
     raise ValueError(f"unknown variant {name!r}; known forms: "
-                     + ", ".join(kind.example for kind in KINDS.values()))
+                     + ", ".join(kind.example for kind in KINDS.values()) + f", and chains of them joined by {STEP!r}")
 
 
 def _number(text: str):

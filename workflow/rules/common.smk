@@ -143,9 +143,18 @@ def original_of(wildcards):
 
 
 def derive_inputs(wildcards):
-    """What deriving a variant reads: the prepared data and the artifact it starts from (the
-    trained original's weights)."""
-    return {"data": DATA.format(**wildcards), "source": CHECKPOINT.format(**original_of(wildcards))}
+    """What deriving a variant reads: the prepared data and the artifact it starts from: the
+    trained original's weights, or a chain's prefix (whose job any chain sharing it shares), with
+    the prefix's record of its steps' times when it was derived."""
+    inputs = {"data": DATA.format(**wildcards)}
+    prefix = parse_variant(wildcards.variant).prefix
+    if prefix is None:
+        return {**inputs, "source": CHECKPOINT.format(**original_of(wildcards))}
+    source = {**wildcards, "variant": prefix.name}
+    inputs["source"] = ARTIFACT[prefix.artifact_type(config)].format(**source)
+    if not prefix.is_trained(config):
+        inputs["source_preparation"] = PREPARATION.format(**source)
+    return inputs
 
 
 def train_inputs(wildcards):

@@ -20,6 +20,7 @@ wc, inputs, variant, data = context.wildcards, context.inputs, context.variant, 
 job = context.training_job()
 history = pd.read_parquet(inputs.history)
 preparation = json.loads(open(inputs.preparation).read()) if "preparation" in inputs.keys() else {}
+steps = preparation.get("steps") or ([{"step": wc.variant, "seconds": preparation["seconds"]}] if preparation else [])
 
 
 def measured() -> tuple[dict, dict, np.ndarray]:
@@ -53,7 +54,9 @@ row = {
     "train_time_s": float(history["epoch_seconds"].sum()),
     "first_epoch_s": float(history["epoch_seconds"].iloc[0]),
     "epochs": int(len(history)),
-    "prep_time_s": float(preparation.get("seconds", 0.0)),
+    # a chain's steps each took their time (opscore.derivation); a clustered base's record has no steps
+    "prep_time_s": float(sum(step["seconds"] for step in steps)),
+    "prep_steps_s": json.dumps({step["step"]: step["seconds"] for step in steps}),
     "job_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # this evaluating job's
     **deployed,
     **measure.library_versions(), "precision": precision, "code_version": code_version(),

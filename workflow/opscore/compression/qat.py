@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pandas as pd
 
 from opscore.compression.graph import copy_model
+from opscore.measure import keras_kernels
 from opscore.tf import keras, tf
 from opscore.training import compile_classifier
 from opscore.variants import NotApplicable
+
+#: at most this many distinct values in every kernel: clustered by an earlier step
+_CLUSTERED_VALUES = 256
 
 
 def _supported(layer) -> bool:
@@ -22,6 +27,24 @@ def _supported(layer) -> bool:
     )
 
     return registry.Default8BitQuantizeRegistry().supports(layer)
+
+
+def _preserving_scheme(model):
+    """The tfmot scheme that keeps what an earlier step of a chain made: shared values (clustering:
+    cluster-preserving QAT, zeros too when there are any) or zeros (pruning: pruning-preserving
+    QAT); else the default 8-bit scheme. Returns (scheme, what it preserves)."""
+    import tensorflow_model_optimization as tfmot
+
+    kernels = keras_kernels(model)
+    sparse = any(np.count_nonzero(kernel) < 0.9 * kernel.size for kernel in kernels)
+    clustered = bool(kernels) and all(len(np.unique(kernel)) <= _CLUSTERED_VALUES for kernel in kernels)
+    combine = tfmot.experimental.combine
+    if clustered:
+        return combine.Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=sparse), \
+            "shared values" + (" and zeros" if sparse else "")
+    if sparse:
+        return combine.Default8BitPrunePreserveQuantizeScheme(), "zeros"
+    return tfmot.quantization.keras.default_8bit.Default8BitQuantizeScheme(), "nothing"
 
 
 def quantization_aware(model):
@@ -40,8 +63,11 @@ def quantization_aware(model):
         raise NotApplicable(f"tfmot has no 8-bit quantization scheme for any layer with weights of {model.name} "
                             f"({', '.join(sorted({type(layer).__name__ for layer in weighted}))})")
     info = {"qat_layers": len(quantized), "qat_layer_share": len(quantized) / len(weighted)}
+    scheme, info["qat_preserves"] = _preserving_scheme(source)
     try:
-        return quantization.quantize_model(source), {**info, "qat_scope": "whole model"}
+        with quantization.quantize_scope():
+            wrapped = quantization.quantize_apply(quantization.quantize_annotate_model(source), scheme)
+        return wrapped, {**info, "qat_scope": "whole model"}
     except (ValueError, RuntimeError, TypeError) as error:
         whole_model_error = " ".join(str(error).split())[:300]
 
@@ -53,7 +79,7 @@ def quantization_aware(model):
     annotated.set_weights(source.get_weights())
     try:
         with quantization.quantize_scope():
-            wrapped = quantization.quantize_apply(annotated)
+            wrapped = quantization.quantize_apply(annotated, scheme)
     except (ValueError, RuntimeError, TypeError) as error:
         raise NotApplicable(f"tfmot cannot quantize {model.name} for training: {' '.join(str(error).split())[:300]}"
                             ) from error
