@@ -76,6 +76,12 @@ def test_a_kind_not_applicable_leaves_an_empty_artifact_and_its_reason(tmp_path,
     artifact, info, layers = derived(tmp_path, original, digits_dataset, "prune-magnitude-s50")
     assert artifact.stat().st_size == 0 and info["not_applicable"] == "A2E has nothing to prune"
     assert len(layers) == 0 and "held_out_accuracy" not in info
+    # a chain's next step has nothing to derive from: not applicable either, naming the step that was not
+    chain, chained, _ = derived(tmp_path, original, digits_dataset, "prune-magnitude-s50+tflite-int8",
+                                source=str(artifact), source_preparation=str(artifact.parent / "preparation.json"))
+    assert chain.name == "model.tflite" and chain.stat().st_size == 0
+    assert chained["not_applicable"] == "prune-magnitude-s50: A2E has nothing to prune"
+    assert [step["step"] for step in chained["steps"]] == ["prune-magnitude-s50", "tflite-int8"]
 
 
 def test_the_context_gives_the_models_pipeline_and_architecture(digits_dataset):

@@ -152,6 +152,9 @@ def test_a_chain_is_its_last_step_and_derives_from_its_prefix():
     assert not re.fullmatch(names_derived_into("model"), chain.name) and not re.fullmatch(trained_names(), chain.name)
     assert re.fullmatch(names_derived_into("model"), "prune-layers-b5+prune-units-b5")
     assert parse_variant("transfer-ResNet101-top3+tflite-int8").prefix.is_trained(DEFAULTS)
+    # the training a row's train_time_s is: its own, a chain's trained first step's, else the original's
+    assert [parse_variant(name).trained_variant(DEFAULTS) for name in (
+        "float16", "tflite-int8", chain.name, "float16+tflite-int8")] == ["float16", "original", "original", "float16"]
 
 
 @pytest.mark.parametrize("name, message", [
@@ -176,16 +179,29 @@ def test_a_chain_that_cannot_work_is_a_config_error_before_planning(tmp_path):
 
 
 def test_two_chains_sharing_a_prefix_plan_it_once(tmp_path):
-    """The prefix is one job whose path names it; each chain's last step is one more, and only the
-    configured variants are measured."""
+    """The prefix is one job whose path names it, each chain's later step one more (a two-step
+    chain is itself the prefix of a three-step one); only the configured variants are measured,
+    a chain with the durations its prefix recorded and the history of the training it starts
+    from (the original's, or its first step's where training makes that)."""
     from conftest import planned_jobs, run_snakemake, test_config
 
-    config = {**test_config("tiny"), "variants": ["original", "prune-magnitude-s50+cluster-k16",
-                                                  "prune-magnitude-s50+tflite-int8"],
-              "clustering": {"order": "after-training"}}
+    chains = ["prune-magnitude-s50+cluster-k16", "prune-magnitude-s50+tflite-int8",
+              "prune-magnitude-s50+cluster-k16+tflite-int8", "float16+tflite-int8"]
+    config = {**test_config("tiny"), "models": {"A2E": {"unfreeze": ["all"]}}, "weights": "none",
+              "variants": ["original", *chains], "clustering": {"order": "after-training"}}
     result = run_snakemake(tmp_path, config, "-n")
     jobs, stdout = planned_jobs(result), result.stdout
-    assert (jobs["train"], jobs["derive_model"], jobs["derive_tflite"], jobs["evaluate"]) == (1, 2, 1, 3)
-    prefix = "results/models/digits/70-30/seed-0/MobileNetV2/prune-magnitude-s50/unfreeze-all/model.h5"
-    assert stdout.count(f"output: {prefix}") == 1
-    assert f"input: results/data/digits/70-30/seed-0.npz, {prefix}" in stdout
+    # train: original, float16; derive_model: the prefix, prefix+cluster; derive_tflite: three chains
+    assert (jobs["train"], jobs["derive_model"], jobs["derive_tflite"], jobs["evaluate"]) == (2, 2, 3, 5)
+    run = "results/models/digits/70-30/seed-0/A2E/{}/unfreeze-all"
+    data, prefix = "results/data/digits/70-30/seed-0.npz", run.format("prune-magnitude-s50")
+    for shared in (prefix, run.format("prune-magnitude-s50+cluster-k16")):
+        assert stdout.count(f"output: {shared}/model.h5, {shared}/preparation.json") == 1, shared
+    for chain in ("prune-magnitude-s50+cluster-k16", "prune-magnitude-s50+tflite-int8"):
+        assert f"input: {data}, {prefix}/model.h5, {prefix}/preparation.json\n    output: {run.format(chain)}" \
+            in stdout, chain
+    float16 = run.format("float16+tflite-int8")
+    assert f"input: {data}, {run.format('float16')}/weights.h5\n    output: {float16}/model.tflite" in stdout
+    assert f"{float16}/model.tflite, {run.format('float16')}/history.parquet, {float16}/preparation.json" in stdout
+    two_steps = run.format("prune-magnitude-s50+cluster-k16")
+    assert f"{two_steps}/model.h5, {run.format('original')}/history.parquet, {two_steps}/preparation.json" in stdout

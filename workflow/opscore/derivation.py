@@ -59,24 +59,28 @@ def source_model(context: JobContext, source: str):
     return model
 
 
-def earlier_steps(context: JobContext) -> list[dict]:
-    """The preparation time of each step of a chain before this one, from its prefix's record
-    (none for one step, or when the prefix was trained)."""
+def prefix_record(context: JobContext) -> dict:
+    """What deriving a chain's prefix recorded (its preparation.json: each earlier step's time in
+    ``steps``, ``not_applicable`` if the model could not take it); empty for one step, or when the
+    prefix was trained."""
     record = getattr(context.inputs, "source_preparation", None)
-    return json.loads(Path(record).read_text())["steps"] if record else []
+    return json.loads(Path(record).read_text()) if record else {"steps": []}
 
 
 def derive(context: JobContext, outputs) -> dict:
     """Make the variant of ``context`` with its kind's module and write ``outputs`` (``artifact``,
     ``preparation``, ``layers``); returns what preparation.json records. A kind that is not
-    applicable to the model (:class:`opscore.variants.NotApplicable`) leaves an empty artifact
-    and says why in ``not_applicable``."""
-    variant = context.variant
+    applicable to the model (:class:`opscore.variants.NotApplicable`), or a chain whose prefix
+    was not, leaves an empty artifact and says why in ``not_applicable``."""
+    variant, earlier = context.variant, prefix_record(context)
     seed_everything(context.seed)
-    model = source_model(context, context.inputs.source)
+    # a prefix the model could not take left an empty artifact: nothing to derive from
+    model = None if "not_applicable" in earlier else source_model(context, context.inputs.source)
     job = derivation_job(context)
     start = time.perf_counter()
     try:
+        if model is None:
+            raise NotApplicable(f"{variant.prefix.name}: {earlier['not_applicable']}")
         derived, made, layers = variant.spec.implementation().make(model, variant, job)
     except NotApplicable as reason:
         # an empty artifact: nothing to deploy or time; the variant's row says why (evaluate)
@@ -84,7 +88,7 @@ def derive(context: JobContext, outputs) -> dict:
         print(f"{variant.name} is not applicable to {context.wildcards.model}: {reason}")
     seconds = time.perf_counter() - start
     info = {"technique": variant.kind, **variant.options, **made, "seconds": seconds,
-            "steps": earlier_steps(context) + [{"step": variant.step_names[-1], "seconds": seconds}],
+            "steps": earlier["steps"] + [{"step": variant.step_names[-1], "seconds": seconds}],
             "held_out_share": context.params.fine_tuning["held_out"], "fine_tune_epochs": job.epochs,
             "fine_tune_learning_rate": job.learning_rate, "held_out_metric": context.params.metric}
     if isinstance(derived, bytes):

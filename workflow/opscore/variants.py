@@ -268,6 +268,15 @@ class Variant:
         """Whether the train rule makes it under ``config`` (else a derive rule)."""
         return not self.steps and self.spec.is_trained(config)
 
+    def trained_variant(self, config: dict) -> str:
+        """The variant whose training this one starts from (its epochs are the row's training
+        time): itself when training makes it, a chain's first step when training makes that, else
+        the original."""
+        if self.is_trained(config):
+            return self.name
+        first = self.steps[0] if self.steps else None
+        return first.name if first is not None and first.is_trained(config) else "original"
+
     def artifact_type(self, config: dict) -> str:
         """Its artifact's type under ``config`` (a key of :data:`ARTIFACT_FILES`)."""
         return self.spec.artifact if self.steps else self.spec.artifact_under(config)

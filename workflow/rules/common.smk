@@ -167,8 +167,9 @@ def train_inputs(wildcards):
 
 
 def evaluate_inputs(wildcards):
-    """The deployable artifact of a variant, the history that timed its training, and what
-    recorded its preparation (clustering, pruning, conversion)."""
+    """The deployable artifact of a variant, the history that timed its training (a derived
+    variant's: the training it starts from, Variant.trained_variant), and what recorded its
+    preparation (clustering, pruning, conversion; every step of a chain)."""
     variant = parse_variant(wildcards.variant)
     inputs = {"data": DATA.format(**wildcards), "artifact": f"{MODELS}/{variant.artifact(config)}".format(**wildcards)}
     if variant.is_trained(config):
@@ -176,7 +177,7 @@ def evaluate_inputs(wildcards):
         if "base_weights" in variant.spec.inputs(variant.options):
             inputs["preparation"] = CLUSTERED_BASE_INFO.format(**wildcards)
     else:
-        inputs["history"] = HISTORY.format(**original_of(wildcards))
+        inputs["history"] = HISTORY.format(**{**wildcards, "variant": variant.trained_variant(config)})
         inputs["preparation"] = PREPARATION.format(**wildcards)
     return inputs
 

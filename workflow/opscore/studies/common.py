@@ -26,12 +26,14 @@ _FAMILY_RE = re.compile(r"(?:\d+|V\d+|B\d+)+$")
 
 
 def cluster_k(variant: str) -> int | None:
-    """The cluster count K of a ``cluster-k<K>`` variant name (the registry's grammar), else None."""
+    """The cluster count K of a ``cluster-k<K>`` variant name (the registry's grammar), else None;
+    None for a chain ending in clustering too: the K sweep is of clustering alone, and a chain's
+    earlier steps would move its point."""
     try:
         parsed = parse_variant(str(variant))
     except ValueError:
         return None
-    return parsed.options["k"] if parsed.kind == "cluster" else None
+    return parsed.options["k"] if parsed.kind == "cluster" and not parsed.steps else None
 
 
 def model_family(model: str) -> str:
