@@ -122,3 +122,27 @@ def test_a_chain_keeps_each_steps_work_and_compresses_below_each_step_alone(tmp_
     assert int8["kernel_nonzero_share"] == pytest.approx(stats["chain"]["kernel_nonzero_share"], abs=0.01)
     # one scale per output channel (TFLite's first axis): 16 values a channel at most
     assert max(len(np.unique(channel)) for kernel in kernels for channel in kernel) <= 16
+
+
+def test_low_bit_storage_after_pruning_keeps_the_zeros_and_shrinks_the_file(tmp_path, original, digits_dataset):
+    """prune-magnitude-s50+quantize-q4: the symmetric 4-bit grid stores a pruned zero as 0, so the
+    dense kernels are at least as sparse as the pruned model's, and the deflated file is smaller
+    than either step's alone."""
+    from opscore.measure import keras_kernels, kernel_statistics, weights_size
+
+    pruned, _, _ = derived(tmp_path, original, digits_dataset, "prune-magnitude-s50")
+    chain, info, _ = derived(tmp_path, original, digits_dataset, "prune-magnitude-s50+quantize-q4",
+                             source=str(pruned), source_preparation=str(pruned.parent / "preparation.json"))
+    quantized, _, _ = derived(tmp_path, original, digits_dataset, "quantize-q4")
+    models = {name: load_model(path) for name, path in
+              (("pruned", pruned), ("chain", chain), ("quantized", quantized))}
+    before, after = keras_kernels(models["pruned"]), keras_kernels(models["chain"])
+    assert len(before) == len(after) > 1 and kernel_statistics(before)["kernel_nonzero_share"] < 0.6
+    for sparse, stored in zip(before, after, strict=True):
+        assert (stored[sparse == 0] == 0).all()
+    sizes = {name: weights_size(model) for name, model in models.items()}
+    # raw, 4-bit storage is the size whatever the values; deflated, the zeros it kept count too
+    assert sizes["chain"]["size_bytes"] < 0.5 * sizes["pruned"]["size_bytes"]
+    compressed = {name: size["size_compressed_bytes"] for name, size in sizes.items()}
+    assert compressed["chain"] < min(compressed["pruned"], compressed["quantized"])
+    assert [step["step"] for step in info["steps"]] == ["prune-magnitude-s50", "quantize-q4"]
