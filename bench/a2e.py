@@ -12,7 +12,7 @@ that run offline:
     fraud config does.
 
 For each: train A2E (256-64-256-64) from scratch, then, on 10 % of the TRAIN split held out
-(never the test split), as the workflow's derive_model job does:
+(never the test split), as the workflow's derive job does:
   1. prune-units: hidden units in sensitivity order, ratio 0.5 per step, --rounds passes, a
      rejected step skipped, one fine-tune epoch per step;
   2. prune-layers: whole folds removed by sensitivity (a width change rebuilds the next layer);
@@ -150,7 +150,7 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--budget", type=float, default=5.0, help="allowed held-out drop, in points")
     parser.add_argument("--held-out", type=float, default=0.1,
-                        help="share of the train split the budget is judged on (the workflow's pruning.held_out, 0.1)")
+                        help="share of the train split the budget is judged on (the workflow's fine_tuning.held_out, 0.1)")
     parser.add_argument("--rounds", type=int, default=4, help="passes of unit pruning over the layers")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)

@@ -11,7 +11,7 @@ CIFAR-10 (/work/shared/data/cifar10-jpeg.tar.gz, read with opscore.data.load_ima
     1. train the original from scratch on a stratified subset of the TRAIN split;
     2. measure every convolution's sensitivity once (remove --ratio of its filters alone) on a
        10 % stratified held-out slice of that train subset, never on the test split (as
-       workflow/scripts/derive_model.py does);
+       opscore/derivation.py does);
     3. prune within --budget accuracy points (judged on the held-out slice), fine-tuning each
        step on a subset of the fit images:
          - sensitivity order (least sensitive layer first),
@@ -155,7 +155,7 @@ def bench_model(name: str, data: dict, args, epochs: int, learning_rate: float, 
     preprocess = preprocess_function(name)
     x_train, y_train = data["x_train"], data["y_train"]
     x_test, y_test = data["x_test"], data["y_test"]
-    # As in workflow/scripts/derive_model.py: a 10 % stratified held-out slice of the TRAIN data
+    # As in opscore/derivation.py: a 10 % stratified held-out slice of the TRAIN data
     # judges sensitivities and the budget; the test split is only used for the final report.
     x_fit, x_check, y_fit, y_check = train_test_split(x_train, y_train, test_size=args.held_out, stratify=y_train,
                                                       random_state=seed)

@@ -13,7 +13,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = Path(__file__).resolve().parent / "configs"
-TENSORFLOW_RULES = ("train", "evaluate", "derive_model", "convert_tflite", "cluster_base")
+TENSORFLOW_RULES = ("train", "evaluate", "derive_model", "derive_tflite", "cluster_base")
 
 
 def pytest_configure(config):

@@ -181,12 +181,21 @@ def test_the_runs_manifests_give_the_datasets_candidates_in_the_grids_order(tmp_
         runs = settings.experiments(config, "digits", run["split"], str(run["seed"]))  # a wildcard's seed: text
         assert {(r["split"], r["seed"]) for r in runs} == {(run["split"], run["seed"])} and len(runs) == 2
         manifests.append(tmp_path / f"{run['split']}-{run['seed']}.json")
-        write_manifest(manifests[-1], runs, [f"{r['variant']}.artifact" for r in runs], [str(tmp_path / "inputs.npz")] * 2)
+        artifacts = [tmp_path / f"{r['variant']}.artifact" for r in runs]
+        for artifact in artifacts:
+            artifact.write_bytes(b"weights")
+        write_manifest(manifests[-1], runs, [str(a) for a in artifacts], [str(tmp_path / "inputs.npz")] * 2)
     candidates = candidates_from_manifests([str(path) for path in manifests])
     assert [c.identity for c in candidates] == [{**run, "seed": int(run["seed"])}
                                                 for run in settings.experiments(config, "digits")]
     assert [c.runtime for c in candidates] == ["tensorflow", "litert"] * 4
-    assert candidates[1].artifact == "tflite-dynamic.artifact" and candidates[1].model.sample_shape == (8, 8, 1)
+    assert candidates[1].artifact == str(tmp_path / "tflite-dynamic.artifact")
+    assert candidates[1].model.sample_shape == (8, 8, 1)
+    # an empty artifact (its kind not applicable to the model) is nothing to time
+    (tmp_path / "tflite-dynamic.artifact").write_bytes(b"")
+    write_manifest(manifests[0], runs, [str(tmp_path / f"{r['variant']}.artifact") for r in runs],
+                   [str(tmp_path / "inputs.npz")] * 2)
+    assert [c.runtime for c in candidates_from_manifests([str(manifests[0])])] == ["tensorflow"]
 
 
 def test_the_tables_of_runs_stack_and_none_make_an_empty_table(tmp_path):

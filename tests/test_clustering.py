@@ -307,3 +307,23 @@ def test_depthwise_false_keeps_tfmots_coverage(original, method):
     np.testing.assert_array_equal(clustered.get_layer("sep").depthwise_kernel.numpy(),
                                   original.get_layer("sep").depthwise_kernel.numpy())
     assert np.unique(clustered.get_layer("sep").pointwise_kernel.numpy()).size <= K
+
+
+@pytest.mark.parametrize("method", ["tfmot", "sorted"])
+def test_a_pruned_kernels_zeros_stay_zeros_among_the_k_values(original, method):
+    """Clustering after magnitude pruning (a chain's later step) is sparsity-preserving: every zero
+    of a kernel stays zero, and zero is one of its K values."""
+    pruned = keras.models.clone_model(original)
+    pruned.set_weights(original.get_weights())
+    for layer in clustering.clusterable_layers(pruned):
+        for _, variable in clustering._kernel_variables(layer):
+            value = variable.numpy()
+            variable.assign(np.where(np.abs(value) < np.median(np.abs(value)), 0, value))
+    clustered, _ = cluster_model(pruned, K, method=method)
+    for before, after in zip(clustering.clusterable_layers(pruned), clustering.clusterable_layers(clustered),
+                             strict=True):
+        for (_, a), (_, b) in zip(clustering._kernel_variables(before), clustering._kernel_variables(after),
+                                  strict=True):
+            zeros = a.numpy() == 0
+            assert zeros.mean() >= 0.5 and (b.numpy()[zeros] == 0).all(), after.name
+            assert len(np.unique(b.numpy())) <= K and (b.numpy()[~zeros] != 0).mean() > 0.9, after.name

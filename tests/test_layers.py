@@ -14,13 +14,13 @@ LAYERS = [
     ("opscore.data", "opscore.ranking", "opscore.measure", "opscore.costs", "opscore.scratch_models", "opscore.selection",
      "opscore.checkpoints", "opscore.training", "opscore.uncertainty"),
     # models, the config, charts
-    ("opscore.models", "opscore.config", "opscore.plots", "opscore.archive"),
+    ("opscore.models", "opscore.config", "opscore.plots", "opscore.archive", "opscore.job_context"),
     # the techniques and the studies
     ("opscore.compression", "opscore.transfer", "opscore.studies", "opscore.pareto_plots"),
     # runtimes: an artifact loaded and invoked as deployed (LiteRT's alone is a foundation)
     ("opscore.runtimes",),
     # deployment view over every kind; the benchmark that times them all
-    ("opscore.deploy", "opscore.benchmark"),
+    ("opscore.deploy", "opscore.benchmark", "opscore.derivation"),
 ]
 
 

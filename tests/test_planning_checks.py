@@ -1,5 +1,5 @@
 """Settings whose validity is known at planning are checked then, naming the key: unsafe dataset and
-model names, cluster K, unfreeze depths against the model's layers with weights, a table's header,
+model names, keys that moved, cluster K, unfreeze depths against the model's layers with weights, a table's header,
 label column and classes."""
 import re
 
@@ -58,6 +58,16 @@ def test_snakemake_dry_run_stops_on_an_unsafe_dataset_name(tmp_path, name):
 def test_snakemake_dry_run_stops_on_settings_known_wrong(tmp_path, config, message):
     result = snakemake(tmp_path, config, "-n")
     assert result.returncode != 0 and message in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("old, new, value", [("fine_tune_epochs", "epochs", 1),
+                                             ("fine_tune_learning_rate", "learning_rate", 0.01),
+                                             ("held_out", "held_out", 0.2)])
+def test_fine_tuning_keys_moved_out_of_pruning_are_errors_naming_the_new_key(old, new, value):
+    """Every derived kind that fine-tunes reads fine_tuning:, so the keys pruning: had say where they went."""
+    with pytest.raises(ValueError, match=rf"config pruning.{old} was renamed: use fine_tuning.{new} "):
+        check_config({**TINY, "pruning": {old: value}})
+    check_config({**TINY, "fine_tuning": {new: value}})
 
 
 def test_cluster_k1_is_refused_before_training():

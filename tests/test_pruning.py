@@ -571,7 +571,7 @@ def test_pruning_quantized_convolutions_says_to_prune_before_quantizing(trained_
 
 
 def test_filter_pruning_variant_fine_tunes_each_step_for_real(trained_cnn, digits, evaluate):
-    """The prune-filters kind as derive_model runs it, with a real fine-tuner (one epoch of Adam on the
+    """The prune-filters kind as the derive rule runs it, with a real fine-tuner (one epoch of Adam on the
     training images after each step, not a stand-in that returns the model): every candidate is
     fine-tuned before it is judged, the fine-tuning moves the weights the pruning kept, and the result
     is smaller within the budget."""
@@ -589,8 +589,8 @@ def test_filter_pruning_variant_fine_tunes_each_step_for_real(trained_cnn, digit
     original = keras.models.clone_model(trained_cnn)
     original.set_weights(trained_cnn.get_weights())
     before = evaluate(original)
-    job = DerivationJob((digits["x_train"], digits["y_train"]), evaluate, counting_fine_tune, 1e-3, 0,
-                        {**DEFAULTS["pruning"], "fine_tune_epochs": 1})
+    job = DerivationJob((digits["x_train"], digits["y_train"]), evaluate, counting_fine_tune, 1, 1e-3, 0,
+                        DEFAULTS["pruning"])
     variant = parse_variant("prune-filters-b5")
     pruned, info, steps = variant.spec.implementation().make(original, variant, job)
     assert len(tuned) == len(steps) > 0  # one fine-tuning per judged step

@@ -907,3 +907,15 @@ def test_the_interval_of_the_ranked_metric_is_carried_over():
     assert by_f1.loc[["A", "B", "C"], "metric_ci_low"].tolist() == [0.7, 0.85, 0.3]
     assert by_f1.loc[["A", "B", "C"], "metric_ci_high"].tolist() == [0.88, 0.95, 0.5]
     assert "metric_ci_low" not in rank_table(variants()).columns  # no interval measured, none shown
+
+
+def test_a_variant_not_applicable_to_its_model_is_listed_last_with_its_reason_and_not_ranked():
+    table = variants(not_applicable=[None, None, None])
+    skipped = pd.DataFrame({"model": ["A"], "variant": ["qat"], "not_applicable": ["no layer it supports"],
+                            "accuracy": [np.nan], "inference_time_s": [np.nan], "size_mb": [np.nan]})
+    ranked = rank_table(pd.concat([table, skipped], ignore_index=True))
+    assert list(ranked["row"]) == ["variant"] * 3 + ["MIN", "MAX", "not applicable"]
+    last = ranked.iloc[-1]
+    assert (last["variant"], last["not_applicable"]) == ("qat", "no layer it supports") and pd.isna(last["rank"])
+    assert dict(zip(ranked["model"][:3], ranked["opscore"][:3], strict=True)) == pytest.approx(EXPECTED)
+    assert list(variant_rows(ranked)["model"]) == ["B", "C", "A"]

@@ -44,7 +44,7 @@ def tabular_config(table, **dataset_options):
             "variants": VARIANTS,
             "training": {"epochs": 8, "batch_size": 32, "learning_rate": 0.001},
             "clustering": {"order": "after-training"},
-            "pruning": {"fine_tune_epochs": 1}}
+            "fine_tuning": {"epochs": 1}}
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +119,9 @@ def test_lee_grid_plans_the_fraud_table_the_user_supplies(tmp_path):
     lee = yaml.safe_load((ROOT / "config/lee.yaml").read_text())
     jobs = planned_jobs(snakemake(tmp_path, lee, "-n"))
     assert jobs["train"] == 4  # AlexNet and VGG16 on CIFAR-10, A2E on MNIST and on the fraud table
-    # pruned or quantized: AlexNet 10 variants, VGG16 9 (no layer removal), A2E 6 on each of its two datasets
-    assert jobs["derive_model"] == 10 + 9 + 6 + 6 and jobs["evaluate"] == 4 + 31
+    # pruned or quantized: AlexNet 10 variants, VGG16 9 (no layer removal), A2E 7 on each of its two datasets
+    # (prune-layers-b5+prune-units-b5 one job more: its prefix is prune-layers-b5's)
+    assert jobs["derive_model"] == 10 + 9 + 7 + 7 and jobs["evaluate"] == 4 + 33
     assert jobs["prepare_data"] == 3 and jobs["score"] == 3
     assert jobs["download_archive"] == 1 + 4 and jobs["download_weights"] == 1  # CIFAR-10, MNIST; VGG16 only
 

@@ -33,9 +33,8 @@ DEFAULTS = {
     "float16": {"training": "auto"},
     "select": {},
     "clustering": {"init": "linear", "method": "auto", "iterations": 0, "order": "before-training"},
-    "pruning": {"fine_tune_epochs": 2, "filter_ratio": 0.5, "schedule": "polynomial", "on_rejection": "skip",
-                "rounds": 1, "held_out": 0.1,
-                "fine_tune_learning_rate": None},
+    "fine_tuning": {"epochs": 2, "learning_rate": None, "held_out": 0.1},
+    "pruning": {"filter_ratio": 0.5, "schedule": "polynomial", "on_rejection": "skip", "rounds": 1},
     "download_dir": "resources/downloads",
     "weights_dir": "resources/weights",
 }
@@ -45,7 +44,13 @@ DEFAULTS = {
 RENAMED = {("select", "max_peak_rss_mb"): "select.max_memory_mb: the peak memory of the variant deployed alone "
                                           "(its runtime and model), not of the process that measured it",
            ("measure", "latency"): "measure.loadgen: {min_queries, min_seconds, offline_seconds, batch}, "
-                                   "MLPerf LoadGen's settings"}
+                                   "MLPerf LoadGen's settings",
+           # every derived kind that fine-tunes reads one section, not pruning's
+           ("pruning", "fine_tune_epochs"): "fine_tuning.epochs (every derived kind that fine-tunes reads it)",
+           ("pruning", "fine_tune_learning_rate"): "fine_tuning.learning_rate (every derived kind that fine-tunes "
+                                                   "reads it)",
+           ("pruning", "held_out"): "fine_tuning.held_out (the share of the train split every derivation is judged "
+                                    "on)"}
 
 
 def _merged(defaults: dict, given: dict) -> dict:
@@ -185,21 +190,27 @@ def _check_dataset(config: dict, name: str, options: dict) -> None:
 
 
 def _check_variant(config: dict, name: str, options: dict) -> None:
-    variant = parse_variant(name)  # raises with the known forms
+    variant = parse_variant(name)  # raises with the known forms, or naming the step a chain cannot take
     unknown = set(options["models"]) - set(config["models"])
     if unknown:
         raise ValueError(f"config variants.{name}.models: {sorted(unknown)} not in config models")
-    scratch = sorted(set(options["models"]) & set(SCRATCH_MODELS))
-    if variant.kind == "cluster" and config["clustering"]["order"] == "before-training" and scratch:
+    steps = variant.steps or (variant,)
+    for step in steps:  # a chain's later steps are derived: only its first may be trained
+        _check_step(config, name, step, options["models"], trained=step is steps[0] and step.is_trained(config))
+
+
+def _check_step(config: dict, name: str, step, models: list[str], trained: bool) -> None:
+    scratch = sorted(set(models) & set(SCRATCH_MODELS))
+    if step.kind == "cluster" and trained and scratch:
         raise ValueError(f"config variants.{name}: {scratch} have no pretrained base to cluster before "
                          "training; restrict the variant with `models:` or set clustering.order: after-training")
-    dense_only = sorted(set(options["models"]) & set(DENSE_MODELS))
-    if variant.kind == "prune-filters" and dense_only:
+    dense_only = sorted(set(models) & set(DENSE_MODELS))
+    if step.kind == "prune-filters" and dense_only:
         raise ValueError(f"config variants.{name}: {dense_only} have no convolution filters to prune; "
                          "restrict the variant with `models:` (prune-layers and prune-magnitude work on them)")
-    if variant.kind == "transfer" and variant.options["donor"] not in (*APPLICATIONS, *SCRATCH_MODELS):
-        raise ValueError(f"config variants: donor {variant.options['donor']!r} of {name} is not a known model")
-    if variant.kind == "cluster" and variant.options["k"] < 2:
+    if step.kind == "transfer" and step.options["donor"] not in (*APPLICATIONS, *SCRATCH_MODELS):
+        raise ValueError(f"config variants: donor {step.options['donor']!r} of {name} is not a known model")
+    if step.kind == "cluster" and step.options["k"] < 2:
         raise ValueError(f"config variants.{name}: tfmot clustering needs k >= 2 (one shared value per kernel "
                          "would erase it); use cluster-k2 or more")
 

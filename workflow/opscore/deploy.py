@@ -26,12 +26,13 @@ class Deployable:
 def load_deployable(variant: Variant, artifact: str, job: TrainingJob, threads: int) -> Deployable:
     """The artifact opened in the runtime its kind deploys on (``Kind.runtime``). Sizes: the file
     itself for a flatbuffer; for a Keras model its weights as a weights-only file (no optimizer
-    state), with parameter counts."""
+    state), with parameter counts; for both, its kernels' nonzero share and distinct values."""
     runtime = runtime_module(variant.spec.runtime)
     model = ModelInfo(variant.name, job.model_name, job.n_classes, job.input_size, tuple(job.sample_shape))
     session = runtime.open_session(artifact, model, threads)
     keras_model = getattr(session, "keras_model", None)
     sizes = measure.weights_size(keras_model) if keras_model is not None else measure.file_size(artifact)
+    sizes.update(measure.kernel_statistics(session.kernels()))
 
     def predict(batches) -> np.ndarray:
         return np.concatenate([session.predict(np.asarray(x)) for x, _ in batches]).astype(np.float32, copy=False)

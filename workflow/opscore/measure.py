@@ -107,6 +107,24 @@ def weights_size(model) -> dict:
     return sizes
 
 
+def keras_kernels(model) -> list[np.ndarray]:
+    """The kernels (weight matrices and convolution filters, as the model computes with them) of
+    every layer that has one: what pruning zeroes and clustering shares."""
+    return [values[0] for layer in _leaf_layers(model) if (values := _parameter_values(layer))
+            and np.ndim(values[0]) >= 2]
+
+
+def kernel_statistics(kernels: list[np.ndarray]) -> dict:
+    """What a row shows of the kernels a variant deploys: the share of nonzero weights, and the
+    distinct values per kernel (mean and largest), which say whether a chain's later step kept an
+    earlier one's zeros and shared values."""
+    if not kernels:
+        return {"kernel_nonzero_share": np.nan, "kernel_distinct_values": np.nan, "kernel_distinct_values_max": np.nan}
+    distinct = [len(np.unique(kernel)) for kernel in kernels]
+    return {"kernel_nonzero_share": sum(np.count_nonzero(k) for k in kernels) / sum(k.size for k in kernels),
+            "kernel_distinct_values": float(np.mean(distinct)), "kernel_distinct_values_max": int(max(distinct))}
+
+
 def parameter_count(model) -> int:
     """The model's parameters as it computes with them (see :func:`_parameter_values`)."""
     return int(sum(value.size for layer in _leaf_layers(model) for value in _parameter_values(layer)))

@@ -26,6 +26,8 @@ _ADDED_COLUMNS = (
     "opscore_norm", "time_ties", "metric_ci_low", "metric_ci_high", "rank", "row",
 )
 _REFERENCE_ROWS = ("MIN", "MAX")
+#: the column that says why a variant's kind does not apply to its model (then nothing is measured)
+NOT_APPLICABLE = "not_applicable"
 
 
 # ----------------------------------------------------------------------------- scalar pieces
@@ -342,9 +344,18 @@ def _n_test_per_row(table: pd.DataFrame, n_test):
     return (nt.fillna(float(n_test)) if n_test is not None else nt).to_numpy()
 
 
+def not_applicable_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The variants whose kind the model cannot take (a reason in ``not_applicable``): nothing measured."""
+    if NOT_APPLICABLE not in table.columns:
+        return table.iloc[:0]
+    return table[table[NOT_APPLICABLE].notna()]
+
+
 def variant_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """A ranking without its fictitious MIN/MAX reference rows: what every reader of
-    ranking.parquet that wants the real variants uses."""
+    """A ranking (or a measurement table) without its fictitious MIN/MAX reference rows and its
+    not-applicable variants: what every reader that wants the measured variants uses."""
+    if NOT_APPLICABLE in table.columns:
+        table = table[table[NOT_APPLICABLE].isna()]
     if "row" not in table.columns:
         return table.reset_index(drop=True)
     return table[~table["row"].astype(str).isin(_REFERENCE_ROWS)].reset_index(drop=True)
@@ -360,7 +371,9 @@ def rank_table(df: pd.DataFrame, time_basis: str = "inference", n_test=None,
     (:func:`apply_time_statistic`); None takes it as given. Existing reference rows (``row`` ==
     MIN/MAX) and previously added columns are replaced, so ranking a ranked table again is
     harmless. ``context_columns`` are text columns that keep their (single) value in the MIN/MAX
-    rows, besides dataset, metric, time_basis and time_statistic.
+    rows, besides dataset, metric, time_basis and time_statistic. Variants their kind does not apply
+    to (a reason in ``not_applicable``, nothing measured) are listed last, unranked, ``row`` "not
+    applicable".
     """
     _check_basis(time_basis)
     if metric not in METRICS:
@@ -392,7 +405,9 @@ def rank_table(df: pd.DataFrame, time_basis: str = "inference", n_test=None,
     context = tuple(CONTEXT_COLUMNS) + tuple(context_columns)
     ref = _reference_rows(table, context)
     _normalise(table, ref, quality)
-    return pd.concat([table, ref], ignore_index=True)
+    # listed last, with their reason, unranked
+    skipped = not_applicable_rows(df).assign(row=NOT_APPLICABLE.replace("_", " "), metric=metric, time_basis=time_basis)
+    return pd.concat([table, ref] + ([skipped] if len(skipped) else []), ignore_index=True)
 
 
 def rank_tables_by(df: pd.DataFrame, by="dataset", time_basis: str = "inference", n_test=None,

@@ -21,7 +21,15 @@ from opscore.data.archives import DATASET_ARCHIVES, find_archive
 from opscore.data.splits import SPLIT_PATTERN
 from opscore.models import SCRATCH_MODELS
 from opscore.studies import STUDIES
-from opscore.variants import ARTIFACTS, KINDS, NAME_PATTERN, names_made_by, parse_variant
+from opscore.variants import (
+    ARTIFACT_FILES,
+    KINDS,
+    NAME_PATTERN,
+    derived_artifacts,
+    names_derived_into,
+    parse_variant,
+    trained_names,
+)
 
 # The config as given (config files and --config, before defaults): what the run records
 # (rule record_run) and `./opscore archive` packs, so that the run can be continued elsewhere.
@@ -39,7 +47,6 @@ if damaged_artifacts := integrity.size_mismatches():
 if workflow.output_settings.verbose:
     os.environ.update(OPSCORE_VERBOSE="1")  # written for the jobs, not read here
 CLUSTERING = config["clustering"]
-PRUNING = config["pruning"]
 # A rule names its conda env file under `--sdm conda`, and when Snakemake only reads the rules to
 # lint them (its one mode with check_envvars off); otherwise none, so that plain runs and
 # `snakemake --archive` work without conda (the pinned venv is the environment), and planning
@@ -69,15 +76,14 @@ WEIGHTS = config["weights_dir"]
 DATA = "results/data/{dataset}/{split}/seed-{seed}.npz"
 RUN = "{dataset}/{split}/seed-{seed}/{model}/{variant}/unfreeze-{unfreeze}"
 MODELS = f"results/models/{RUN}"
-CHECKPOINT = f"{MODELS}/{ARTIFACTS['train']}"
-TFLITE = f"{MODELS}/{ARTIFACTS['convert_tflite']}"
-DERIVED_MODEL = f"{MODELS}/{ARTIFACTS['derive_model']}"
+# every artifact type's file (opscore.variants.ARTIFACT_FILES): weights.h5, model.h5, model.tflite
+ARTIFACT = {artifact: f"{MODELS}/{file}" for artifact, file in ARTIFACT_FILES.items()}
+CHECKPOINT = ARTIFACT["weights"]
 PREPARATION = f"{MODELS}/preparation.json"
 PREPARATION_STEPS = f"{MODELS}/preparation.parquet"
 HISTORY = f"{MODELS}/history.parquet"
-# the trained original of a derived variant's run: patterns, not functions (cheaper to plan)
+# the trained original of a derived variant's run: a pattern, not a function (cheaper to plan)
 ORIGINAL_CHECKPOINT = CHECKPOINT.replace("{variant}", "original")
-ORIGINAL_HISTORY = HISTORY.replace("{variant}", "original")
 CLUSTERED_BASE = "results/bases/{model}/{variant}.h5"
 CLUSTERED_BASE_INFO = "results/bases/{model}/{variant}.json"
 METRICS = f"results/measurements/{RUN}/metrics.parquet"
@@ -98,7 +104,7 @@ STUDY = "results/studies/{dataset}/{study}"
 LOGS = "results/logs"
 RUN_RECORD = "results/run/run.yaml"
 # the artifacts a kind's `inputs` (opscore.variants) may name
-NAMED_ARTIFACTS = {"checkpoint": CHECKPOINT, "history": HISTORY, "clustered_base": CLUSTERED_BASE}
+NAMED_ARTIFACTS = {"weights": CHECKPOINT, "history": HISTORY, "clustered_base": CLUSTERED_BASE}
 
 
 wildcard_constraints:
@@ -160,6 +166,22 @@ def kind_settings(wildcards):
 
 
 @planned
+def derive_inputs(wildcards):
+    """What deriving a variant reads: the prepared data and the artifact it starts from: the
+    trained original's weights, or a chain's prefix (whose job any chain sharing it shares), with
+    the prefix's record of its steps' times when it was derived."""
+    inputs = {"data": DATA.format(**wildcards)}
+    prefix = parse_variant(wildcards.variant).prefix
+    if prefix is None:
+        return {**inputs, "source": ORIGINAL_CHECKPOINT.format(**wildcards)}
+    source = {**wildcards, "variant": prefix.name}
+    inputs["source"] = ARTIFACT[prefix.artifact_type(config)].format(**source)
+    if not prefix.is_trained(config):
+        inputs["source_preparation"] = PREPARATION.format(**source)
+    return inputs
+
+
+@planned
 def train_inputs(wildcards):
     """The prepared data, the pretrained base, and what the kind adds (a clustered base, a donor)."""
     variant = parse_variant(wildcards.variant)
@@ -171,16 +193,17 @@ def train_inputs(wildcards):
 
 @planned
 def evaluate_inputs(wildcards):
-    """The deployable artifact of a variant, the history that timed its training, and what
-    recorded its preparation (clustering, pruning, conversion)."""
+    """The deployable artifact of a variant, the history that timed its training (a derived
+    variant's: the training it starts from, Variant.trained_variant), and what recorded its
+    preparation (clustering, pruning, conversion; every step of a chain)."""
     variant = parse_variant(wildcards.variant)
     inputs = {"data": DATA.format(**wildcards), "artifact": f"{MODELS}/{variant.artifact(config)}".format(**wildcards)}
-    if variant.rule(config) == "train":
+    if variant.is_trained(config):
         inputs["history"] = HISTORY.format(**wildcards)
         if "base_weights" in variant.spec.inputs(variant.options):
             inputs["preparation"] = CLUSTERED_BASE_INFO.format(**wildcards)
     else:
-        inputs["history"] = ORIGINAL_HISTORY.format(**wildcards)
+        inputs["history"] = HISTORY.format(**{**wildcards, "variant": variant.trained_variant(config)})
         inputs["preparation"] = PREPARATION.format(**wildcards)
     return inputs
 
@@ -243,7 +266,7 @@ def run_measurements_of(wildcards):
     return {
         "metrics": [METRICS.format(**run) for run in runs],
         "predictions": [PREDICTIONS.format(**run) for run in runs],
-        "histories": [HISTORY.format(**run) for run in runs if parse_variant(run["variant"]).rule(config) == "train"],
+        "histories": [HISTORY.format(**run) for run in runs if parse_variant(run["variant"]).is_trained(config)],
     }
 
 

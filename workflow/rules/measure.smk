@@ -26,7 +26,7 @@ rule evaluate:
     threads: 8
     resources:
         gpu=1,
-        mem_mb=8000,
+        mem_mb=16000,
         runtime=60,
     params:
         input_size=config["input_size"],

@@ -36,7 +36,7 @@ rule train:
     log:
         f"{LOGS}/train/{RUN}.log",
     wildcard_constraints:
-        variant=names_made_by("train"),
+        variant=trained_names(),
     conda:
         conda_env("tensorflow")
     # 8 CPU threads feed one GPU on a cluster node; locally Snakemake caps threads at --cores,
@@ -44,7 +44,7 @@ rule train:
     threads: 8
     resources:
         gpu=1,
-        mem_mb=8000,
+        mem_mb=16000,
         runtime=120,
     params:
         input_size=config["input_size"],

@@ -4,6 +4,7 @@ timing is the dataset's benchmark job's (rule benchmark), taken with every varia
 import json
 import resource
 
+import numpy as np
 import pandas as pd
 
 from opscore.job import code_version, identity, start_job
@@ -11,46 +12,56 @@ from opscore.job import code_version, identity, start_job
 start_job(snakemake)
 
 from opscore import costs, measure, uncertainty  # noqa: E402
-from opscore.data.prepared import load_prepared, sample_shape  # noqa: E402
 from opscore.deploy import load_deployable  # noqa: E402
-from opscore.models import build_classifier, pipeline_size, preprocess_function  # noqa: E402
-from opscore.training import make_pipeline, use_threads  # noqa: E402
-from opscore.variants import TrainingJob, parse_variant  # noqa: E402
+from opscore.job_context import job_context  # noqa: E402
 
-wc, params, inputs = snakemake.wildcards, snakemake.params, snakemake.input
-variant = parse_variant(wc.variant)
-use_threads(snakemake.threads)
-data = load_prepared(inputs.data)
-size = pipeline_size(wc.model, params.input_size)  # None: the model takes images as they are
-job = TrainingJob(wc.model, len(data["class_names"]), params.input_size, sample_shape(data))
-# a float16 model takes float16 images; table rows stay float32 (see scratch_models.build_a2e)
-dtype = variant.spec.input_dtype if len(job.sample_shape) > 1 else "float32"
-test_data = make_pipeline(data["x_test"], data["y_test"], preprocess_function(wc.model), size,
-                          params.batch_size, dtype=dtype)
-deployable = load_deployable(variant, inputs.artifact, job, snakemake.threads)
-probabilities = deployable.predict(test_data).astype("float64")
-# a TFLite file computes the graph of the Keras model it was converted from
-graph = deployable.keras_model or build_classifier(wc.model, job.n_classes, job.input_size, sample_shape=job.sample_shape)
-cost = {"flops": costs.count_flops_or_nan(graph),
-        "param_bytes": costs.parameter_bytes(deployable.keras_model) if deployable.keras_model
-        else deployable.sizes["size_bytes"]}
+context = job_context(snakemake)
+wc, inputs, variant, data = context.wildcards, context.inputs, context.variant, context.data
+job = context.training_job()
 history = pd.read_parquet(inputs.history)
 preparation = json.loads(open(inputs.preparation).read()) if "preparation" in inputs.keys() else {}
+steps = preparation.get("steps") or ([{"step": wc.variant, "seconds": preparation["seconds"]}] if preparation else [])
+
+
+def measured() -> tuple[dict, dict, np.ndarray]:
+    """The variant deployed in its runtime: its quality on the test split, its costs and sizes, and
+    every class probability."""
+    # a float16 model takes float16 images; table rows stay float32 (see scratch_models.build_a2e)
+    dtype = variant.spec.input_dtype if len(job.sample_shape) > 1 else "float32"
+    test_data = context.pipeline(data["x_test"], data["y_test"], dtype=dtype)
+    deployable = load_deployable(variant, inputs.artifact, job, snakemake.threads)
+    probabilities = deployable.predict(test_data).astype("float64")
+    # a TFLite file computes the graph of the Keras model it was converted from
+    graph = deployable.keras_model or context.classifier()
+    cost = {"flops": costs.count_flops_or_nan(graph),
+            "param_bytes": costs.parameter_bytes(deployable.keras_model) if deployable.keras_model
+            else deployable.sizes["size_bytes"]}
+    quality = {**measure.classification_metrics(data["y_test"], probabilities),
+               **uncertainty.intervals(data["y_test"], probabilities, seed=context.seed)}
+    return quality, {**cost, **deployable.sizes}, probabilities
+
+
+# a kind the model cannot take (opscore.derivation) leaves nothing to measure: its row says why
+if reason := preparation.get("not_applicable"):
+    quality, deployed, probabilities = {"not_applicable": reason}, {}, np.zeros((0, len(data["class_names"])))
+else:
+    quality, deployed, probabilities = measured()
 # only float16's precision depends on how it was trained (see the registry)
 precision = variant.precision(history["trained_in"].iloc[0] if "trained_in" in history else None)
 row = {
     **identity(wc),
-    **measure.classification_metrics(data["y_test"], probabilities),
-    **uncertainty.intervals(data["y_test"], probabilities, seed=int(wc.seed)),
+    **quality,
     "train_time_s": float(history["epoch_seconds"].sum()),
     "first_epoch_s": float(history["epoch_seconds"].iloc[0]),
     "epochs": int(len(history)),
-    "prep_time_s": float(preparation.get("seconds", 0.0)),
+    # a chain's steps each took their time (opscore.derivation); a clustered base's record has no steps
+    "prep_time_s": float(sum(step["seconds"] for step in steps)),
+    "prep_steps_s": json.dumps({step["step"]: step["seconds"] for step in steps}),
     "job_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # this evaluating job's
-    **cost,
-    **deployable.sizes,
+    **deployed,
     **measure.library_versions(), "precision": precision, "code_version": code_version(),
 }
 pd.DataFrame([row]).to_parquet(snakemake.output.metrics)
-measure.predictions_frame(data["y_test"], probabilities, identity(wc)).to_parquet(snakemake.output.predictions)
+measure.predictions_frame(data["y_test"][:len(probabilities)], probabilities, identity(wc)).to_parquet(
+    snakemake.output.predictions)
 print(pd.Series(row).to_string())

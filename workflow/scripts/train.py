@@ -6,21 +6,17 @@ from opscore.job import identity, start_job
 start_job(snakemake)
 
 from opscore import training  # noqa: E402
-from opscore.data.prepared import load_prepared, sample_shape  # noqa: E402
-from opscore.models import build_classifier, pipeline_size, preprocess_function, set_batchnorm_momentum, unfreeze_top  # noqa: E402
+from opscore.job_context import job_context  # noqa: E402
+from opscore.models import set_batchnorm_momentum, unfreeze_top  # noqa: E402
 from opscore.scratch_models import adapt_normalization  # noqa: E402
-from opscore.variants import Built, TrainingJob, parse_variant  # noqa: E402
+from opscore.variants import Built  # noqa: E402
 
-wc, params, inputs = snakemake.wildcards, snakemake.params, snakemake.input
-variant = parse_variant(wc.variant)
+context = job_context(snakemake)
+wc, params, inputs, variant, data = context.wildcards, context.params, context.inputs, context.variant, context.data
 hooks = variant.spec.implementation()
-seed = int(wc.seed)
-training.use_threads(snakemake.threads)
-data = load_prepared(inputs.data)
-size = pipeline_size(wc.model, params.input_size)  # None: the model takes images as they are
-job = TrainingJob(wc.model, len(data["class_names"]), params.input_size, sample_shape(data),
-                  inputs.base_weights or None, seed, params.learning_rate, params.settings, dict(inputs.items()))
-training.seed_everything(seed)
+job = context.training_job(base_weights=inputs.base_weights or None, learning_rate=params.learning_rate,
+                           settings=params.settings, inputs=dict(inputs.items()))
+training.seed_everything(context.seed)
 
 
 def train():
@@ -28,8 +24,7 @@ def train():
     if hasattr(hooks, "build"):
         built = hooks.build(job)
     else:
-        built = Built(build_classifier(wc.model, job.n_classes, job.input_size, base_weights=job.base_weights,
-                                       seed=seed, sample_shape=job.sample_shape))
+        built = Built(context.classifier(base_weights=job.base_weights, seed=context.seed))
     model = built.model
     if len(job.sample_shape) == 1 and adapt_normalization(model, data["x_train"]):
         print("feature normalization fitted on the training split")
@@ -40,11 +35,9 @@ def train():
               f"{set_batchnorm_momentum(model, params.batchnorm_momentum)} layers")
     depth = unfreeze_top(model, wc.unfreeze)
     print(f"{wc.model} {wc.variant}: {depth} of {len(model.layers)} layers trainable (unfreeze={wc.unfreeze})")
-    preprocess = preprocess_function(wc.model)
-    train_data = training.epoch_pipelines(data["x_train"], data["y_train"], preprocess, size,
-                                          params.batch_size, seed=seed, dtype=built.input_dtype)
-    validation_data = training.make_pipeline(data["x_test"], data["y_test"], preprocess, size,
-                                             params.batch_size, dtype=built.input_dtype)
+    train_data = training.epoch_pipelines(data["x_train"], data["y_train"], context.preprocess, context.size,
+                                          params.batch_size, seed=context.seed, dtype=built.input_dtype)
+    validation_data = context.pipeline(data["x_test"], data["y_test"], dtype=built.input_dtype)
     history = training.train_classifier(model, train_data, validation_data, params.epochs, params.learning_rate,
                                         backup_dir=params.backup_dir, optimizer=built.optimizer)
     return model, history.assign(trainable_layers=depth, trained_in=built.trained_in)

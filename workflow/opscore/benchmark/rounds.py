@@ -208,11 +208,13 @@ def write_manifest(path: str | Path, runs: list[dict], artifacts: list[str], inp
     """The candidates of one (dataset, split, seed) run, for the benchmark of its dataset: each
     variant's run (opscore.config.experiments), deployable artifact and model-ready requests, in
     order. The benchmark reads these manifests, so its own inputs are one file per run, not per
-    variant; a changed artifact re-makes its run's manifest, and that re-times the dataset."""
+    variant; a changed artifact re-makes its run's manifest, and that re-times the dataset. An
+    empty artifact (a kind not applicable to its model: opscore.derivation) is not a candidate."""
     from opscore.job import write_atomic
 
     entries = [{"run": run, "artifact": artifact, "inputs": requests}
-               for run, artifact, requests in zip(runs, artifacts, inputs, strict=True)]
+               for run, artifact, requests in zip(runs, artifacts, inputs, strict=True)
+               if Path(artifact).stat().st_size]  # empty: its kind is not applicable, nothing to time
     write_atomic(path, json.dumps(entries, indent=1))
 
 

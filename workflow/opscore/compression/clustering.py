@@ -258,8 +258,13 @@ def _cluster_sorted_in_place(layers_and_names, k, init, iterations, seed) -> tup
     for index, (layer, name) in enumerate(layers_and_names):
         variable = getattr(layer, name)
         value = variable.numpy()
-        centroids, labels = kmeans_1d(value, k, init=init, iterations=iterations, seed=[seed, index])
-        variable.assign(centroids.astype(value.dtype)[labels])
+        kept = value != 0  # an earlier pruning's zeros stay zeros, one of the k values (sparsity-preserving)
+        clustered = np.zeros_like(value)
+        if kept.any():
+            wanted = k if kept.all() else max(1, k - 1)
+            centroids, labels = kmeans_1d(value[kept], wanted, init=init, iterations=iterations, seed=[seed, index])
+            clustered[kept] = centroids.astype(value.dtype)[labels]
+        variable.assign(clustered)
         kernels += 1
         weights += value.size
     return kernels, weights
@@ -289,8 +294,10 @@ def _cluster_tfmot(model, k, init, seed, depthwise=True):
         if isinstance(layer, keras.Model):
             return keras.models.clone_model(layer, clone_function=wrap)
         if _tfmot_kernel_names(layer) and _kernel_variables(layer):
+            # a kernel with zeros (pruned before) keeps them: tfmot's sparsity-preserving clustering
+            sparse = any(np.any(variable.numpy() == 0) for _, variable in _kernel_variables(layer))
             result = tfmot.clustering.keras.cluster_weights(
-                layer, number_of_clusters=int(k), cluster_centroids_init=centroid_init
+                layer, number_of_clusters=int(k), cluster_centroids_init=centroid_init, preserve_sparsity=sparse
             )
             if result is not layer:  # tfmot leaves a Conv2D with <= k weights as it is
                 wrapped.add(layer.name)

@@ -154,14 +154,11 @@ def prune_magnitude(model, train_data, target_sparsity: float, epochs: int, lear
     return stripped, info
 
 
-
-
 def make(model, variant, job):
     """The ``prune-magnitude-s<S>[-constant]`` variant (registry entry in opscore.variants)."""
-    settings = job.settings
     derived, info = prune_magnitude(
         model, job.fit_data, target_sparsity=variant.options["sparsity"] / 100,
-        epochs=max(1, settings["fine_tune_epochs"]), learning_rate=job.learning_rate,
-        schedule="constant" if variant.options.get("schedule") else settings["schedule"])
+        epochs=max(1, job.epochs), learning_rate=job.learning_rate,
+        schedule="constant" if variant.options.get("schedule") else job.settings["schedule"])
     layers = pd.DataFrame(kernel_sparsity(derived).items(), columns=["layer", "sparsity"])
     return derived, {key: value for key, value in info.items() if key != "history"}, layers

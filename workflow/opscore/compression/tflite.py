@@ -6,8 +6,11 @@ import itertools
 import warnings
 
 import numpy as np
+import pandas as pd
 
 TFLITE_MODES = ("float16", "dynamic", "int8")
+#: training batches full-integer conversion calibrates its activation ranges on
+REPRESENTATIVE_BATCHES = 8
 # The baseline conversion (no optimization), for comparing sizes; not a workflow variant.
 _CONVERSIONS = ("float32",) + TFLITE_MODES
 
@@ -85,3 +88,12 @@ def _representative_dataset(batches, input_shape):
             yield [np.asarray(batch, dtype=np.float32)]
 
     return dataset
+
+
+def make(model, variant, job):
+    """The ``tflite-float16|dynamic|int8`` variant (registry: opscore.variants): the flatbuffer's
+    bytes, full int8 calibrated on batches of the train split."""
+    mode = variant.options["mode"]
+    representative = job.calibration(REPRESENTATIVE_BATCHES) if mode == "int8" else None
+    flatbuffer = convert_to_tflite(model, mode, representative)
+    return flatbuffer, {"representative_images": sum(len(batch) for batch in representative or [])}, pd.DataFrame()

@@ -4,7 +4,8 @@ A kind names its runtime in the registry (``Kind.runtime``); measuring opens an 
 that runtime's module alone, so a process that measures a TFLite flatbuffer imports LiteRT and
 never TensorFlow. Every runtime module has ``NAME``, ``version()`` and ``open_session(artifact,
 model, threads) -> Session`` (``model``: :class:`ModelInfo`); a session answers ``predict(batch)``
-with class probabilities and says ``input_dtype``, ``layers`` and ``threads()``. A new runtime is
+with class probabilities, gives its ``kernels()`` as stored, and says ``input_dtype``, ``layers``
+and ``threads()``. A new runtime is
 one module here and one entry in :data:`RUNTIMES`.
 """
 from __future__ import annotations

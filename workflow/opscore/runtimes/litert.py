@@ -17,6 +17,10 @@ def version() -> str:
     return package_version(PACKAGE)
 
 
+#: the operators whose second input is a weight tensor (a kernel)
+_KERNEL_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "CONV_3D", "TRANSPOSE_CONV")
+
+
 class TFLitePredictor:
     """One LiteRT interpreter reused across calls: ``predict(batches)`` returns the class
     probabilities of all batches (float32 numpy arrays of any batch size), stacked."""
@@ -48,6 +52,21 @@ class TFLitePredictor:
         interpreter.invoke()
         return interpreter.get_tensor(self._output)  # a copy
 
+    def kernels(self) -> list[np.ndarray]:
+        """The weight tensor of every convolution and fully connected operator, as stored (int8 in
+        an integer model; a float16 weight's, before its DEQUANTIZE)."""
+        ops = self.interpreter._get_ops_details()
+        producer = {int(output): op for op in ops for output in op["outputs"]}
+        kernels = []
+        for op in ops:
+            if op["op_name"] in _KERNEL_OPS and len(op["inputs"]) > 1:
+                index = int(op["inputs"][1])
+                source = producer.get(index)
+                if source is not None and source["op_name"] == "DEQUANTIZE":
+                    index = int(source["inputs"][0])
+                kernels.append(np.array(self.interpreter.get_tensor(index)))
+        return kernels
+
     def predict(self, batches) -> np.ndarray:
         results = [self.predict_batch(batch) for batch in batches]
         if not results:
@@ -68,6 +87,9 @@ class Session:
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         return self.predictor.predict_batch(batch)
+
+    def kernels(self) -> list[np.ndarray]:
+        return self.predictor.kernels()
 
     def threads(self) -> dict:
         return {"runtime_threads": self._threads}

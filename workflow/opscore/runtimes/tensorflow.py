@@ -44,6 +44,11 @@ class Session:
     def predict(self, batch: np.ndarray) -> np.ndarray:
         return self._serve(batch.astype(self.input_dtype, copy=False)).numpy()
 
+    def kernels(self) -> list[np.ndarray]:
+        from opscore.measure import keras_kernels
+
+        return keras_kernels(self.keras_model)
+
     def threads(self) -> dict:
         return {"intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
                 "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads()}

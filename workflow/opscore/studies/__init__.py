@@ -8,6 +8,8 @@ import importlib
 from dataclasses import dataclass
 from typing import Callable
 
+from opscore.variants import KINDS
+
 #: what a study reads: the dataset's measurement table, or the per-step tables of its pruned variants
 SOURCES = ("measurements", "pruning_steps")
 
@@ -74,3 +76,14 @@ STUDIES = {study.key: study for study in (
     Study("pruning_sensitivity", "pruning.pruning_sensitivity_table", "pruning.pruning_sensitivity_figure", _rows,
           "a prune-filters-b<B> or prune-layers-b<B> variant", source="pruning_steps"),
 )}
+
+
+def _check_kinds_studies() -> None:
+    """Every study a kind names in the registry (``Kind.studies``) is one of :data:`STUDIES`."""
+    unknown = {f"{kind.name}: {study}" for kind in KINDS.values() for study in kind.studies if study not in STUDIES}
+    if unknown:
+        raise ValueError(f"opscore.variants names studies that do not exist ({', '.join(sorted(unknown))}); "
+                         f"known: {', '.join(STUDIES)}")
+
+
+_check_kinds_studies()

@@ -20,16 +20,20 @@ NO_DATA_TEXT = "no data for this study in this run"
 
 KIND_ORDER = {kind: i for i, kind in enumerate(KINDS)}
 TFLITE_ORDER = {"float16": 0, "dynamic": 1, "int8": 2}
-_CLUSTER_RE = re.compile(r"cluster-k(\d+)")
 _FAMILY_RE = re.compile(r"(?:\d+|V\d+|B\d+)+$")
 
 
 
 
 def cluster_k(variant: str) -> int | None:
-    """The cluster count K of a ``cluster-k<K>`` variant name, else None."""
-    match = _CLUSTER_RE.fullmatch(str(variant))
-    return int(match.group(1)) if match else None
+    """The cluster count K of a ``cluster-k<K>`` variant name (the registry's grammar), else None;
+    None for a chain ending in clustering too: the K sweep is of clustering alone, and a chain's
+    earlier steps would move its point."""
+    try:
+        parsed = parse_variant(str(variant))
+    except ValueError:
+        return None
+    return parsed.options["k"] if parsed.kind == "cluster" and not parsed.steps else None
 
 
 def model_family(model: str) -> str:

@@ -40,7 +40,7 @@ def quantized_size_table(table: pd.DataFrame) -> pd.DataFrame:
     df["precision"] = df["precision"].astype(str)
     kinds = df["variant"].map(variant_kind)
     keys = ["dataset", "model", "variant"]
-    quantized = mean_by(df[kinds.isin(kinds_in("quantized_size"))], keys, sizes, first=["precision"])
+    quantized = mean_by(df[kinds.isin(kinds_in("table1_quantized_size"))], keys, sizes, first=["precision"])
     original = mean_by(df[df["variant"] == "original"], keys, sizes).drop(columns=["variant", "runs"])
     original = original.rename(columns={c: f"original_{c}" for c in sizes})
     out = quantized.merge(original, on=["dataset", "model"], how="left")
