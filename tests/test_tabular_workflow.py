@@ -75,6 +75,8 @@ def test_csv_table_trains_a2e_and_every_variant_is_ranked(tabular_run):
     # raw columns span 0.001..4000: without the fitted normalization A2E would sit near the majority rate
     assert ranked.loc["original", "accuracy"] > 0.9 > baseline["accuracy"].iloc[0]
     assert ranked.loc["tflite-int8", "accuracy"] > 0.9  # int8 calibrated on table rows
+    # magnitude pruning keeps the shapes and zeroes half the pruned kernels
+    assert ranked.loc["prune-magnitude-s50", "params"] == ranked.loc["original", "params"]
     assert ranked.loc["prune-magnitude-s50", "nonzero_params"] < 0.6 * ranked.loc["original", "params"]
     assert ranked["opscore"].notna().all()
     assert "quantize-q8" in (tabular_run / "results/figures/cancer/bubble.svg").read_text()

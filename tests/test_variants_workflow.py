@@ -30,9 +30,6 @@ def test_every_variant_is_ranked_and_drawn(variants_run):
     # physically smaller: fewer parameters and a smaller file than the original
     assert by_variant.loc["prune-filters-b50", "params"] < by_variant.loc["original", "params"]
     assert by_variant.loc["prune-filters-b50", "size_mb"] < by_variant.loc["original", "size_mb"]
-    # magnitude pruning keeps the shapes and zeroes half the pruned kernels
-    assert by_variant.loc["prune-magnitude-s50", "params"] == by_variant.loc["original", "params"]
-    assert by_variant.loc["prune-magnitude-s50", "nonzero_params"] < 0.6 * by_variant.loc["original", "params"]
     for variant in ("prune-filters-b50", "tflite-int8"):
         assert by_variant.loc[variant, "prep_time_s"] > 0, variant
     # every kernel stored int8 (one scale per unit or filter): a quarter of the file, the same predictions
@@ -53,10 +50,8 @@ def test_pruning_records_its_sensitivity_order(variants_run):
     tried = steps[steps["action"] == "prune-filters"]["layer"].tolist()
     assert tried == preparation["order"]  # on_rejection: skip tries every layer, in the recorded sensitivity order
     assert steps["accepted"].astype(bool).any()
-    # what judged and fine-tuned it is recorded: the config's held-out share and rate (magnitude pruning trains at it)
-    magnitude = json.loads((variants_run / RUN.format(model="AlexNet", variant="prune-magnitude-s50", unfreeze="all")
-                            / "preparation.json").read_text())
-    assert (magnitude["held_out_share"], magnitude["fine_tune_learning_rate"]) == (0.1, 0.0005)
+    # what judged and fine-tuned it is recorded: the config's held-out share and rate (not the training's)
+    assert (preparation["held_out_share"], preparation["fine_tune_learning_rate"]) == (0.1, 0.0005)
 
 
 @pytest.mark.slow
