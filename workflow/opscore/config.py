@@ -196,10 +196,10 @@ def _check_variant(config: dict, name: str, options: dict) -> None:
         raise ValueError(f"config variants.{name}.models: {sorted(unknown)} not in config models")
     steps = variant.steps or (variant,)
     for step in steps:  # a chain's later steps are derived: only its first may be trained
-        _check_step(config, name, step, options["models"], trained=step is steps[0] and step.is_trained(config))
+        _check_step(name, step, options["models"], trained=step is steps[0] and step.is_trained(config))
 
 
-def _check_step(config: dict, name: str, step, models: list[str], trained: bool) -> None:
+def _check_step(name: str, step, models: list[str], trained: bool) -> None:
     scratch = sorted(set(models) & set(SCRATCH_MODELS))
     if step.kind == "cluster" and trained and scratch:
         raise ValueError(f"config variants.{name}: {scratch} have no pretrained base to cluster before "
