@@ -87,7 +87,10 @@ def test_every_kind_is_implemented_by_its_module():
         elif module is not None:
             assert {"build", "before_training", "after_training"} & set(dir(module)), kind.name
         assert kind.runtime in RUNTIMES and kind.studies <= set(STUDIES), kind.name
-        assert re.fullmatch(kind.name_pattern, kind.example.split("[")[0].split("|")[0]), kind.example
+        example = kind.example.split("[")[0].split("|")[0]
+        assert re.fullmatch(kind.name_pattern, example), kind.example
+        # a function of the options (a string here would fail only in a real run's evaluate job)
+        assert callable(kind.precision) and isinstance(parse_variant(example).precision(), str), kind.name
 
 
 def test_a_study_a_kind_names_must_exist():

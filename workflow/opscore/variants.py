@@ -4,8 +4,9 @@ precision and runtime, its config section, which studies show it, and which modu
 
 A variant name is the `{variant}` wildcard, so a path tells what it holds and adding a K value
 adds only new jobs. Wildcard constraints, input functions, the config check, the scripts'
-dispatch and the studies' groupings are all read from `KINDS`; the rules never name a kind.
-Adding a kind is one entry here plus one module (docs/architecture.md lists the steps). Free
+dispatch and the studies' groupings are all read from `KINDS`; no rule names a kind but
+`cluster_base` (its wildcard is the cluster kind's pattern). Adding a kind is one entry here, one
+module, its example in the schema and a test (docs/architecture.md lists the steps). Free
 of TensorFlow, so the Snakefile imports it while parsing.
 """
 from __future__ import annotations

@@ -59,7 +59,7 @@ NAMES_CONDA_ENVS = (
 def planned(function):
     """``function`` (an input or params function) with its parameters read once: Snakemake
     otherwise inspects a function's signature at every call, for every job (about a tenth of
-    planning a large grid; docs/architecture.md, "Planning at scale")."""
+    planning a large grid; docs/planning.md, "Where planning goes now")."""
     overwrite_function_params(function, inspect.signature(function).parameters)
     return function
 
