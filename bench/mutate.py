@@ -56,7 +56,9 @@ MODULES = {
                 ["classification_metrics", "file_size", "weights_size", "parameter_count", "_leaf_layers",
                  "_parameter_values", "random_baseline"]),
     "costs": ("costs.py", ["tests/test_costs.py"], ["count_flops", "count_flops_or_nan", "parameter_bytes", "speedups"]),
-    "variants": ("variants.py", ["tests/test_variants.py"], None),
+    # not its dry runs: a Snakemake a test starts imports the mutated library with mutmut's trampoline,
+    # which fails there (see config); the registry's tests call it in the test process
+    "variants": ("variants.py", ["tests/test_variants.py", "-k", "not before_planning and not plan_it_once"], None),
     # the 95 % intervals and the paired comparisons of the quality metrics
     "uncertainty": ("uncertainty.py", ["tests/test_uncertainty.py"], None),
     # the contention rule (what the kernel's counters between two snapshots say), not the reading of /proc;
