@@ -50,6 +50,24 @@ def derived(tmp_path, original, digits_dataset, name: str, **inputs):
     return artifact, info, pd.read_parquet(outputs.layers)
 
 
+@pytest.fixture(scope="module")
+def pruned(tmp_path_factory, original, digits_dataset):
+    """prune-magnitude-s50, derived once: the first step of this module's chains (its file, record)."""
+    artifact, info, _ = derived(tmp_path_factory.mktemp("pruned"), original, digits_dataset, "prune-magnitude-s50")
+    return artifact, info
+
+
+def after_pruning(tmp_path, original, digits_dataset, pruned, step: str):
+    """``prune-magnitude-s50+STEP`` derived from ``pruned`` as a chain's job is, and STEP alone from
+    the original: the chain's file and record, STEP's file, and the three loaded."""
+    source, _ = pruned
+    chain, info, _ = derived(tmp_path, original, digits_dataset, f"prune-magnitude-s50+{step}", source=str(source),
+                             source_preparation=str(source.parent / "preparation.json"))
+    alone, _, _ = derived(tmp_path, original, digits_dataset, step)
+    models = {"pruned": load_model(source), "chain": load_model(chain), "alone": load_model(alone)}
+    return chain, info, models
+
+
 def test_a_keras_model_kind_is_saved_whole_with_its_fine_tuning_recorded(tmp_path, original, digits_dataset):
     artifact, info, layers = derived(tmp_path, original, digits_dataset, "prune-magnitude-s50")
     model = load_model(artifact)
@@ -93,26 +111,22 @@ def test_the_context_gives_the_models_pipeline_and_architecture(digits_dataset):
     assert context.classifier().output_shape == (None, 10) and context.training_job().sample_shape == (8, 8, 1)
 
 
-def test_a_chain_keeps_each_steps_work_and_compresses_below_each_step_alone(tmp_path, original, digits_dataset):
+def test_a_chain_keeps_each_steps_work_and_compresses_below_each_step_alone(tmp_path, original, digits_dataset,
+                                                                            pruned):
     """Magnitude pruning, then clustering (sparsity-preserving), then full int8: each step takes the
     previous step's artifact; the zeros and the 16 shared values survive the later steps; the file,
     deflated, is smaller than either step's alone; every step's time is recorded."""
     from opscore.measure import keras_kernels, kernel_statistics, weights_size
     from opscore.runtimes.litert import TFLitePredictor
 
-    pruned, pruned_info, _ = derived(tmp_path, original, digits_dataset, "prune-magnitude-s50")
-    chain, chain_info, _ = derived(tmp_path, original, digits_dataset, "prune-magnitude-s50+cluster-k16",
-                                   source=str(pruned), source_preparation=str(pruned.parent / "preparation.json"))
-    clustered, _, _ = derived(tmp_path, original, digits_dataset, "cluster-k16")
-    models = {name: load_model(path) for name, path in
-              (("pruned", pruned), ("chain", chain), ("clustered", clustered))}
+    chain, chain_info, models = after_pruning(tmp_path, original, digits_dataset, pruned, "cluster-k16")
     stats = {name: kernel_statistics(keras_kernels(model)) for name, model in models.items()}
     assert stats["chain"]["kernel_nonzero_share"] <= stats["pruned"]["kernel_nonzero_share"] + 1e-6 < 0.6
     assert stats["chain"]["kernel_distinct_values_max"] <= 16 < stats["pruned"]["kernel_distinct_values_max"]
     compressed = {name: weights_size(model)["size_compressed_bytes"] for name, model in models.items()}
-    assert compressed["chain"] < min(compressed["pruned"], compressed["clustered"])
+    assert compressed["chain"] < min(compressed["pruned"], compressed["alone"])
     assert [step["step"] for step in chain_info["steps"]] == ["prune-magnitude-s50", "cluster-k16"]
-    assert chain_info["steps"][0]["seconds"] == pruned_info["seconds"] and chain_info["seconds"] > 0
+    assert chain_info["steps"][0]["seconds"] == pruned[1]["seconds"] and chain_info["seconds"] > 0
     # int8 storage keeps both: a zero stays 0, equal floats stay equal int8 values (one scale per channel)
     flatbuffer, _, _ = derived(tmp_path, original, digits_dataset, "prune-magnitude-s50+cluster-k16+tflite-int8",
                                source=str(chain), source_preparation=str(chain.parent / "preparation.json"))
@@ -124,18 +138,14 @@ def test_a_chain_keeps_each_steps_work_and_compresses_below_each_step_alone(tmp_
     assert max(len(np.unique(channel)) for kernel in kernels for channel in kernel) <= 16
 
 
-def test_low_bit_storage_after_pruning_keeps_the_zeros_and_shrinks_the_file(tmp_path, original, digits_dataset):
+def test_low_bit_storage_after_pruning_keeps_the_zeros_and_shrinks_the_file(tmp_path, original, digits_dataset,
+                                                                             pruned):
     """prune-magnitude-s50+quantize-q4: the symmetric 4-bit grid stores a pruned zero as 0, so the
     dense kernels are at least as sparse as the pruned model's, and the deflated file is smaller
     than either step's alone."""
     from opscore.measure import keras_kernels, kernel_statistics, weights_size
 
-    pruned, _, _ = derived(tmp_path, original, digits_dataset, "prune-magnitude-s50")
-    chain, info, _ = derived(tmp_path, original, digits_dataset, "prune-magnitude-s50+quantize-q4",
-                             source=str(pruned), source_preparation=str(pruned.parent / "preparation.json"))
-    quantized, _, _ = derived(tmp_path, original, digits_dataset, "quantize-q4")
-    models = {name: load_model(path) for name, path in
-              (("pruned", pruned), ("chain", chain), ("quantized", quantized))}
+    _, info, models = after_pruning(tmp_path, original, digits_dataset, pruned, "quantize-q4")
     before, after = keras_kernels(models["pruned"]), keras_kernels(models["chain"])
     assert len(before) == len(after) > 1 and kernel_statistics(before)["kernel_nonzero_share"] < 0.6
     for sparse, stored in zip(before, after, strict=True):
@@ -144,5 +154,5 @@ def test_low_bit_storage_after_pruning_keeps_the_zeros_and_shrinks_the_file(tmp_
     # raw, 4-bit storage is the size whatever the values; deflated, the zeros it kept count too
     assert sizes["chain"]["size_bytes"] < 0.5 * sizes["pruned"]["size_bytes"]
     compressed = {name: size["size_compressed_bytes"] for name, size in sizes.items()}
-    assert compressed["chain"] < min(compressed["pruned"], compressed["quantized"])
+    assert compressed["chain"] < min(compressed["pruned"], compressed["alone"])
     assert [step["step"] for step in info["steps"]] == ["prune-magnitude-s50", "quantize-q4"]
