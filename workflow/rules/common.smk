@@ -1,6 +1,5 @@
 # The experiment grid, the artifact paths and every input function, in one place.
 import copy
-import inspect
 import os
 import sys
 from itertools import product
@@ -12,7 +11,6 @@ sys.path.insert(0, LIBRARY)
 # (Written, not read: nothing to assert with `envvars:`.)
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (LIBRARY, os.environ.get("PYTHONPATH")) if p))
 
-from snakemake.common import overwrite_function_params
 from snakemake.settings.types import DeploymentMethod
 
 from opscore import config as settings
@@ -54,14 +52,6 @@ CLUSTERING = config["clustering"]
 NAMES_CONDA_ENVS = (
     DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method or not workflow.check_envvars
 )
-
-
-def planned(function):
-    """``function`` (an input or params function) with its parameters read once: Snakemake
-    otherwise inspects a function's signature at every call, for every job (about a tenth of
-    planning a large grid; docs/planning.md, "Where planning goes now")."""
-    overwrite_function_params(function, inspect.signature(function).parameters)
-    return function
 
 
 def conda_env(name):
@@ -118,7 +108,6 @@ wildcard_constraints:
 
 
 # ---- input functions --------------------------------------------------------------------
-@planned
 def dataset_sources(wildcards):
     """What preparing a dataset reads: its downloaded archives, its image folder, or nothing."""
     options = config["datasets"][wildcards.dataset]
@@ -127,12 +116,10 @@ def dataset_sources(wildcards):
     return [f"{DOWNLOADS}/{a.filename}" for a in DATASET_ARCHIVES.get(wildcards.dataset, [])]
 
 
-@planned
 def archive_of(wildcards):
     return find_archive(wildcards.archive)
 
 
-@planned
 def base_weights(wildcards):
     """The pretrained base, an artifact of its own: downloaded ImageNet weights or a user file."""
     if wildcards.model in SCRATCH_MODELS or config["weights"] == "none":
@@ -142,30 +129,25 @@ def base_weights(wildcards):
     return config["weights"]
 
 
-@planned
 def learning_rate(wildcards):
     """The model's own learning rate if it sets one, else training.learning_rate."""
     return config["models"][wildcards.model].get("learning_rate", config["training"]["learning_rate"])
 
 
-@planned
 def dataset_options(wildcards):
     return config["datasets"][wildcards.dataset]
 
 
-@planned
 def dataset_metric(wildcards):
     return settings.dataset_metric(config, wildcards.dataset)
 
 
-@planned
 def kind_settings(wildcards):
     """The config section the variant's kind reads (registry: opscore.variants), or nothing."""
     section = parse_variant(wildcards.variant).spec.settings
     return config[section] if section else {}
 
 
-@planned
 def derive_inputs(wildcards):
     """What deriving a variant reads: the prepared data and the artifact it starts from: the
     trained original's weights, or a chain's prefix (whose job any chain sharing it shares), with
@@ -181,7 +163,6 @@ def derive_inputs(wildcards):
     return inputs
 
 
-@planned
 def train_inputs(wildcards):
     """The prepared data, the pretrained base, and what the kind adds (a clustered base, a donor)."""
     variant = parse_variant(wildcards.variant)
@@ -191,7 +172,6 @@ def train_inputs(wildcards):
     return inputs
 
 
-@planned
 def evaluate_inputs(wildcards):
     """The deployable artifact of a variant, the history that timed its training (a derived
     variant's: the training it starts from, Variant.trained_variant), and what recorded its
@@ -208,7 +188,6 @@ def evaluate_inputs(wildcards):
     return inputs
 
 
-@planned
 def figure_input(wildcards):
     """What a figure draws: the training histories (curves) or the ranking."""
     if wildcards.figure == "curves":
@@ -216,7 +195,6 @@ def figure_input(wildcards):
     return f"{SCORES}/ranking.parquet".format(**wildcards)
 
 
-@planned
 def study_inputs(wildcards):
     """A study's source: the measurement table, or the per-step tables of the pruned variants."""
     if STUDIES[wildcards.study].source == "measurements":
@@ -228,7 +206,6 @@ def study_inputs(wildcards):
     ]
 
 
-@planned
 def run_experiments(wildcards):
     """The variants of one (dataset, split, seed) run (opscore.config.experiments)."""
     return settings.experiments(config, wildcards.dataset, wildcards.split, wildcards.seed)
@@ -238,28 +215,24 @@ def artifact_of(run):
     return f"{MODELS}/{parse_variant(run['variant']).artifact(config)}".format(**run)
 
 
-@planned
 def benchmark_candidates_inputs(wildcards):
     """Every variant's deployable artifact of one run and its model's requests, in the run's order."""
     runs = run_experiments(wildcards)
     return {"artifacts": [artifact_of(run) for run in runs], "inputs": [MODEL_INPUTS.format(**run) for run in runs]}
 
 
-@planned
 def benchmark_inputs(wildcards):
     """The candidates of every (split, seed) run of the dataset: one manifest a run (its inputs are
     the run's artifacts), so the benchmark's fan-in is the runs, not the variants."""
     return [BENCHMARK_CANDIDATES.format(**run) for run in settings.dataset_runs(config, wildcards.dataset)]
 
 
-@planned
 def benchmark_memory(wildcards):
     """MB for the benchmark's worker processes alive at once (~1 GB for a TensorFlow one) and itself."""
     alive = min(len(settings.experiments(config, wildcards.dataset)), config["measure"]["max_workers"])
     return 1000 * (alive + 1)
 
 
-@planned
 def run_measurements_of(wildcards):
     """Every variant's quality and predictions of one run, and the histories of those trained."""
     runs = run_experiments(wildcards)
@@ -270,7 +243,6 @@ def run_measurements_of(wildcards):
     }
 
 
-@planned
 def measurements_of(wildcards):
     """The runs' tables of one dataset, its benchmark and its random baselines."""
     runs = settings.dataset_runs(config, wildcards.dataset)
