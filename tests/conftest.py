@@ -1,8 +1,10 @@
 """What the tests share: the small test configs (tests/configs/*.yaml), the one way they run
 Snakemake on this workflow, and the data fixtures several modules use."""
 import copy
+import fcntl
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -133,6 +135,30 @@ def completed_run(tmp_path_factory, name: str, config: dict, targets: tuple[str,
     workdir = tmp_path_factory.mktemp(name)
     result = run_snakemake(workdir, config, *targets)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    return workdir
+
+
+def shared_run(tmp_path_factory, name: str, make_config, targets: tuple[str, ...] = ()) -> Path:
+    """A run made once per test session and read by every test file that asks for ``name``, in any
+    pytest-xdist worker: the first to ask builds it under a file lock in the session's common
+    temporary directory, the others wait for it. ``make_config(directory)`` writes the run's inputs
+    there (a table, say) and returns its config; it is called once, by the builder (writing the
+    inputs again would make them newer than the run). Tests read the run; one that changes it
+    copies it first. Asking for ``name`` with other targets is an error, not a silent reuse."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # pytest-N/popen-gwK: pytest-N is the session's, shared by its workers
+    home = base / "shared-runs" / name
+    home.mkdir(parents=True, exist_ok=True)
+    workdir, done = home / "run", home / "done"
+    with open(home / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(workdir, ignore_errors=True)
+            result = run_snakemake(workdir, make_config(home), *targets)
+            assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+            done.write_text("\n".join(targets))
+    assert done.read_text() == "\n".join(targets), f"shared run {name!r} asked for with other targets"
     return workdir
 
 

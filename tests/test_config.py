@@ -10,7 +10,8 @@ from conftest import check_config, test_config
 
 from opscore import config as settings
 
-#: what the tiny config becomes: its own values, and every default of a key it leaves out, spelled out
+#: what the tiny config with a keras.applications model (:func:`tiny`) becomes: its own values, and
+#: every default of a key it leaves out, spelled out
 TINY_COMPLETED = {
     "weights": "none",
     "input_size": 32,
@@ -34,14 +35,15 @@ TINY_COMPLETED = {
 
 
 def tiny(**changes) -> dict:
-    """A fresh tiny config with some top-level keys replaced."""
-    return {**test_config("tiny"), **changes}
+    """A fresh tiny config with MobileNetV2 (a keras.applications model: the checks of input sizes,
+    weights and filters need one) and some top-level keys replaced."""
+    return {**test_config("tiny"), "models": {"MobileNetV2": {"unfreeze": ["all"]}}, **changes}
 
 
 # --- complete: the defaults ---------------------------------------------------------------------
 
 def test_complete_fills_in_every_default_and_keeps_what_the_config_gives():
-    assert settings.complete(test_config("tiny")) == TINY_COMPLETED
+    assert settings.complete(tiny()) == TINY_COMPLETED
 
 
 def test_the_smallest_config_gets_every_default():
@@ -68,12 +70,12 @@ def test_completed_configs_share_no_defaults():
     """Changing one completed config (the Snakefile completes the config in place) changes neither
     the defaults nor the next config completed."""
     before = copy.deepcopy(settings.DEFAULTS)
-    first = settings.complete(test_config("tiny"))
+    first = settings.complete(tiny())
     first["clustering"]["order"] = "after-training"
     first["select"]["max_memory_mb"] = 100
     first["pruning"]["rounds"] = 9
     assert settings.DEFAULTS == before
-    assert settings.complete(test_config("tiny")) == TINY_COMPLETED
+    assert settings.complete(tiny()) == TINY_COMPLETED
 
 
 @pytest.mark.parametrize("weights, models, unfreeze", [

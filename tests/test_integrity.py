@@ -8,16 +8,17 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT, completed_run, planned_jobs
+import yaml
+from conftest import ROOT, planned_jobs
 from conftest import run_snakemake as snakemake
-from test_tabular_workflow import tabular_config, write_table
+from test_tabular_workflow import VARIANTS, cancer_run
 
 from opscore import integrity
 from opscore.job import write_atomic
 
 RUN = "results/models/cancer/70-30/seed-0/A2E/{variant}/unfreeze-all"
 WEIGHTS = RUN.format(variant="original") + "/weights.h5"
-TFLITE = RUN.format(variant="tflite-dynamic") + "/model.tflite"
+TFLITE = RUN.format(variant="tflite-int8") + "/model.tflite"
 DATA = "results/data/cancer/70-30/seed-0.npz"
 RANKING = "results/scores/cancer/ranking.csv"
 
@@ -42,11 +43,10 @@ def flip_a_byte(path) -> None:
 
 @pytest.fixture(scope="module")
 def tabular(tmp_path_factory):
-    """A2E on a real table, its original and a TFLite variant ranked; (config, run directory)."""
-    table = write_table(tmp_path_factory.mktemp("table") / "cancer.csv")
-    config = {**tabular_config(table), "variants": ["original", "tflite-dynamic"],
-              "training": {"epochs": 2, "batch_size": 32, "learning_rate": 0.001}}
-    return config, completed_run(tmp_path_factory, "integrity", config, targets=(RANKING,))
+    """A2E on a real table, its variants (a TFLite one among them) ranked: tests/test_tabular_workflow.py's
+    run, shared with it; (config, run directory)."""
+    workdir = cancer_run(tmp_path_factory)
+    return yaml.safe_load((workdir / "config.yaml").read_text()), workdir
 
 
 @pytest.fixture
@@ -109,7 +109,7 @@ def test_truncated_artifacts_are_named_at_planning_and_by_verify(run, keep_time)
     for artifact in (WEIGHTS, TFLITE, DATA):
         (workdir / artifact).unlink()  # the remedy: Snakemake remakes them, and what depends on them
     replanned = planned_jobs(snakemake(workdir, config, "-n"))
-    assert replanned["prepare_data"] == 1 and replanned["train"] == 1 and replanned["evaluate"] == 2, replanned
+    assert (replanned["prepare_data"], replanned["train"], replanned["evaluate"]) == (1, 1, len(VARIANTS)), replanned
 
 
 def evaluate_log(workdir, variant) -> str:
@@ -136,15 +136,15 @@ def test_a_damaged_file_made_before_records_is_named_by_its_reader(run):
     config, workdir = run
     integrity.record_path(workdir / TFLITE).unlink()
     truncate(workdir / TFLITE)
-    metrics = RUN.format(variant="tflite-dynamic").replace("models", "measurements") + "/metrics.parquet"
+    metrics = RUN.format(variant="tflite-int8").replace("models", "measurements") + "/metrics.parquet"
     (workdir / metrics).unlink()
     result = snakemake(workdir, config, metrics)
     assert result.returncode != 0
-    log = evaluate_log(workdir, "tflite-dynamic")
+    log = evaluate_log(workdir, "tflite-int8")
     assert log.strip().splitlines()[-1].startswith(f"ERROR: {TFLITE} is damaged ("), log[-2000:]
     assert "delete it and rerun" in log and "Traceback" not in log
     verbose = snakemake(workdir, config, metrics, "--verbose")
-    assert verbose.returncode != 0 and "Traceback" in evaluate_log(workdir, "tflite-dynamic")
+    assert verbose.returncode != 0 and "Traceback" in evaluate_log(workdir, "tflite-int8")
 
 
 def test_verify_of_an_empty_directory_passes(tmp_path):

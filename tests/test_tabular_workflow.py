@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, check_config, completed_run, planned_jobs, snakemake_env, test_config
+from conftest import ROOT, check_config, planned_jobs, shared_run, snakemake_env, test_config
 from conftest import run_snakemake as snakemake
 from sklearn.datasets import load_breast_cancer
 
@@ -47,10 +47,16 @@ def tabular_config(table, **dataset_options):
             "fine_tuning": {"epochs": 1}}
 
 
+def cancer_run(tmp_path_factory):
+    """The run of :func:`tabular_config` on the cancer table, made once per session for this module
+    and tests/test_integrity.py (conftest.shared_run): read it, copy it to change it."""
+    return shared_run(tmp_path_factory, "cancer", lambda home: tabular_config(write_table(home / "cancer.csv")),
+                      TARGETS)
+
+
 @pytest.fixture(scope="module")
 def tabular_run(tmp_path_factory):
-    table = write_table(tmp_path_factory.mktemp("table") / "cancer.csv")
-    return completed_run(tmp_path_factory, "tabular", tabular_config(table), targets=TARGETS)
+    return cancer_run(tmp_path_factory)
 
 
 def rerun_copy(tabular_run, tmp_path):

@@ -26,12 +26,10 @@ def test_every_variant_is_ranked_and_drawn(variants_run):
     for variant in VARIANTS:
         assert variant in bubble, variant
     by_variant = ranked.set_index("variant")
-    assert by_variant.loc["tflite-int8", "precision"] == "int8"
     # physically smaller: fewer parameters and a smaller file than the original
     assert by_variant.loc["prune-filters-b50", "params"] < by_variant.loc["original", "params"]
     assert by_variant.loc["prune-filters-b50", "size_mb"] < by_variant.loc["original", "size_mb"]
-    for variant in ("prune-filters-b50", "tflite-int8"):
-        assert by_variant.loc[variant, "prep_time_s"] > 0, variant
+    assert by_variant.loc["prune-filters-b50", "prep_time_s"] > 0
     # every kernel stored int8 (one scale per unit or filter): a quarter of the file, the same predictions
     int8 = by_variant.loc["quantize-q8-c8"]
     assert int8["precision"] == "int8 dense, int8 convolutions, float32 elsewhere"

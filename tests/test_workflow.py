@@ -24,7 +24,7 @@ def test_small_run_ranks_scores_and_draws(finished_run):
     ranking = pd.read_csv(finished_run / "results/scores/digits/ranking.csv")
     assert list(ranking["row"]) == ["variant", "MIN", "MAX"]
     variant = ranking.iloc[0]
-    assert variant["model"] == "MobileNetV2" and variant["variant"] == "original"
+    assert variant["model"] == "A2E" and variant["variant"] == "original"
     assert 0 <= variant["accuracy"] <= 1 and variant["n_test"] == 540  # 30 % of 1,797 digits
     expected = (pd.Series([1 - variant["accuracy"], variant["inference_time_s"], variant["size_mb"]])
                 .clip(lower=1 / 540).pipe(lambda s: s.map(__import__("math").log10)).sum())
@@ -40,7 +40,7 @@ def test_small_run_ranks_scores_and_draws(finished_run):
     baseline = pd.read_parquet(finished_run / "results/tables/digits/baselines.parquet")
     assert baseline["accuracy"].iloc[0] == pytest.approx(0.1, abs=0.05)
     for figure in ("bubble", "curves", "accuracy", "pareto"):
-        assert "MobileNetV2" in (finished_run / f"results/figures/digits/{figure}.svg").read_text()
+        assert "A2E" in (finished_run / f"results/figures/digits/{figure}.svg").read_text()
         html = (finished_run / f"results/figures/digits/{figure}.html").read_text()
         assert "<script" in html and 'src="https://' not in html
     for log in ("train", "evaluate", "score", "plot", "prepare_data"):
@@ -56,7 +56,7 @@ def test_batch1_latency_costs_and_a_selection_are_measured(finished_run):
     rounds = pd.read_parquet(finished_run / "results/measurements/digits/benchmark/rounds.parquet")
     assert row["latency_p90_ms"] == pytest.approx(rounds["latency_p90_ms"].median())  # median over rounds
     assert row["latency_queries"] >= 2 * 20 and row["load_time_s"] > 0
-    assert row["flops"] > 1e6 and row["param_bytes"] == 4 * row["params"]  # float32 MobileNetV2
+    assert row["flops"] > 1e5 and row["param_bytes"] == 4 * row["params"]  # float32 A2E: 64-256-64-256-64-10
     assert row["flops_speedup"] == pytest.approx(1.0) and row["runtime"] == "tensorflow"
     # the deployed model's memory is a TensorFlow process's, measured apart from the evaluating job
     assert 0 < row["deploy_model_rss_mb"] < row["deploy_peak_rss_mb"] and row["job_peak_rss_mb"] > 0
@@ -72,10 +72,10 @@ def test_batch1_latency_costs_and_a_selection_are_measured(finished_run):
     assert "Which variant to ship" in (finished_run / "results/scores/digits/selection.md").read_text()
     # the decision first: the run's front page and the line ./opscore run ends with
     index = (finished_run / "results/index.html").read_text()
-    assert "digits: ship MobileNetV2 / original (unfreeze all)" in index and "95 % CI" in index
+    assert "digits: ship A2E / original (unfreeze all)" in index and "95 % CI" in index
     line = subprocess.run([sys.executable, "-m", "opscore.selection", str(finished_run / "results/scores/digits/selection.json")],
                           capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(ROOT / "workflow")})
-    assert line.stdout.startswith("digits: ship MobileNetV2 / original (unfreeze all): OpScore")
+    assert line.stdout.startswith("digits: ship A2E / original (unfreeze all): OpScore")
 
 
 @pytest.mark.slow
@@ -128,7 +128,7 @@ CONFIG_ERRORS = [
     (lambda c: c.update({"models": {"A2E": {"unfreeze": ["all"]}}, "variants": ["original", "prune-filters-b2"]}),
      r"prune-filters-b2: \['A2E'\] have no convolution filters to prune"),
     (lambda c: c["datasets"]["digits"].update({"label": "Class"}), r"`label`/`features` are for CSV tables"),
-    (lambda c: c.update({"input_size": 16}), r"input_size: 16 is below the 32 pixels keras.applications models need "
+    (lambda c: c.update({"input_size": 16, "models": {"MobileNetV2": None}}), r"input_size: 16 is below the 32 pixels keras.applications models need "
                                              r"\(MobileNetV2\)"),
 ]
 
@@ -174,7 +174,7 @@ def test_archive_rebuilds_the_same_results(finished_run, tmp_path):
     for needed in ("Snakefile", "requirements.lock", "opscore", "workflow/opscore/training.py", "config/paper.yaml"):
         assert (rebuilt / needed).exists(), needed
     # rebuilt the way the first run was made (same threads per job: same arithmetic)
-    run = "results/models/digits/70-30/seed-0/MobileNetV2/original/unfreeze-all"
+    run = "results/models/digits/70-30/seed-0/A2E/original/unfreeze-all"
     result = snakemake(rebuilt, TINY, f"{run}/weights.h5", root=rebuilt)
     assert result.returncode == 0, result.stderr[-3000:]
     again, first = (pd.read_parquet(d / run / "history.parquet") for d in (rebuilt, finished_run))
@@ -188,6 +188,6 @@ def test_archive_rebuilds_the_same_results(finished_run, tmp_path):
 
     with h5py.File(finished_run / run / "weights.h5") as a, h5py.File(rebuilt / run / "weights.h5") as b:
         first_weights, rebuilt_weights = kernels(a), kernels(b)
-    assert first_weights.keys() == rebuilt_weights.keys() and len(first_weights) > 100
+    assert first_weights.keys() == rebuilt_weights.keys() and len(first_weights) >= 10  # five dense layers
     for name, value in first_weights.items():
         np.testing.assert_array_equal(value, rebuilt_weights[name], err_msg=name)
