@@ -13,6 +13,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+#: TensorFlow in the test processes themselves runs one thread per pool: three pytest-xdist workers
+#: share two cores, and TensorFlow's default pools (one thread per core each) spin while they wait
+#: for a core (measured: tests/test_quantization.py takes 17 % less CPU). Snakemake and its jobs
+#: do not inherit it (snakemake_env): they set their threads themselves, as in a user's run.
+TEST_PROCESS_THREADS = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+for _name, _value in TEST_PROCESS_THREADS.items():
+    os.environ.setdefault(_name, _value)
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = Path(__file__).resolve().parent / "configs"
 TENSORFLOW_RULES = ("train", "evaluate", "derive_model", "derive_tflite", "cluster_base")
@@ -85,7 +93,8 @@ def snakemake_env(base: dict | None = None, root: Path = ROOT) -> dict:
     context or profile of the caller leaking in (SLURM_CONF stays: it finds the test cluster)."""
     env = dict(os.environ if base is None else base)
     for name in list(env):
-        if name in ("CUDA_VISIBLE_DEVICES", "SNAKEMAKE_PROFILE") or (name.startswith("SLURM_") and name != "SLURM_CONF"):
+        if (name in ("CUDA_VISIBLE_DEVICES", "SNAKEMAKE_PROFILE", *TEST_PROCESS_THREADS)
+                or (name.startswith("SLURM_") and name != "SLURM_CONF")):
             env.pop(name)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root / "workflow"), env.get("PYTHONPATH")) if p)
     return env

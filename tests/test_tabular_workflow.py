@@ -254,8 +254,10 @@ def test_an_added_variant_runs_only_its_jobs(tabular_run, tmp_path):
     jobs = {"derive_model": 1, "evaluate": 1, "benchmark_candidates": 1, "benchmark": 1, "collect_run": 1,
             "collect_measurements": 1, "score": 1, "select_variant": 1, "plot": 1}
     assert planned_jobs(snakemake(copy, config, "-n", *TARGETS)) == jobs
-    assert planned_jobs(snakemake(copy, config, *TARGETS)) == jobs  # what the real run did, in its own words
+    # its own jobs for real, in Snakemake's own words (timing the dataset again costs a process per
+    # variant; the main run ranks every variant): the rest of the plan is then what is left
+    metrics = RUN.format(variant="quantize-q4").replace("models", "measurements") + "/metrics.parquet"
+    assert planned_jobs(snakemake(copy, config, metrics)) == {"derive_model": 1, "evaluate": 1}
     assert times(copy, kept) == kept  # the other variants' models and measurements as they were
-    ranked = pd.read_csv(copy / f"{SCORES}/ranking.csv")
-    assert set(ranked.loc[ranked["row"] == "variant", "variant"]) == {*VARIANTS, "quantize-q4"}
-    assert planned_jobs(snakemake(copy, config, "-n", *TARGETS)) == {}  # and then nothing is left to do
+    left = {rule: n for rule, n in jobs.items() if rule not in ("derive_model", "evaluate")}
+    assert planned_jobs(snakemake(copy, config, "-n", *TARGETS)) == left
