@@ -19,8 +19,9 @@ CALIBRATION_BATCHES = 8
 
 
 def export(model) -> bytes:
-    """The ONNX model of a Keras model (any batch size), serialized; a model tf2onnx cannot
-    convert raises NotApplicable with tf2onnx's reason."""
+    """The ONNX model of a Keras model (any batch size), serialized. A model tf2onnx cannot
+    convert raises NotApplicable with tf2onnx's reason: its error, or the TensorFlow operators it
+    has no ONNX operator for (which it leaves in the graph, logged, and which no runtime runs)."""
     import tf2onnx
 
     from opscore.tf import tf
@@ -30,7 +31,24 @@ def export(model) -> bytes:
         proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=OPSET)
     except Exception as error:  # tf2onnx raises whatever its handlers raise
         raise NotApplicable(f"tf2onnx cannot convert it: {type(error).__name__}: {error}") from error
+    if unsupported := sorted(_unsupported(proto.graph)):
+        raise NotApplicable(f"tf2onnx cannot convert it: TensorFlow op(s) {', '.join(unsupported)} not supported "
+                            f"(no ONNX operator at opset {OPSET})")
     return proto.SerializeToString()
+
+
+def _unsupported(graph) -> set[str]:
+    """The standard-domain operators of ``graph`` and its subgraphs that ONNX does not define."""
+    import onnx
+
+    found = set()
+    for node in graph.node:
+        if node.domain in ("", "ai.onnx") and not onnx.defs.has(node.op_type):
+            found.add(node.op_type)
+        for attribute in node.attribute:
+            for subgraph in [*attribute.graphs, *([attribute.g] if attribute.HasField("g") else [])]:
+                found |= _unsupported(subgraph)
+    return found
 
 
 def quantize(exported: bytes, mode: str, calibration: list | None = None) -> bytes:
