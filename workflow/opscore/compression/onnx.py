@@ -85,9 +85,9 @@ def fidelity(model, exported: bytes, batches: list) -> dict:
     (model-ready inputs, no labels): the largest absolute difference and the share of equal argmax."""
     from opscore.runtimes.onnx import Session
 
-    session = Session(exported, threads=1)
-    keras = np.concatenate([model(batch, training=False).numpy() for batch in batches])
-    served = np.concatenate([session.predict(batch) for batch in batches])
+    session, dtype = Session(exported, threads=1), model.inputs[0].dtype.name
+    keras = np.concatenate([model(np.asarray(batch, dtype=dtype), training=False).numpy() for batch in batches])
+    served = np.concatenate([session.predict(batch) for batch in batches]).astype(keras.dtype)
     return {"fidelity_max_abs_diff": float(np.max(np.abs(keras - served))),
             "fidelity_argmax_agreement": float(np.mean(keras.argmax(axis=1) == served.argmax(axis=1))),
             "fidelity_inputs": len(keras)}
