@@ -271,8 +271,8 @@ def bubble_chart(table: pd.DataFrame, title: str | None = None, metric: str | No
         .transform_filter(pick)
     )
     layers = [points]
-    if shape == "runtime":  # the variant, which the shape no longer tells, written beside its bubble
-        layers.insert(0, alt.Chart(df.reset_index(drop=True)).mark_text(align="left", dx=9, fontSize=9, color="#555555")
+    if shape == "runtime":  # the variant, which the shape no longer tells, written over its bubble
+        layers.append(alt.Chart(df.reset_index(drop=True)).mark_text(align="left", dx=9, fontSize=9, color="#333333")
                       .encode(x=encoding["x"], y=encoding["y"], text="variant:N").transform_filter(pick))
     if has_pareto and df["pareto"].sum() > 1:
         front = df[df["pareto"]].sort_values("inference_time_s")
