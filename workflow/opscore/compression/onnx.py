@@ -16,6 +16,11 @@ from opscore.variants import NotApplicable
 OPSET = 17
 #: training batches static quantization calibrates its activation ranges on
 CALIBRATION_BATCHES = 8
+#: the operators static quantization quantizes (their inputs and weights): the ones with weights.
+#: Not the rest: quantizing a table model's input standardization (Sub, Mul on raw columns of very
+#: different scales) with one int8 scale took A2E on the breast-cancer table from 99 % to 73 %
+#: argmax agreement with Keras (as in opscore.compression.tflite)
+WEIGHTED_OPS = ("Conv", "MatMul", "Gemm")
 
 
 def export(model) -> bytes:
@@ -76,7 +81,8 @@ def quantize(exported: bytes, mode: str, calibration: list | None = None) -> byt
                 def get_next(self) -> dict | None:
                     return next(feeds, None)
 
-            quantize_static(model, output, Batches(), quant_format=QuantFormat.QDQ, per_channel=True)
+            quantize_static(model, output, Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
+                            op_types_to_quantize=list(WEIGHTED_OPS))
         return output.read_bytes()
 
 
