@@ -23,7 +23,7 @@ for _name, _value in TEST_PROCESS_THREADS.items():
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = Path(__file__).resolve().parent / "configs"
-TENSORFLOW_RULES = ("train", "evaluate", "derive_model", "derive_tflite", "cluster_base")
+TENSORFLOW_RULES = ("train", "evaluate", "derive_model", "derive_tflite", "derive_onnx", "cluster_base")
 
 
 def pytest_configure(config):

@@ -9,7 +9,7 @@ LIBRARY = Path(__file__).resolve().parents[1] / "workflow"
 LAYERS = [
     # foundations: no TensorFlow at import, read while Snakemake parses
     ("opscore.tf", "opscore.integrity", "opscore.job", "opscore.variants", "opscore.score", "opscore.slurm_profile",
-     "opscore.runtimes.litert", "opscore.benchmark.contention", "opscore.benchmark.loadgen"),
+     "opscore.runtimes.litert", "opscore.runtimes.onnx", "opscore.benchmark.contention", "opscore.benchmark.loadgen"),
     # data, measuring, training primitives
     ("opscore.data", "opscore.ranking", "opscore.measure", "opscore.costs", "opscore.scratch_models", "opscore.selection",
      "opscore.checkpoints", "opscore.training", "opscore.uncertainty"),
@@ -17,7 +17,7 @@ LAYERS = [
     ("opscore.models", "opscore.config", "opscore.plots", "opscore.archive", "opscore.job_context"),
     # the techniques and the studies
     ("opscore.compression", "opscore.transfer", "opscore.studies", "opscore.pareto_plots"),
-    # runtimes: an artifact loaded and invoked as deployed (LiteRT's alone is a foundation)
+    # runtimes: an artifact loaded and invoked as deployed (LiteRT's and ONNX Runtime's are foundations)
     ("opscore.runtimes",),
     # deployment view over every kind; the benchmark that times them all
     ("opscore.deploy", "opscore.benchmark", "opscore.derivation"),

@@ -320,3 +320,18 @@ def test_pareto_plots_mark_each_pairs_own_front():
     time_accuracy = spec["datasets"][spec["hconcat"][0]["layer"][1]["data"]["name"]]
     assert {(r["model"], r["variant"]) for r in time_accuracy if r["front"] == "on this front"} >= {
         (fastest["model"], fastest["variant"])}
+
+
+def test_the_runtime_is_a_dimension_of_the_figures():
+    """With a runtime column: the bubbles' and Pareto points' shape, each bubble labelled with its
+    variant, the accuracy bars' colour."""
+    from opscore.pareto_plots import pareto_plots
+
+    table = _table().assign(runtime=["tensorflow", "onnxruntime"] * 3 + ["", ""])
+    layers = plots.bubble_chart(table).to_dict()["layer"]
+    points = next(layer for layer in layers if layer["mark"]["type"] == "point")
+    assert points["encoding"]["shape"]["field"] == "runtime" and points["encoding"]["color"]["field"] == "model"
+    assert layers[-1]["mark"]["type"] == "text" and layers[-1]["encoding"]["text"]["field"] == "variant"
+    assert plots.accuracy_bars(table).to_dict()["layer"][0]["encoding"]["color"]["field"] == "runtime"
+    assert all(panel["layer"][1]["encoding"]["shape"]["field"] == "runtime"
+               for panel in pareto_plots(table).to_dict()["hconcat"])

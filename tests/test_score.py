@@ -838,7 +838,7 @@ def test_to_markdown_aligns_by_column_not_by_dtype_and_formats_the_edges():
     with pytest.raises(ValueError) as error:
         to_markdown(pd.DataFrame({"other": [1]}))
     assert str(error.value) == ("to_markdown: none of the key columns dataset, model, variant, unfreeze, split, seed, "
-                                "accuracy, balanced_accuracy, f1_macro, recall_macro, precision_macro, auc_ovr, "
+                                "runtime, accuracy, balanced_accuracy, f1_macro, recall_macro, precision_macro, auc_ovr, "
                                 "metric_ci_low, metric_ci_high, time_s, inference_cv, timing_unstable, contended, "
                                 "size_mb, opscore, pareto, rank present")
 

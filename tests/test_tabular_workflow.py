@@ -20,8 +20,10 @@ TINY = test_config("tiny")
 # prune-units-b5 searches A2E's hidden units with one real fine-tuning epoch after each step;
 # cluster-k16 clusters the trained model (clustering.order: after-training, a derive_model job). No variant
 # here is both the most accurate and the smallest (tflite-int8 is the smallest, quantize-q8 among the most
-# accurate): whichever has the best OpScore, a constraint on quality or size can rule it out.
-VARIANTS = ["original", "prune-magnitude-s50", "tflite-int8", "quantize-q8", "prune-units-b5", "cluster-k16"]
+# accurate): whichever has the best OpScore, a constraint on quality or size can rule it out. A chain ending
+# in ONNX Runtime's int8 (one derive_onnx job) is measured in ONNX Runtime beside LiteRT and TensorFlow.
+VARIANTS = ["original", "prune-magnitude-s50", "tflite-int8", "quantize-q8", "prune-units-b5", "cluster-k16",
+            "prune-magnitude-s50+onnx-dynamic"]
 RUN = "results/models/cancer/70-30/seed-0/A2E/{variant}/unfreeze-all"
 SCORES = "results/scores/cancer"
 TARGETS = (f"{SCORES}/ranking.csv", f"{SCORES}/selection.json", "results/figures/cancer/bubble.svg")
@@ -261,3 +263,26 @@ def test_an_added_variant_runs_only_its_jobs(tabular_run, tmp_path):
     assert times(copy, kept) == kept  # the other variants' models and measurements as they were
     left = {rule: n for rule, n in jobs.items() if rule not in ("derive_model", "evaluate")}
     assert planned_jobs(snakemake(copy, config, "-n", *TARGETS)) == left
+
+
+@pytest.mark.slow
+def test_a_chain_ending_in_onnx_dynamic_is_measured_in_onnx_runtime(tabular_run):
+    """prune-magnitude-s50+onnx-dynamic: the pruned model exported and quantized by ONNX Runtime,
+    its quality and timing taken in ONNX Runtime (the benchmark's process holds it alone), its
+    fidelity to the pruned Keras model and the runtime in its row."""
+    chain = "prune-magnitude-s50+onnx-dynamic"
+    assert (tabular_run / RUN.format(variant=chain) / "model.onnx").stat().st_size > 0
+    info = json.loads((tabular_run / RUN.format(variant=chain) / "preparation.json").read_text())
+    assert [step["step"] for step in info["steps"]] == ["prune-magnitude-s50", "onnx-dynamic"]
+    measurements = pd.read_parquet(tabular_run / "results/tables/cancer/measurements.parquet").set_index("variant")
+    row, pruned = measurements.loc[chain], measurements.loc["prune-magnitude-s50"]
+    assert (row["runtime"], row["runtime_imports"], row["execution_provider"]) == (
+        "onnxruntime", "onnxruntime", "CPUExecutionProvider")
+    assert json.loads(row["threads"])["intra_op_threads"] >= 1 and row["onnx_opset"] == 17
+    assert row["precision"] == "int8 weights, float32 activations"
+    assert row["fidelity_argmax_agreement"] >= 0.95 and row["fidelity_max_abs_diff"] < 0.2
+    assert row["size_mb"] < 0.5 * pruned["size_mb"] and row["kernel_nonzero_share"] < 0.6  # int8, zeros kept
+    assert row["accuracy"] > 0.85 and row["inference_time_s"] > 0
+    assert (pruned["runtime"], pruned["execution_provider"]) == ("tensorflow", "CPU")
+    ranked = pd.read_csv(tabular_run / f"{SCORES}/ranking.csv")
+    assert chain in set(ranked["variant"]) and "onnxruntime" in set(ranked["runtime"].dropna())

@@ -27,6 +27,9 @@ from opscore.variants import (
     ("prune-filters-b2.5", "prune-filters", {"budget": 2.5}, False, "float32"),
     ("prune-layers-b3", "prune-layers", {"budget": 3}, False, "float32"),
     ("qat-int8", "qat", {}, False, "int8 (quantization-aware training)"),
+    ("onnx", "onnx", {}, False, "float32"),
+    ("onnx-dynamic", "onnx", {"mode": "dynamic"}, False, "int8 weights, float32 activations"),
+    ("onnx-static", "onnx", {"mode": "static"}, False, "int8 (QDQ)"),
 ])
 def test_names_parse_into_kind_and_options(name, kind, options, trained, precision):
     variant = parse_variant(name)
@@ -83,7 +86,7 @@ def test_every_kind_is_implemented_by_its_module():
         module = importlib.import_module(kind.module) if kind.module else None
         if kind.can_be_derived():
             assert callable(module.make) and kind.artifact in ARTIFACT_FILES, kind.name
-            assert set(kind.takes) <= set(ARTIFACT_FILES) - {"tflite"}, kind.name
+            assert set(kind.takes) <= set(ARTIFACT_FILES) - {"tflite", "onnx"}, kind.name
         elif module is not None:
             assert {"build", "before_training", "after_training"} & set(dir(module)), kind.name
         assert kind.runtime in RUNTIMES and kind.studies <= set(STUDIES), kind.name
@@ -108,8 +111,9 @@ def test_a_study_a_kind_names_must_exist():
 def test_wildcard_constraints_of_the_making_rules_cover_every_name_once():
     """A name is made by exactly one rule under a given config (train and derive_model share
     cluster-k<K>, told apart by their artifacts): training, or the derive rule of its artifact."""
-    assert derived_artifacts() == ("model", "tflite")
-    for name in ("original", "float16", "tflite-int8", "prune-filters-b2", "quantize-q8", "transfer-ResNet101-top3"):
+    assert derived_artifacts() == ("model", "tflite", "onnx")
+    for name in ("original", "float16", "tflite-int8", "prune-filters-b2", "quantize-q8", "transfer-ResNet101-top3",
+                 "onnx-static", "prune-filters-b2+onnx-dynamic"):
         variant = parse_variant(name)
         made = [artifact for artifact in derived_artifacts() if re.fullmatch(names_derived_into(artifact), name)]
         made += ["weights"] * bool(re.fullmatch(trained_names(), name))
@@ -136,7 +140,7 @@ def test_precisions_names_and_studies_read_from_the_registry():
     assert type(variant.options["budget"]) is int and type(parse_variant("prune-filters-b2.5").options["budget"]) is float
     from opscore.variants import kinds_in
 
-    assert kinds_in("table1_quantized_size") == ("float16", "tflite", "quantize", "qat")
+    assert kinds_in("table1_quantized_size") == ("float16", "tflite", "quantize", "qat", "onnx")
     assert kinds_in("nothing") == ()
     assert KINDS["original"].implementation() is None
     assert KINDS["cluster"].implementation() is importlib.import_module("opscore.compression.clustering")
@@ -155,6 +159,9 @@ def test_a_chain_is_its_last_step_and_derives_from_its_prefix():
     assert not re.fullmatch(names_derived_into("model"), chain.name) and not re.fullmatch(trained_names(), chain.name)
     assert re.fullmatch(names_derived_into("model"), "prune-layers-b5+prune-units-b5")
     assert parse_variant("transfer-ResNet101-top3+tflite-int8").prefix.is_trained(DEFAULTS)
+    onnx = parse_variant("cluster-k16+onnx")
+    assert onnx.artifact(DEFAULTS) == "model.onnx" and onnx.spec.runtime == "onnxruntime"
+    assert re.fullmatch(names_derived_into("onnx"), "prune-magnitude-s50+onnx-dynamic")
     # the training a row's train_time_s is: its own, a chain's trained first step's, else the original's
     assert [parse_variant(name).trained_variant(DEFAULTS) for name in (
         "float16", "tflite-int8", chain.name, "float16+tflite-int8")] == ["float16", "original", "original", "float16"]
@@ -163,6 +170,8 @@ def test_a_chain_is_its_last_step_and_derives_from_its_prefix():
 @pytest.mark.parametrize("name, message", [
     ("tflite-int8+cluster-k16", "step cluster-k16 cannot follow tflite-int8: tflite-int8 leaves a TFLite flatbuffer, "
                                 "and cluster-k16 takes Keras weights or a Keras model"),
+    ("onnx+quantize-q8", "step quantize-q8 cannot follow onnx: onnx leaves an ONNX model, and quantize-q8 takes "
+                         "Keras weights or a Keras model"),
     ("prune-magnitude-s50+float16", "step float16 is made by training, so it can only begin a chain"),
     ("original+tflite-int8", "every chain starts from the trained original; leave 'original' out"),
     ("prune-magnitude-s50+cluster-k", "unknown variant 'cluster-k'"),

@@ -31,7 +31,8 @@ def derivation_job(context: JobContext) -> DerivationJob:
     """The held-out share of the train split (stratified, config ``fine_tuning.held_out``) judges
     sensitivities and budgets, the rest fine-tunes (``fine_tuning.epochs`` at
     ``fine_tuning.learning_rate``, else the model's training rate); calibration batches come from
-    the whole train split; the test split is never seen."""
+    the whole train split; of the test split, only its inputs are seen, and only to report an
+    export's fidelity (opscore.compression.onnx)."""
     data, params, seed = context.data, context.params, context.seed
     tuning = params.fine_tuning
     x_fit, x_check, y_fit, y_check = train_test_split(data["x_train"], data["y_train"], test_size=tuning["held_out"],
@@ -44,8 +45,11 @@ def derivation_job(context: JobContext) -> DerivationJob:
         train = context.pipeline(data["x_train"], data["y_train"], shuffle=True, seed=seed)
         return [images.numpy() for images, _ in itertools.islice(train, batches)]
 
+    def test_inputs() -> list:
+        return [images.numpy() for images, _ in context.pipeline(data["x_test"], data["y_test"])]
+
     tune = fine_tuner(fit_data, epochs=epochs, learning_rate=rate) if epochs else None
-    return DerivationJob(fit_data, held_out, tune, epochs, rate, seed, params.settings, calibration)
+    return DerivationJob(fit_data, held_out, tune, epochs, rate, seed, params.settings, calibration, test_inputs)
 
 
 def source_model(context: JobContext, source: str):
@@ -69,7 +73,8 @@ def prefix_record(context: JobContext) -> dict:
 
 def derive(context: JobContext, outputs) -> dict:
     """Make the variant of ``context`` with its kind's module and write ``outputs`` (``artifact``,
-    ``preparation``, ``layers``); returns what preparation.json records. A kind that is not
+    ``preparation``, ``layers``); returns what preparation.json records (``row``: what ``make``
+    gives the variant's row, e.g. an export's fidelity). A kind that is not
     applicable to the model (:class:`opscore.variants.NotApplicable`), or a chain whose prefix
     was not, leaves an empty artifact and says why in ``not_applicable``."""
     variant, earlier = context.variant, prefix_record(context)

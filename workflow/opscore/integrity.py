@@ -128,7 +128,7 @@ def verify(root=".") -> tuple[list[tuple[Path, str]], list[Path], int]:
 
 
 def diagnose(path) -> str | None:
-    """Read an artifact as its reader would (HDF5, .npz, TFLite, parquet, JSON): what is wrong
+    """Read an artifact as its reader would (HDF5, .npz, TFLite, ONNX, parquet, JSON): what is wrong
     with it, or None. For files without a record (made before records existed) after a job
     failed on them."""
     path, suffix = Path(path), Path(path).suffix
@@ -151,6 +151,10 @@ def diagnose(path) -> str | None:
             from ai_edge_litert.interpreter import Interpreter
 
             Interpreter(model_path=str(path))
+        elif suffix == ".onnx":
+            import onnx
+
+            onnx.checker.check_model(str(path))
         elif suffix == ".parquet":
             import pyarrow.parquet as pq
 

@@ -111,6 +111,12 @@ def _require(df: pd.DataFrame, columns: list[str], what: str) -> None:
         raise ValueError(f"{what}: missing column(s) {missing}; have {list(df.columns)}")
 
 
+def runtime_field(df: pd.DataFrame, otherwise: str) -> str:
+    """What a figure tells deployment targets apart by: the ``runtime`` column (TensorFlow, LiteRT,
+    ONNX Runtime: which to ship on is part of the decision), or ``otherwise`` for a table without one."""
+    return "runtime" if "runtime" in df.columns and df["runtime"].notna().any() else otherwise
+
+
 def _as_str(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """Categorical columns as strings (so seeds, unfreeze levels etc. are nominal)."""
     df = df.copy()
@@ -177,7 +183,8 @@ def quality_metric(table: pd.DataFrame, metric: str | None = None) -> tuple[str,
 def bubble_chart(table: pd.DataFrame, title: str | None = None, metric: str | None = None,
                  constraints: dict | None = None) -> alt.LayerChart:
     """Quality (accuracy, or the ranking's ``metric``) vs inference time (log x), bubble area ∝
-    size_mb, colour = model, shape = variant; the Pareto front drawn as a dashed line. In HTML it
+    size_mb, colour = model, shape = runtime (each bubble labelled with its variant; a table without
+    runtimes: shape = variant); the Pareto front drawn as a dashed line. In HTML it
     is interactive: tooltips with every figure, zoom and pan (scroll, drag), a variant filter.
     With ``constraints`` (config ``select:``, see opscore.selection) the variants that break one
     are drawn faint and named so in the tooltip.
@@ -199,6 +206,7 @@ def bubble_chart(table: pd.DataFrame, title: str | None = None, metric: str | No
     has_pareto = "pareto" in df.columns
     df = df[keep + (["pareto"] if has_pareto else [])]
     df = _as_str(df, ["model", "variant", "unfreeze", "split", "seed"])
+    shape = runtime_field(df, "variant")
 
     bad = ~(pd.to_numeric(df["inference_time_s"], errors="coerce") > 0)
     if bad.any():
@@ -225,7 +233,7 @@ def bubble_chart(table: pd.DataFrame, title: str | None = None, metric: str | No
             legend=alt.Legend(symbolFillColor="#bbbbbb", symbolStrokeColor="#777777", orient="right"),
         ),
         "color": alt.Color("model:N", title="model", legend=alt.Legend(symbolType="circle")),
-        "shape": alt.Shape("variant:N", title="variant"),
+        "shape": alt.Shape(f"{shape}:N", title=shape),
         "tooltip": [
             alt.Tooltip(f"{c}:{t}", title=name, **({"format": fmt} if fmt else {}))
             for c, t, name, fmt in _BUBBLE_TOOLTIP
@@ -263,6 +271,9 @@ def bubble_chart(table: pd.DataFrame, title: str | None = None, metric: str | No
         .transform_filter(pick)
     )
     layers = [points]
+    if shape == "runtime":  # the variant, which the shape no longer tells, written over its bubble
+        layers.append(alt.Chart(df.reset_index(drop=True)).mark_text(align="left", dx=9, fontSize=9, color="#333333")
+                      .encode(x=encoding["x"], y=encoding["y"], text="variant:N").transform_filter(pick))
     if has_pareto and df["pareto"].sum() > 1:
         front = df[df["pareto"]].sort_values("inference_time_s")
         layers.insert(0, alt.Chart(front.reset_index(drop=True)).mark_line(color="black", strokeDash=[4, 3],
@@ -358,13 +369,16 @@ def accuracy_bars(table: pd.DataFrame, title: str | None = None, metric: str | N
     top (mean over splits/seeds).
 
     The label shows ``model · variant`` and, when the table has more than one unfreeze
-    level, the unfreeze setting too. Values are printed at the bar ends.
+    level, the unfreeze setting too; the colour is the runtime (the model, for a table without
+    runtimes). Values are printed at the bar ends.
     """
     df = variant_rows(table)
     quality, metric_label = quality_metric(df, metric)
     _require(df, ["model", "variant", quality], "accuracy_bars")
     df = _as_str(df, ["model", "variant", "unfreeze"])
-    keys = ["model", "variant"] + (["unfreeze"] if "unfreeze" in df.columns else [])
+    colour = runtime_field(df, "model")
+    keys = ["model", "variant"] + (["unfreeze"] if "unfreeze" in df.columns else []) + (
+        ["runtime"] if colour == "runtime" else [])
     agg = df.groupby(keys, as_index=False, dropna=False).agg(accuracy=(quality, "mean"), n=(quality, "size"))
     label = agg["model"] + " · " + agg["variant"]
     if "unfreeze" in agg.columns and agg["unfreeze"].nunique() > 1:
@@ -377,7 +391,7 @@ def accuracy_bars(table: pd.DataFrame, title: str | None = None, metric: str | N
     base = alt.Chart(agg, title=_title(title)).encode(y=y)
     bars = base.mark_bar(height={"band": 0.75}).encode(
         x=alt.X("accuracy:Q", title=metric_label, scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=".0%")),
-        color=alt.Color("model:N", title="model"),
+        color=alt.Color(f"{colour}:N", title=colour),
         tooltip=[
             alt.Tooltip(f"{k}:N") for k in keys
         ] + [alt.Tooltip("accuracy:Q", format=".4f", title=f"mean {metric_label}"), alt.Tooltip("n:Q", title="runs")],

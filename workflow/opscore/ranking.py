@@ -15,7 +15,7 @@ from opscore.score import METRICS, TIME_BASES, TIME_STATISTICS, rank_table, rank
 CLI_REQUIRED_COLUMNS = ("model", "accuracy", "size_mb", "train_time_s", "inference_time_s")
 # Columns shown by to_markdown (those present, in this order).
 MARKDOWN_COLUMNS = (
-    *IDENTITY,
+    *IDENTITY, "runtime",
     *dict.fromkeys(METRICS.values()), "metric_ci_low", "metric_ci_high", "time_s", "inference_cv", "timing_unstable",
     "contended", "size_mb", "opscore", "pareto", "rank",
 )

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 #: artifact type -> the file it is in the variant's directory: a trained kind's weights (loaded
-#: into the architecture its kind builds), a derived kind's whole Keras model, a TFLite flatbuffer
-ARTIFACT_FILES = {"weights": "weights.h5", "model": "model.h5", "tflite": "model.tflite"}
+#: into the architecture its kind builds), a derived kind's whole Keras model, a TFLite flatbuffer,
+#: an ONNX model
+ARTIFACT_FILES = {"weights": "weights.h5", "model": "model.h5", "tflite": "model.tflite", "onnx": "model.onnx"}
 #: the artifacts a Keras model is read back from: what a derivation can start from
 KERAS_ARTIFACTS = ("weights", "model")
 #: dense-layer storage of the `-q8|-q4|-q2|-q16` suffixes, convolution storage of `-c8|-c4|-c2`
@@ -47,6 +48,10 @@ def _float16_precision(options: dict, trained_in: str = "float16") -> str:
 
 def _tflite_precision(options: dict, trained_in: str = "float32") -> str:
     return {"float16": "float16", "dynamic": "int8 weights, float32 activations", "int8": "int8"}[options["mode"]]
+
+
+def _onnx_precision(options: dict, trained_in: str = "float32") -> str:
+    return {None: "float32", "dynamic": "int8 weights, float32 activations", "static": "int8 (QDQ)"}[options.get("mode")]
 
 
 def _cluster_trained(config: dict) -> bool:
@@ -143,6 +148,9 @@ KINDS = {kind.name: kind for kind in (
     Kind("qat", r"qat-int8", "qat-int8", artifact="tflite", module="opscore.compression.qat",
          precision=lambda options, trained_in="float32": "int8 (quantization-aware training)", runtime="litert",
          studies=frozenset({"table1_quantized_size"})),
+    Kind("onnx", r"onnx(-(?P<mode>dynamic|static))?", "onnx[-dynamic|-static]", artifact="onnx",
+         module="opscore.compression.onnx", precision=_onnx_precision, runtime="onnxruntime",
+         studies=frozenset({"table1_quantized_size"})),
 )}
 
 
@@ -187,7 +195,8 @@ class DerivationJob:
     in the dataset's metric) budgets are judged on, a fine-tuner (None when fine-tuning is off)
     with its epochs and rate (config ``fine_tuning:``), training batches to calibrate on
     (``calibration(batches)``: model-ready arrays of the whole train split, never the test split),
-    and its config section."""
+    its config section, and the test split's model-ready inputs without labels (``test_inputs()``),
+    only to report how faithfully an export computes its source, never to choose anything."""
 
     fit_data: object
     held_out: Callable[[object], float]
@@ -197,6 +206,7 @@ class DerivationJob:
     seed: int
     settings: dict
     calibration: Callable[[int], list] = field(default=lambda batches: [])
+    test_inputs: Callable[[], list] = field(default=lambda: [])
 
 
 def _plain(pattern: str) -> str:
@@ -215,7 +225,8 @@ _ANY_STEP = f"(?:{_either(KINDS.values())})"
 #: every variant name, one step or a chain (the `{variant}` wildcard constraint)
 NAME_PATTERN = f"{_ANY_STEP}(?:{re.escape(STEP)}{_ANY_STEP})*"
 #: what an artifact type holds, in words (a chain's order errors)
-ARTIFACT_WORDS = {"weights": "Keras weights", "model": "a Keras model", "tflite": "a TFLite flatbuffer"}
+ARTIFACT_WORDS = {"weights": "Keras weights", "model": "a Keras model", "tflite": "a TFLite flatbuffer",
+                  "onnx": "an ONNX model"}
 
 
 def trained_names() -> str:

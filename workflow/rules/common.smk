@@ -66,7 +66,7 @@ WEIGHTS = config["weights_dir"]
 DATA = "results/data/{dataset}/{split}/seed-{seed}.npz"
 RUN = "{dataset}/{split}/seed-{seed}/{model}/{variant}/unfreeze-{unfreeze}"
 MODELS = f"results/models/{RUN}"
-# every artifact type's file (opscore.variants.ARTIFACT_FILES): weights.h5, model.h5, model.tflite
+# every artifact type's file (opscore.variants.ARTIFACT_FILES): weights.h5, model.h5, model.tflite, model.onnx
 ARTIFACT = {artifact: f"{MODELS}/{file}" for artifact, file in ARTIFACT_FILES.items()}
 CHECKPOINT = ARTIFACT["weights"]
 PREPARATION = f"{MODELS}/preparation.json"

@@ -1,7 +1,8 @@
 # Derived variants, made from the trained original of the same run by their kind's module
 # (registry: opscore.variants): TFLite conversions, post-training clustering (clustering.order:
-# after-training), pruning, quantization. One rule per artifact type deriving makes (a rule's
-# outputs are fixed: model.h5 or model.tflite), the same rule for every kind; none names a kind.
+# after-training), pruning, quantization, ONNX exports. One rule per artifact type deriving makes (a
+# rule's outputs are fixed: model.h5, model.tflite or model.onnx), the same rule for every kind; none
+# names a kind.
 # Each records what its preparation took in preparation.json (seconds, settings) and
 # preparation.parquet (per layer: distinct values, sensitivities, sparsity).
 

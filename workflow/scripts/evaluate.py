@@ -59,6 +59,7 @@ row = {
     "prep_steps_s": json.dumps({step["step"]: step["seconds"] for step in steps}),
     "job_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # this evaluating job's
     **deployed,
+    **preparation.get("row", {}),  # what the derivation gives the row (opscore.derivation)
     **measure.library_versions(), "precision": precision, "code_version": code_version(),
 }
 pd.DataFrame([row]).to_parquet(snakemake.output.metrics)

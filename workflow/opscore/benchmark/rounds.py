@@ -184,6 +184,7 @@ def summarise(candidate: Candidate, rounds: pd.DataFrame, lives: list[dict], uns
         "deploy_baseline_rss_mb": baseline, "deploy_peak_rss_mb": peak, "deploy_model_rss_mb": peak - baseline,
         "worker_peak_rss_mb": worker_peak,
         "runtime": candidate.runtime, "runtime_version": lives[0]["runtime_version"],
+        "execution_provider": lives[0]["execution_provider"],
         "runtime_imports": ",".join(lives[0]["imported"]), "layers": lives[0]["layers"],
         "threads": json.dumps(threads),
     }

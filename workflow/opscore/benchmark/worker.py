@@ -44,7 +44,7 @@ def peak_rss_mb() -> float:
 class NoOp:
     """A model that answers at once (zeros): what remains of a timing is the harness's own cost."""
 
-    input_dtype, layers = "float32", 0
+    input_dtype, layers, execution_provider = "float32", 0, "none"
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         return np.zeros((len(batch), 1), dtype=np.float32)
@@ -100,7 +100,8 @@ class Worker:
         # the model's memory as it serves, before LoadGen allocates its query schedule
         return {"load_time_s": self.load_time_s, "deploy_baseline_rss_mb": self.baseline_rss_mb,
                 "deploy_peak_rss_mb": peak_rss_mb(),
-                "runtime_version": self.runtime_version, "layers": self.session.layers, "n_test": self.n_test,
+                "runtime_version": self.runtime_version, "execution_provider": self.session.execution_provider,
+                "layers": self.session.layers, "n_test": self.n_test,
                 "imported": sorted(name for name in RUNTIME_LIBRARIES if name in sys.modules),
                 **self.session.threads()}
 

@@ -4,9 +4,9 @@ A kind names its runtime in the registry (``Kind.runtime``); measuring opens an 
 that runtime's module alone, so a process that measures a TFLite flatbuffer imports LiteRT and
 never TensorFlow. Every runtime module has ``NAME``, ``version()`` and ``open_session(artifact,
 model, threads) -> Session`` (``model``: :class:`ModelInfo`); a session answers ``predict(batch)``
-with class probabilities, gives its ``kernels()`` as stored, and says ``input_dtype``, ``layers``
-and ``threads()``. A new runtime is
-one module here and one entry in :data:`RUNTIMES`.
+with class probabilities, gives its ``kernels()`` as stored, and says ``input_dtype``, ``layers``,
+``execution_provider`` (the device it computes on) and ``threads()``. A new runtime is one module
+here and one entry in :data:`RUNTIMES`.
 """
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import importlib
 from dataclasses import asdict, dataclass
 
 #: runtime name (``Kind.runtime``) -> the module that loads and invokes it
-RUNTIMES = {"litert": "opscore.runtimes.litert", "tensorflow": "opscore.runtimes.tensorflow"}
+RUNTIMES = {"litert": "opscore.runtimes.litert", "tensorflow": "opscore.runtimes.tensorflow",
+            "onnxruntime": "opscore.runtimes.onnx"}
 
 
 @dataclass(frozen=True)

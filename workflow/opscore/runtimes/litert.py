@@ -77,7 +77,7 @@ class TFLitePredictor:
 class Session:
     """A flatbuffer open in LiteRT, as a device holds it."""
 
-    input_dtype = "float32"
+    input_dtype, execution_provider = "float32", "CPU"
 
     def __init__(self, artifact: str, threads: int):
         with open(artifact, "rb") as handle:

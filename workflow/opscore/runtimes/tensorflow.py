@@ -39,6 +39,7 @@ class Session:
         self.keras_model = keras_model
         self.input_dtype = keras_model.inputs[0].dtype.name
         self.layers = len(keras_model.layers)
+        self.execution_provider = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
         self._serve = tf.function(lambda x: keras_model(x, training=False), reduce_retracing=True)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
