@@ -13,6 +13,8 @@ from opscore.data import DataError
 from opscore.data.splits import split_dataset
 
 TINY = test_config("tiny")
+#: the tiny config with a keras.applications model: clustering and deep unfreeze depths need one
+MOBILENET = {**TINY, "models": {"MobileNetV2": {"unfreeze": ["all"]}}}
 
 
 def a2e_config(**changes) -> dict:
@@ -52,7 +54,7 @@ def test_snakemake_dry_run_stops_on_an_unsafe_dataset_name(tmp_path, name):
 
 
 @pytest.mark.parametrize("config, message", [
-    ({**TINY, "variants": ["original", "cluster-k1"]}, "config variants.cluster-k1: tfmot clustering needs k >= 2"),
+    ({**MOBILENET, "variants": ["original", "cluster-k1"]}, "config variants.cluster-k1: tfmot clustering needs k >= 2"),
     (a2e_config(models={"A2E": {"unfreeze": [99]}}), "config models.A2E.unfreeze: unfreeze depth 99 out of range"),
 ])
 def test_snakemake_dry_run_stops_on_settings_known_wrong(tmp_path, config, message):
@@ -72,8 +74,8 @@ def test_fine_tuning_keys_moved_out_of_pruning_are_errors_naming_the_new_key(old
 
 def test_cluster_k1_is_refused_before_training():
     with pytest.raises(ValueError, match=r"config variants.cluster-k1: tfmot clustering needs k >= 2"):
-        check_config({**TINY, "variants": ["original", "cluster-k1"], "clustering": {"order": "after-training"}})
-    check_config({**TINY, "variants": ["original", "cluster-k2"], "clustering": {"order": "after-training"}})
+        check_config({**MOBILENET, "variants": ["original", "cluster-k1"], "clustering": {"order": "after-training"}})
+    check_config({**MOBILENET, "variants": ["original", "cluster-k2"], "clustering": {"order": "after-training"}})
 
 
 def test_unfreeze_beyond_the_layers_with_weights_is_refused():
@@ -82,7 +84,7 @@ def test_unfreeze_beyond_the_layers_with_weights_is_refused():
         check_config(a2e_config(models={"A2E": {"unfreeze": [99]}}))
     check_config(a2e_config(models={"A2E": {"unfreeze": [5]}}))
     with pytest.raises(ValueError, match=r"config variants.original.unfreeze: unfreeze depth 500 .* MobileNetV2 has"):
-        check_config({**TINY, "variants": {"original": {"unfreeze": [500]}}})
+        check_config({**MOBILENET, "variants": {"original": {"unfreeze": [500]}}})
 
 
 def test_a2e_on_a_table_counts_its_normalization(tmp_path):
