@@ -103,11 +103,11 @@ backup, out = sys.argv[1], sys.argv[2]
 training.use_threads(2)
 training.seed_everything(0)
 digits = load_digits()
-x = np.pad(digits.images, ((0, 0), (12, 12), (12, 12)))[..., None].repeat(3, -1).astype("uint8")[:192] * 16
+x = digits.images[..., None].repeat(3, -1).astype("uint8")[:192] * 16  # at their own 8x8
 y = digits.target[:192].astype("int64")
-model = build_classifier("AlexNet", 10, 32, seed=0)
+model = build_classifier("AlexNet", 10, 8, seed=0)
 assert len(training.random_generators(model)) >= 2, "dropout layers draw from checkpointed generators"
-batches = training.epoch_pipelines(x, y, preprocess_function("AlexNet"), 32, 64, seed=0)
+batches = training.epoch_pipelines(x, y, preprocess_function("AlexNet"), 8, 64, seed=0)
 training.train_classifier(model, batches, None, 3, 1e-3, backup_dir=backup)
 np.savez(out, *model.get_weights())
 """
