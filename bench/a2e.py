@@ -65,11 +65,12 @@ def table_data(seed: int, rows: int = 20_000) -> dict:
 def run(name: str, data: dict, args) -> dict:
     from sklearn.model_selection import train_test_split
 
-    from opscore import measure, training
     from opscore.compression import filters, layer_removal, weight_quantization
     from opscore.compression.evaluation import accuracy_evaluator, compression_rate, fine_tuner
-    from opscore.models import build_classifier, preprocess_function
-    from opscore.scratch_models import adapt_normalization
+    from opscore.measure import quality as measure
+    from opscore.models import training
+    from opscore.models.applications import build_classifier, preprocess_function
+    from opscore.models.scratch import adapt_normalization
 
     training.seed_everything(args.seed)
     shape = tuple(data["x_train"].shape[1:])
@@ -157,7 +158,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "a2e.json")
     args = parser.parse_args()
 
-    from opscore import training
+    from opscore.models import training
 
     training.use_threads(args.threads)
     loaders = {"digits": digits_data, "table": table_data}

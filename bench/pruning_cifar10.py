@@ -6,12 +6,12 @@ parameters up to 47.28x and VGG16's up to 35.21x smaller. This benchmark measure
 opscore's implementation (opscore.filters.accuracy_aware_filter_pruning) reaches on the real
 CIFAR-10 (/work/shared/data/cifar10-jpeg.tar.gz, read with opscore.data.load_image_folder):
 
-  for each model (AlexNet for 32x32 from opscore.scratch_models; keras.applications VGG16 with
+  for each model (AlexNet for 32x32 from opscore.models.scratch; keras.applications VGG16 with
   weights=None + opscore's head, since ImageNet weights cannot be downloaded here):
     1. train the original from scratch on a stratified subset of the TRAIN split;
     2. measure every convolution's sensitivity once (remove --ratio of its filters alone) on a
        10 % stratified held-out slice of that train subset, never on the test split (as
-       opscore/derivation.py does);
+       opscore/jobs/derivation.py does);
     3. prune within --budget accuracy points (judged on the held-out slice), fine-tuning each
        step on a subset of the fit images:
          - sensitivity order (least sensitive layer first),
@@ -143,10 +143,11 @@ def bench_model(name: str, data: dict, args, epochs: int, learning_rate: float, 
     import numpy as np
     from sklearn.model_selection import train_test_split
 
-    from opscore import measure, training
     from opscore.compression import evaluation, filters
     from opscore.config import DEFAULTS as CONFIG_DEFAULTS
-    from opscore.models import build_classifier, preprocess_function, set_batchnorm_momentum, unfreeze_top
+    from opscore.measure import quality as measure
+    from opscore.models import training
+    from opscore.models.applications import build_classifier, preprocess_function, set_batchnorm_momentum, unfreeze_top
     from opscore.tf import keras
 
     seed = args.seed
@@ -155,7 +156,7 @@ def bench_model(name: str, data: dict, args, epochs: int, learning_rate: float, 
     preprocess = preprocess_function(name)
     x_train, y_train = data["x_train"], data["y_train"]
     x_test, y_test = data["x_test"], data["y_test"]
-    # As in opscore/derivation.py: a 10 % stratified held-out slice of the TRAIN data
+    # As in opscore/jobs/derivation.py: a 10 % stratified held-out slice of the TRAIN data
     # judges sensitivities and the budget; the test split is only used for the final report.
     x_fit, x_check, y_fit, y_check = train_test_split(x_train, y_train, test_size=args.held_out, stratify=y_train,
                                                       random_state=seed)
@@ -253,7 +254,7 @@ def bench_model(name: str, data: dict, args, epochs: int, learning_rate: float, 
     return {
         "model": name,
         "control": control,
-        "builder": ("opscore.scratch_models.build_alexnet (32x32 AlexNet, BN, dense 1024)" if name == "AlexNet"
+        "builder": ("opscore.models.scratch.build_alexnet (32x32 AlexNet, BN, dense 1024)" if name == "AlexNet"
                     else f"keras.applications.{name}(weights=None) + GlobalAveragePooling + softmax head_dense"),
         "epochs": epochs, "learning_rate": learning_rate, "rounds": rounds,
         "n_fit": int(len(y_fit)), "n_held_out": int(len(y_check)), "n_fine_tune": int(len(y_tune)),
@@ -271,7 +272,7 @@ def fine_tuned_control(model, fine_tune, runs: list[dict], test_accuracy) -> dic
     """The original fine-tuned as often as the longest search fine-tuned its candidates, unpruned:
     what the extra training alone gives an under-trained original, so a pruned model's accuracy
     can be compared with it as well as with the original."""
-    from opscore.compression.graph import copy_model
+    from opscore.models.graph import copy_model
 
     steps = max((sum(1 for step in run["steps"] if step["action"] in ("prune-filters", "prune-units"))
                  for run in runs), default=0)
@@ -346,8 +347,9 @@ def main() -> None:
     rates = resolve("learning_rate", args.learning_rate, models, float)
     rounds = resolve("rounds", args.rounds, models, int)
 
-    from opscore import measure, training
     from opscore.data.folders import load_image_folder
+    from opscore.measure import quality as measure
+    from opscore.models import training
 
     training.use_threads(args.threads)
     wall = time.perf_counter()
@@ -379,7 +381,7 @@ def main() -> None:
               "and the held-out slice is small (accuracy noise of about 1.5 points). VGG16 here is the "
               "keras.applications convolutional base with weights=None + global average pooling + one softmax "
               "layer (no 4096-unit FC layers), so int8 quantization of the dense layers barely changes its size; "
-              "AlexNet is the 32x32 variant of opscore.scratch_models (dense 1024).")
+              "AlexNet is the 32x32 variant of opscore.models.scratch (dense 1024).")
     print(setup + "\n" + caveat, flush=True)
 
     output = {

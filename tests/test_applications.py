@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from opscore import models
+from opscore.models import applications as models
 from opscore.tf import keras
 
 
@@ -23,7 +23,7 @@ def test_unknown_model_lists_the_known_ones():
 
 
 def test_tabular_rows_go_to_a2e_only_and_through_the_pipeline_unchanged():
-    from opscore.training import make_pipeline
+    from opscore.models.training import make_pipeline
 
     model = models.build_classifier("A2E", n_classes=2, input_size=32, sample_shape=(5,))
     assert model.input_shape == (None, 5) and model.layers[1].name == "a2e_normalize"
@@ -130,7 +130,7 @@ def test_staged_imagenet_file_is_used_without_network(tmp_path, monkeypatch):
 def test_dense_models_take_images_at_their_native_shape(digits_dataset):
     """A2E on digits sees 8x8x1 = 64 values (no upscaling, no RGB); MNIST would be 784."""
     from opscore.data.prepared import sample_shape
-    from opscore.training import make_pipeline
+    from opscore.models.training import make_pipeline
 
     shape = sample_shape(digits_dataset)
     assert shape == (8, 8, 1)

@@ -8,19 +8,19 @@ LIBRARY = Path(__file__).resolve().parents[1] / "workflow"
 #: lowest first; a module may import its own layer or any below
 LAYERS = [
     # foundations: no TensorFlow at import, read while Snakemake parses
-    ("opscore.tf", "opscore.integrity", "opscore.job", "opscore.variants", "opscore.score", "opscore.slurm_profile",
+    ("opscore.tf", "opscore.integrity", "opscore.job", "opscore.kinds.registry", "opscore.decide.score", "opscore.slurm_profile",
      "opscore.runtimes.litert", "opscore.runtimes.onnx", "opscore.benchmark.contention", "opscore.benchmark.loadgen"),
     # data, measuring, training primitives
-    ("opscore.data", "opscore.ranking", "opscore.measure", "opscore.costs", "opscore.scratch_models", "opscore.selection",
-     "opscore.checkpoints", "opscore.training", "opscore.uncertainty"),
+    ("opscore.data", "opscore.decide.ranking", "opscore.measure.quality", "opscore.measure.costs", "opscore.models.scratch", "opscore.decide.selection",
+     "opscore.models.checkpoints", "opscore.models.training", "opscore.measure.uncertainty"),
     # models, the config, charts
-    ("opscore.models", "opscore.config", "opscore.plots", "opscore.archive", "opscore.job_context"),
+    ("opscore.models.applications", "opscore.config", "opscore.report.plots", "opscore.archive", "opscore.jobs.context"),
     # the techniques and the studies
-    ("opscore.compression", "opscore.transfer", "opscore.studies", "opscore.pareto_plots"),
+    ("opscore.compression", "opscore.models.transfer", "opscore.report.studies", "opscore.report.pareto_plots"),
     # runtimes: an artifact loaded and invoked as deployed (LiteRT's and ONNX Runtime's are foundations)
     ("opscore.runtimes",),
     # deployment view over every kind; the benchmark that times them all
-    ("opscore.deploy", "opscore.benchmark", "opscore.derivation"),
+    ("opscore.runtimes.deploy", "opscore.benchmark", "opscore.jobs.derivation"),
 ]
 
 
@@ -79,7 +79,7 @@ def test_the_registries_import_no_tensorflow():
     import subprocess
     import sys
 
-    code = ("import sys; import opscore.variants, opscore.config, opscore.studies, opscore.data.archives; "
+    code = ("import sys; import opscore.kinds.registry, opscore.config, opscore.report.studies, opscore.data.archives; "
             "print(sorted(m for m in ('tensorflow', 'altair', 'tf_keras') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": str(LIBRARY), "PATH": ""}).stdout

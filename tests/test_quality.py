@@ -4,8 +4,8 @@ import zlib
 import numpy as np
 import pytest
 
-from opscore import measure
 from opscore.config import DEFAULTS
+from opscore.measure import quality as measure
 
 UNSTABLE_CV = DEFAULTS["measure"]["unstable_cv"]
 
@@ -114,7 +114,7 @@ def test_runtime_context_records_device_threads_and_versions():
 
 
 def test_model_ready_requests_are_the_pipelines_first_inputs_with_the_data_shape(tmp_path):
-    from opscore.training import make_pipeline
+    from opscore.models.training import make_pipeline
 
     x = np.random.default_rng(0).integers(0, 256, (70, 8, 8, 1), dtype=np.uint8)
     y = np.arange(70) % 10

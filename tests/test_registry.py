@@ -5,7 +5,7 @@ import re
 import pytest
 
 from opscore.config import DEFAULTS
-from opscore.variants import (
+from opscore.kinds.registry import (
     ARTIFACT_FILES,
     KINDS,
     NAME_PATTERN,
@@ -79,8 +79,8 @@ def test_clustering_order_chooses_training_or_deriving_and_the_artifact():
 def test_every_kind_is_implemented_by_its_module():
     """A derived kind's module has make() and its artifact a file; a trained kind's module only
     training hooks; what a kind derives from can hold a Keras model; its runtime and studies exist."""
+    from opscore.report.studies import STUDIES
     from opscore.runtimes import RUNTIMES
-    from opscore.studies import STUDIES
 
     for kind in KINDS.values():
         module = importlib.import_module(kind.module) if kind.module else None
@@ -101,9 +101,9 @@ def test_a_study_a_kind_names_must_exist():
     import subprocess
     import sys
 
-    code = ("import dataclasses, opscore.variants as v; "
+    code = ("import dataclasses, opscore.kinds.registry as v; "
             "v.KINDS['float16'] = dataclasses.replace(v.KINDS['float16'], studies=frozenset({'quantized_size'})); "
-            "import opscore.studies")
+            "import opscore.report.studies")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode != 0 and "float16: quantized_size" in result.stderr
 
@@ -138,7 +138,7 @@ def test_precisions_names_and_studies_read_from_the_registry():
     variant = parse_variant("prune-filters-b2-r25")
     assert variant.name == "prune-filters-b2-r25" and variant.options == {"budget": 2, "ratio": 25}
     assert type(variant.options["budget"]) is int and type(parse_variant("prune-filters-b2.5").options["budget"]) is float
-    from opscore.variants import kinds_in
+    from opscore.kinds.registry import kinds_in
 
     assert kinds_in("table1_quantized_size") == ("float16", "tflite", "quantize", "qat", "onnx")
     assert kinds_in("nothing") == ()

@@ -3,11 +3,11 @@ step on real digits through the workflow's own input pipeline, and their fit wit
 import numpy as np
 import pytest
 
-from opscore import scratch_models
 from opscore.compression import filters, layer_removal
-from opscore.models import unfreeze_top
+from opscore.models import scratch as scratch_models
+from opscore.models.applications import unfreeze_top
+from opscore.models.training import make_pipeline
 from opscore.tf import keras, tf
-from opscore.training import make_pipeline
 
 
 @pytest.fixture(scope="module")

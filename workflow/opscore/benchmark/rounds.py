@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from opscore import measure
 from opscore.benchmark import loadgen
+from opscore.measure import quality as measure
 from opscore.runtimes import ModelInfo
 
 
@@ -193,7 +193,7 @@ def summarise(candidate: Candidate, rounds: pd.DataFrame, lives: list[dict], uns
 def candidates_of(runs: list[dict], artifacts: list[str], inputs: list[str]) -> list[Candidate]:
     """The benchmark's candidates from the runs of the config (opscore.config.experiments) and, in
     the same order, their artifacts and model-ready requests (which also tell the data's shape)."""
-    from opscore.variants import parse_variant
+    from opscore.kinds.registry import parse_variant
 
     candidates = []
     for run, artifact, requests in zip(runs, artifacts, inputs, strict=True):
@@ -210,7 +210,7 @@ def write_manifest(path: str | Path, runs: list[dict], artifacts: list[str], inp
     variant's run (opscore.config.experiments), deployable artifact and model-ready requests, in
     order. The benchmark reads these manifests, so its own inputs are one file per run, not per
     variant; a changed artifact re-makes its run's manifest, and that re-times the dataset. An
-    empty artifact (a kind not applicable to its model: opscore.derivation) is not a candidate."""
+    empty artifact (a kind not applicable to its model: opscore.jobs.derivation) is not a candidate."""
     from opscore.job import write_atomic
 
     entries = [{"run": run, "artifact": artifact, "inputs": requests}

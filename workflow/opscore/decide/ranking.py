@@ -1,5 +1,5 @@
 """A ranking written out (parquet, CSV, Markdown with the timing-ties note) and the command line that
-ranks a measurement table made elsewhere: python -m opscore.ranking IN.csv OUT.csv [--markdown OUT.md]."""
+ranks a measurement table made elsewhere: python -m opscore.decide.ranking IN.csv OUT.csv [--markdown OUT.md]."""
 from __future__ import annotations
 
 import argparse
@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from opscore.decide.score import METRICS, TIME_BASES, TIME_STATISTICS, rank_table, rank_tables_by
 from opscore.job import IDENTITY
-from opscore.score import METRICS, TIME_BASES, TIME_STATISTICS, rank_table, rank_tables_by
 
 CLI_REQUIRED_COLUMNS = ("model", "accuracy", "size_mb", "train_time_s", "inference_time_s")
 # Columns shown by to_markdown (those present, in this order).
@@ -105,7 +105,7 @@ def write_table(table: pd.DataFrame, parquet_path=None, csv_path=None, md_path=N
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m opscore.ranking",
+        prog="python -m opscore.decide.ranking",
         description=(
             "Rank model variants by OpScore = log10(1-accuracy) + log10(time_s) + log10(size_mb) "
             "(lower is better; size in MB = bytes/1e6). IN.csv needs columns "

@@ -395,7 +395,7 @@ def rank_table(df: pd.DataFrame, time_basis: str = "inference", n_test=None,
     table["pareto"] = pd.array(
         pareto_front(table, maximise=[quality], minimise=["time_s", "size_mb"]).to_numpy(), dtype="boolean")
     table["time_ties"] = time_ties(table)
-    for end in ("low", "high"):  # the 95 % interval of the ranked metric (opscore.uncertainty)
+    for end in ("low", "high"):  # the 95 % interval of the ranked metric (opscore.measure.uncertainty)
         if f"{quality}_ci_{end}" in table.columns:
             table[f"metric_ci_{end}"] = table[f"{quality}_ci_{end}"].astype(float)
     table["rank"] = table["opscore"].rank(method="min").astype("Int64")

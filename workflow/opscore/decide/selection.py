@@ -16,7 +16,7 @@ how much); ``recommended`` is the feasible one with the best OpScore (the paper'
 smallest (relative to its limit). Beside the choice, what the numbers can bear
 (docs/measurement.md): ``reasons`` compares the recommendation, on the same test examples, with
 the runner-up and with every feasible variant of better quality (McNemar's exact test or a paired
-bootstrap, opscore.uncertainty); ``tied`` names both when the runner-up is within the
+bootstrap, opscore.measure.uncertainty); ``tied`` names both when the runner-up is within the
 uncertainty of quality and of time; ``borderline`` lists the variants whose quality interval
 straddles ``min_metric``; ``contended`` the variants timed while the CPU was not the benchmark's,
 and whether each could change the recommendation; ``across_seeds`` the mean and spread of each
@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from opscore.decide.score import METRICS, variant_rows
 from opscore.job import IDENTITY
-from opscore.score import METRICS, variant_rows
-from opscore.uncertainty import compare
+from opscore.measure.uncertainty import compare
 
 #: constraint -> (the ranking column it reads, or None for the metric's own; True if a floor)
 CONSTRAINTS = {
@@ -186,7 +186,7 @@ def across_seeds(rows: pd.DataFrame, quality: str) -> list[dict]:
 
 def select(ranking: pd.DataFrame, constraints: dict | None = None, predictions: pd.DataFrame | None = None) -> dict:
     """The selection for one dataset's ranking (see the module docstring); ``predictions`` (every
-    variant's test predictions, opscore.measure.predictions_frame) make the quality comparisons."""
+    variant's test predictions, opscore.measure.quality.predictions_frame) make the quality comparisons."""
     constraints = {k: v for k, v in (constraints or {}).items() if v is not None}
     unknown = sorted(set(constraints) - set(CONSTRAINTS))
     if unknown:
@@ -345,7 +345,7 @@ def index_html(selections: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
-    """``python -m opscore.selection SELECTION.json ...``: the decision per dataset, one line each."""
+    """``python -m opscore.decide.selection SELECTION.json ...``: the decision per dataset, one line each."""
     import sys
 
     for path in (argv if argv is not None else sys.argv[1:]):

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from opscore.data.prepared import load_prepared, sample_shape
-from opscore.models import build_classifier, pipeline_size, preprocess_function
-from opscore.training import make_pipeline, use_threads
-from opscore.variants import TrainingJob, Variant, parse_variant
+from opscore.kinds.registry import TrainingJob, Variant, parse_variant
+from opscore.models.applications import build_classifier, pipeline_size, preprocess_function
+from opscore.models.training import make_pipeline, use_threads
 
 
 @dataclass
@@ -44,11 +44,11 @@ class JobContext:
                            seed=self.seed, **fields)
 
     def pipeline(self, x, y, **options):
-        """Model-ready batches of (x, y) (opscore.training.make_pipeline at the run's batch size)."""
+        """Model-ready batches of (x, y) (opscore.models.training.make_pipeline at the run's batch size)."""
         return make_pipeline(x, y, self.preprocess, self.size, self.params.batch_size, **options)
 
     def classifier(self, **options):
-        """The run's model, freshly built (opscore.models.build_classifier)."""
+        """The run's model, freshly built (opscore.models.applications.build_classifier)."""
         return build_classifier(self.wildcards.model, self.n_classes, self.params.input_size,
                                 sample_shape=self.sample_shape, **options)
 

@@ -1,6 +1,6 @@
 """Deriving a variant, the same for every derived kind: the artifact it starts from opened as a
 Keras model, its kind's ``make(model, variant, job)`` run with what a derivation is judged and
-fine-tuned with (:class:`opscore.variants.DerivationJob`), the result written as its kind's
+fine-tuned with (:class:`opscore.kinds.registry.DerivationJob`), the result written as its kind's
 artifact type, and what it took recorded (preparation.json, preparation.parquet)."""
 from __future__ import annotations
 
@@ -13,16 +13,16 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from opscore.compression.evaluation import accuracy_evaluator, compression_rate, fine_tuner
-from opscore.compression.graph import save_model
 from opscore.job import identity, write_atomic
-from opscore.job_context import JobContext
-from opscore.models import unfreeze_top
+from opscore.jobs.context import JobContext
+from opscore.kinds.registry import DerivationJob, NotApplicable
+from opscore.models.applications import unfreeze_top
+from opscore.models.graph import save_model
+from opscore.models.training import seed_everything
 from opscore.runtimes import ModelInfo
 from opscore.runtimes.tensorflow import load_keras_model
-from opscore.training import seed_everything
-from opscore.variants import DerivationJob, NotApplicable
 
-#: artifact type (opscore.variants.ARTIFACT_FILES) -> how a derived Keras model is written to a path,
+#: artifact type (opscore.kinds.registry.ARTIFACT_FILES) -> how a derived Keras model is written to a path,
 #: atomically (a derivation that yields bytes, a flatbuffer, writes them as they are)
 WRITERS = {"model": lambda path, model: save_model(model, path)}
 
@@ -75,7 +75,7 @@ def derive(context: JobContext, outputs) -> dict:
     """Make the variant of ``context`` with its kind's module and write ``outputs`` (``artifact``,
     ``preparation``, ``layers``); returns what preparation.json records (``row``: what ``make``
     gives the variant's row, e.g. an export's fidelity). A kind that is not
-    applicable to the model (:class:`opscore.variants.NotApplicable`), or a chain whose prefix
+    applicable to the model (:class:`opscore.kinds.registry.NotApplicable`), or a chain whose prefix
     was not, leaves an empty artifact and says why in ``not_applicable``."""
     variant, earlier = context.variant, prefix_record(context)
     seed_everything(context.seed)

@@ -70,7 +70,7 @@ class Kind:
     kind, optional ``reuse_training``/``build``/``before_training``/``after_training`` hooks for a
     trained one;
     ``inputs``: extra artifacts the train rule reads, ``{input: (artifact, wildcard overrides)}``;
-    ``studies``: the studies (opscore.studies, which checks them) whose tables group it;
+    ``studies``: the studies (opscore.report.studies, which checks them) whose tables group it;
     ``settings``: the config section its module reads (passed to it as ``job.settings``);
     ``runtime``: what its artifact is loaded into and invoked with when measured (opscore.runtimes).
     """
@@ -125,7 +125,7 @@ KINDS = {kind.name: kind for kind in (
          studies=frozenset({"fig8_table7_cluster_count"}),
          inputs=lambda options: {"base_weights": ("clustered_base", {})}),
     Kind("transfer", r"transfer-(?P<donor>[A-Za-z0-9]+)-top(?P<layers>[1-9][0-9]*)", "transfer-ResNet101-top10",
-         trained=True, module="opscore.transfer",
+         trained=True, module="opscore.models.transfer",
          inputs=lambda options: {"donor": ("weights", {"model": options["donor"], "variant": "original"})}),
     Kind("tflite", r"tflite-(?P<mode>float16|dynamic|int8)", "tflite-float16|dynamic|int8", artifact="tflite",
          module="opscore.compression.tflite", precision=_tflite_precision,

@@ -190,7 +190,7 @@ def random_baseline(y_test: np.ndarray, n_classes: int, seed: int) -> dict:
 def predictions_frame(y_true: np.ndarray, probabilities: np.ndarray, identity: dict) -> pd.DataFrame:
     """Every test example's label and prediction (and, for two classes, the second class's
     probability, what a paired AUC needs), with what identifies the variant: the paired
-    comparisons of opscore.uncertainty read them."""
+    comparisons of opscore.measure.uncertainty read them."""
     frame = pd.DataFrame({"example": np.arange(len(y_true)), "y_true": np.asarray(y_true, dtype="int64"),
                           "predicted": probabilities.argmax(axis=1).astype("int64")})
     if probabilities.shape[1] == 2:

@@ -11,16 +11,16 @@ import contextlib
 import importlib
 from pathlib import Path
 
-from opscore import scratch_models
 from opscore.job import atomic_path
-from opscore.scratch_models import DENSE_MODELS, SCRATCH_MODELS
+from opscore.models import scratch as scratch_models
+from opscore.models.scratch import DENSE_MODELS, SCRATCH_MODELS
 
 #: the smallest input any keras.applications model builds (some need more: InceptionV3 75, and
 #: Keras says so when it builds them); the schema allows 8, for the models trained from scratch
 MIN_APPLICATION_INPUT = 32
 
 # keras.applications names known to tf_keras 2.21 (kept static so config validation needs no
-# TensorFlow import; tests/test_models.py checks it against the installed tf_keras).
+# TensorFlow import; tests/test_applications.py checks it against the installed tf_keras).
 APPLICATIONS = (
     "ConvNeXtBase", "ConvNeXtLarge", "ConvNeXtSmall", "ConvNeXtTiny", "ConvNeXtXLarge",
     "DenseNet121", "DenseNet169", "DenseNet201",
@@ -109,7 +109,7 @@ def build_base(name: str, input_size: int, weights: str | None = None):
 def build_classifier(name: str, n_classes: int, input_size: int, base_weights: str | None = None, seed: int = 0,
                      sample_shape: tuple[int, ...] | None = None):
     """Base + global average pooling + softmax head (Glorot uniform, seeded); the models made
-    for training from scratch (opscore.scratch_models) come whole and ignore base weights.
+    for training from scratch (opscore.models.scratch) come whole and ignore base weights.
 
     ``sample_shape`` is the shape of one prepared example (``data.prepared.sample_shape``).
     :data:`DENSE_MODELS` take it as it is: a table's rows (with a Normalization layer in front,

@@ -8,8 +8,8 @@ import warnings
 from pathlib import Path
 from typing import Callable
 
-from opscore.compression.quantized_layer import CUSTOM_OBJECTS, QuantizedDense
 from opscore.job import atomic_path
+from opscore.models.quantized_layer import CUSTOM_OBJECTS, QuantizedDense
 from opscore.tf import keras
 
 EvaluateFn = Callable[[object], float]
@@ -63,7 +63,7 @@ def _functional(model):
     nested = [layer.name for layer in model.layers if isinstance(layer, keras.Model)]
     if nested:
         raise PruningError(f"{model.name} contains nested model(s) {', '.join(nested)}; build the classifier "
-                           "flat (one functional graph, like opscore.models.build_classifier) before pruning.")
+                           "flat (one functional graph, like opscore.models.applications.build_classifier) before pruning.")
     if isinstance(model, keras.Sequential):
         if not model.built or not model.inputs:
             raise PruningError(f"Sequential model {model.name} has no defined input; give its first layer an "

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from opscore import checkpoints
 from opscore.job import atomic_path
+from opscore.models import checkpoints
 
 
 class TrainingError(Exception):

@@ -7,7 +7,7 @@ the two ResNets share the shapes of their last blocks, which is what makes the t
 """
 from __future__ import annotations
 
-from opscore.models import ModelError, build_classifier, weighted_layers
+from opscore.models.applications import ModelError, build_classifier, weighted_layers
 
 
 def transfer_top_layers(donor, recipient, n_layers: int) -> list[tuple[str, str]]:
@@ -34,7 +34,7 @@ def transfer_top_layers(donor, recipient, n_layers: int) -> list[tuple[str, str]
 
 
 def before_training(model, variant, job) -> None:
-    """The ``transfer-<Donor>-top<N>`` variant's hook (registry: opscore.variants): the donor's
+    """The ``transfer-<Donor>-top<N>`` variant's hook (registry: opscore.kinds.registry): the donor's
     trained top N layers are copied into the freshly built recipient before it is trained."""
     donor = build_classifier(variant.options["donor"], job.n_classes, job.input_size, sample_shape=job.sample_shape)
     donor.load_weights(job.inputs["donor"])

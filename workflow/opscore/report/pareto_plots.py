@@ -11,8 +11,8 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from opscore.plots import _as_str, _require, apply_theme, quality_metric, runtime_field
-from opscore.score import pareto_front, variant_rows
+from opscore.decide.score import pareto_front, variant_rows
+from opscore.report.plots import _as_str, _require, apply_theme, quality_metric, runtime_field
 
 #: (column, axis title, scale type, better: "max"/"min") of each axis
 _AXES = {"time": ("inference_time_s", "inference time (s)", "log", "min"),

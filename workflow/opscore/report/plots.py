@@ -30,8 +30,8 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
+from opscore.decide.score import METRICS, variant_rows
 from opscore.job import IDENTITY, write_atomic
-from opscore.score import METRICS, variant_rows
 
 #: how each quality metric is named on an axis
 METRIC_LABELS = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "f1_macro": "macro F1",
@@ -186,7 +186,7 @@ def bubble_chart(table: pd.DataFrame, title: str | None = None, metric: str | No
     size_mb, colour = model, shape = runtime (each bubble labelled with its variant; a table without
     runtimes: shape = variant); the Pareto front drawn as a dashed line. In HTML it
     is interactive: tooltips with every figure, zoom and pan (scroll, drag), a variant filter.
-    With ``constraints`` (config ``select:``, see opscore.selection) the variants that break one
+    With ``constraints`` (config ``select:``, see opscore.decide.selection) the variants that break one
     are drawn faint and named so in the tooltip.
 
     Pareto-optimal rows (``pareto`` true, if that column exists) get a black outline and a
@@ -197,7 +197,7 @@ def bubble_chart(table: pd.DataFrame, title: str | None = None, metric: str | No
     quality, label = quality_metric(df, metric)
     _require(df, _BUBBLE_REQUIRED + [quality], "bubble_chart")
     if constraints:
-        from opscore.selection import breaches
+        from opscore.decide.selection import breaches
 
         df = df.assign(feasible=["breaks " + ", ".join(b["constraint"] for b in broken) if broken
                                  else "meets every constraint"

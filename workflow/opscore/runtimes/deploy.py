@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from opscore import measure
+from opscore.kinds.registry import TrainingJob, Variant
+from opscore.measure import quality as measure
 from opscore.runtimes import ModelInfo, runtime_module
-from opscore.variants import TrainingJob, Variant
 
 
 @dataclass

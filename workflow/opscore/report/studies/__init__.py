@@ -8,7 +8,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Callable
 
-from opscore.variants import KINDS
+from opscore.kinds.registry import KINDS
 
 #: what a study reads: the dataset's measurement table, or the per-step tables of its pruned variants
 SOURCES = ("measurements", "pruning_steps")
@@ -16,7 +16,7 @@ SOURCES = ("measurements", "pruning_steps")
 
 @dataclass(frozen=True)
 class Study:
-    """``table_function``/``figure_function``: "module.function" in opscore.studies; ``has_data``:
+    """``table_function``/``figure_function``: "module.function" in opscore.report.studies; ``has_data``:
     whether the study's table shows something a run measured, else ``needs`` says what to add."""
 
     key: str
@@ -37,7 +37,7 @@ class Study:
 
 def _function(name: str) -> Callable:
     module, function = name.rsplit(".", 1)
-    return getattr(importlib.import_module(f"opscore.studies.{module}"), function)
+    return getattr(importlib.import_module(f"opscore.report.studies.{module}"), function)
 
 
 def _has_sweep(sweep) -> bool:
@@ -82,7 +82,7 @@ def _check_kinds_studies() -> None:
     """Every study a kind names in the registry (``Kind.studies``) is one of :data:`STUDIES`."""
     unknown = {f"{kind.name}: {study}" for kind in KINDS.values() for study in kind.studies if study not in STUDIES}
     if unknown:
-        raise ValueError(f"opscore.variants names studies that do not exist ({', '.join(sorted(unknown))}); "
+        raise ValueError(f"opscore.kinds.registry names studies that do not exist ({', '.join(sorted(unknown))}); "
                          f"known: {', '.join(STUDIES)}")
 
 

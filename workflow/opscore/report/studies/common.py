@@ -9,11 +9,11 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from opscore import plots
 from opscore.data import DataError
 from opscore.data.splits import parse_split
 from opscore.job import IDENTITY
-from opscore.variants import KINDS, parse_variant
+from opscore.kinds.registry import KINDS, parse_variant
+from opscore.report import plots
 
 NO_DATA_TEXT = "no data for this study in this run"
 
@@ -75,7 +75,7 @@ def split_key(split: Any) -> tuple[int, float, str]:
 
 
 def variant_key(variant: Any) -> tuple:
-    """Variants in the order of :data:`opscore.variants.KINDS` (original first), then by
+    """Variants in the order of :data:`opscore.kinds.registry.KINDS` (original first), then by
     their options (cluster K ascending, tflite float16/dynamic/int8, ...); unknown names last."""
     name = str(variant)
     try:

@@ -1,12 +1,12 @@
-"""The studies' figures (altair, themed with opscore.plots): the paper's figures, and its tables
+"""The studies' figures (altair, themed with opscore.report.plots): the paper's figures, and its tables
 drawn as charts; a "no data" chart when a run has nothing for the study."""
 from __future__ import annotations
 
 import altair as alt
 import pandas as pd
 
-from opscore import plots
-from opscore.studies.common import (
+from opscore.report import plots
+from opscore.report.studies.common import (
     FIGURE_TITLES,
     depth_key,
     measurement_rows,
@@ -19,7 +19,7 @@ from opscore.studies.common import (
     variant_order,
     with_dataset,
 )
-from opscore.studies.tables import (
+from opscore.report.studies.tables import (
     COMPRESSION_RATIOS,
     classification_table,
     cluster_points,
@@ -33,7 +33,7 @@ from opscore.studies.tables import (
 
 def accuracy_figure(table: pd.DataFrame, title: str | None = None) -> alt.TopLevelMixin:
     """Paper Fig. 4: horizontal accuracy bars per model and variant, best on top, one panel per
-    dataset (drawn by :func:`opscore.plots.accuracy_bars`)."""
+    dataset (drawn by :func:`opscore.report.plots.accuracy_bars`)."""
     df = measurement_rows(table, ["accuracy"])
     df = df[df["accuracy"].notna()]
     if len(df) == 0:

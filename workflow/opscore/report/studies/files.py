@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from opscore import plots
 from opscore.job import write_atomic
-from opscore.studies import STUDIES
-from opscore.studies.common import NO_DATA_TEXT, TITLES, with_dataset
+from opscore.report import plots
+from opscore.report.studies import STUDIES
+from opscore.report.studies.common import NO_DATA_TEXT, TITLES, with_dataset
 
 
 def write_study(key: str, source: pd.DataFrame | None, csv_path, md_path=None, svg_path=None, html_path=None,

@@ -7,8 +7,9 @@ import math
 import altair as alt
 import pandas as pd
 
-from opscore import plots
-from opscore.studies.common import (
+from opscore.kinds.registry import kinds_in, parse_variant
+from opscore.report import plots
+from opscore.report.studies.common import (
     FIGURE_TITLES,
     empty_table,
     no_data_chart,
@@ -18,7 +19,6 @@ from opscore.studies.common import (
     variant_kind,
     with_dataset,
 )
-from opscore.variants import kinds_in, parse_variant
 
 PRUNING_COLUMNS = [
     "dataset", "model", "variant", "unfreeze", "split", "seed", "method", "order", "budget",

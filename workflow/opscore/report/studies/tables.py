@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from opscore.studies.common import (
+from opscore.kinds.registry import kinds_in
+from opscore.report.studies.common import (
     IDS,
     cluster_k,
     depth_key,
@@ -17,7 +18,6 @@ from opscore.studies.common import (
     split_percent,
     variant_kind,
 )
-from opscore.variants import kinds_in
 
 TABLE1_COLUMNS = [
     "dataset", "model", "variant", "precision",
@@ -67,14 +67,14 @@ FIG4_COLUMNS = ["dataset", "rank", "model", "variant", "unfreeze", "accuracy", "
 
 def accuracy_table(table: pd.DataFrame) -> pd.DataFrame:
     """Data of paper Fig. 4: accuracy per model, variant and unfreeze depth (mean over splits and
-    seeds, as :func:`opscore.plots.accuracy_bars` draws it), best first within each dataset;
+    seeds, as :func:`opscore.report.plots.accuracy_bars` draws it), best first within each dataset;
     ``rank`` 1 is the most accurate."""
     df = measurement_rows(table, ["accuracy"])
     df = df[df["accuracy"].notna()]
     out = mean_by(df, ["dataset", "model", "variant", "unfreeze"], ["accuracy"])
     if len(out) == 0:
         return empty_table(FIG4_COLUMNS)
-    # Ties keep the label order of opscore.plots.accuracy_bars (model, variant, unfreeze).
+    # Ties keep the label order of opscore.report.plots.accuracy_bars (model, variant, unfreeze).
     out = out.sort_values(["model", "variant", "unfreeze"], kind="stable")
     out = out.sort_values(["dataset", "accuracy"], ascending=[True, False], kind="stable")
     out["rank"] = out.groupby("dataset").cumcount() + 1
