@@ -16,8 +16,8 @@ from opscore.data import DataError
 from opscore.data.datasets import BUILTIN_DATASETS, has_official_split
 from opscore.data.splits import parse_split
 from opscore.data.tables import check_table_header, is_csv_path
-from opscore.decide.score import METRICS
 from opscore.kinds.registry import parse_variant
+from opscore.measure.quality import METRICS
 from opscore.models.applications import (
     APPLICATIONS,
     DENSE_MODELS,

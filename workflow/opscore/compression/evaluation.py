@@ -8,8 +8,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from opscore.decide.score import METRICS
-from opscore.measure.quality import classification_metrics, parameter_count
+from opscore.measure.quality import METRICS, classification_metrics, parameter_count
 from opscore.models.graph import EvaluateFn
 from opscore.models.training import compile_classifier
 from opscore.tf import tf
@@ -41,7 +40,7 @@ def compression_rate(original, pruned) -> dict:
 def accuracy_evaluator(x, y: np.ndarray, batch_size: int = 256, preprocess=None,
                        metric: str = "accuracy") -> EvaluateFn:
     """An ``evaluate_fn``: the quality of ``model`` on (x, y), top-1 accuracy or another metric
-    of :data:`opscore.decide.score.METRICS` (balanced accuracy, macro F1, ... for imbalanced data), so
+    of :data:`opscore.measure.quality.METRICS` (balanced accuracy, macro F1, ... for imbalanced data), so
     a pruning budget is judged on the metric the dataset is ranked by. ``x`` is an array
     (``preprocess`` applied once) or a batched ``tf.data.Dataset`` in the order of ``y``
     (e.g. :func:`opscore.models.training.make_pipeline`, which prepares images batch by batch)."""

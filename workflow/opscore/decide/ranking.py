@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from opscore.decide.score import METRICS, TIME_BASES, TIME_STATISTICS, rank_table, rank_tables_by
+from opscore.decide.score import TIME_BASES, TIME_STATISTICS, rank_table, rank_tables_by
 from opscore.job import IDENTITY
+from opscore.measure.quality import METRICS
 
 CLI_REQUIRED_COLUMNS = ("model", "accuracy", "size_mb", "train_time_s", "inference_time_s")
 # Columns shown by to_markdown (those present, in this order).

@@ -9,11 +9,9 @@ import numpy as np
 import pandas as pd
 
 from opscore.job import IDENTITY
+from opscore.measure.quality import METRICS
 
 TIME_BASES = ("inference", "train", "total", "latency")
-#: quality metric name (config ``score.metric``) -> the measurement column that holds it
-METRICS = {"accuracy": "accuracy", "balanced_accuracy": "balanced_accuracy", "f1_macro": "f1_macro",
-           "recall_macro": "recall_macro", "precision_macro": "precision_macro", "auc": "auc_ovr"}
 #: how the R timed repeats become the inference time: statistic -> per-repeat column
 TIME_STATISTICS = {"median": "inference_median_s", "min": "inference_min_s", "total": None}
 BYTES_PER_MB = 1e6

@@ -30,8 +30,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from opscore.decide.score import METRICS, variant_rows
+from opscore.decide.score import variant_rows
 from opscore.job import IDENTITY
+from opscore.measure.quality import METRICS
 from opscore.measure.uncertainty import compare
 
 #: constraint -> (the ranking column it reads, or None for the metric's own; True if a floor)

@@ -13,6 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+#: quality metric name (config ``score.metric``) -> the measurement column that holds it
+METRICS = {"accuracy": "accuracy", "balanced_accuracy": "balanced_accuracy", "f1_macro": "f1_macro",
+           "recall_macro": "recall_macro", "precision_macro": "precision_macro", "auc": "auc_ovr"}
+
 
 def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dict:
     """Accuracy, balanced accuracy, macro precision/recall/F1, one-vs-rest AUC and top-5

@@ -130,7 +130,7 @@ def paired_bootstrap(y_true, predicted_a, predicted_b, n_classes: int, metric: s
 
 
 def compare(y_true, predicted_a, predicted_b, n_classes: int, metric: str, seed: int = 0) -> dict:
-    """Variant a against b on the same test examples, in ``metric`` (a key of opscore.decide.score.METRICS):
+    """Variant a against b on the same test examples, in ``metric`` (a key of opscore.measure.quality.METRICS):
     the examples they disagree on, the p-value and its method, and ``significant`` (p < 0.05)."""
     correct_a, correct_b = np.asarray(predicted_a) == y_true, np.asarray(predicted_b) == y_true
     result = {"n": int(len(y_true)), "differ": int((np.asarray(predicted_a) != np.asarray(predicted_b)).sum())}

@@ -30,8 +30,9 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from opscore.decide.score import METRICS, variant_rows
+from opscore.decide.score import variant_rows
 from opscore.job import IDENTITY, write_atomic
+from opscore.measure.quality import METRICS
 
 #: how each quality metric is named on an axis
 METRIC_LABELS = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "f1_macro": "macro F1",
