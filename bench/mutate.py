@@ -55,10 +55,12 @@ MODULES = {
     "metrics": ("measure/quality.py", ["tests/test_quality.py", "tests/test_score.py"],
                 ["classification_metrics", "file_size", "weights_size", "parameter_count", "_leaf_layers",
                  "_parameter_values", "random_baseline"]),
-    "costs": ("measure/costs.py", ["tests/test_costs.py"], ["count_flops", "count_flops_or_nan", "parameter_bytes", "speedups"]),
+    "costs": ("measure/costs.py", ["tests/test_costs.py"],
+              ["count_flops", "count_flops_or_nan", "parameter_bytes", "speedups"]),
     # not its dry runs: a Snakemake a test starts imports the mutated library with mutmut's trampoline,
     # which fails there (see config); the registry's tests call it in the test process
-    "variants": ("kinds/registry.py", ["tests/test_registry.py", "-k", "not before_planning and not plan_it_once"], None),
+    "variants": ("kinds/registry.py",
+                 ["tests/test_registry.py", "-k", "not before_planning and not plan_it_once"], None),
     # the 95 % intervals and the paired comparisons of the quality metrics
     "uncertainty": ("measure/uncertainty.py", ["tests/test_uncertainty.py"], None),
     # the contention rule (what the kernel's counters between two snapshots say), not the reading of /proc;

@@ -6,12 +6,11 @@ import pytest
 from opscore.compression import (
     evaluation,
     filters,
-    graph,
     layer_removal,
     magnitude,
-    quantized_layer,
     weight_quantization,
 )
+from opscore.models import graph, quantized_layer
 from opscore.models.graph import PruningError
 from opscore.tf import keras
 

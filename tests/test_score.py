@@ -1,5 +1,5 @@
-"""Tests for opscore.decide.score and opscore.decide.ranking: hand-computed OpScores, floors, time bases, ranking, MIN/MAX rows,
-normalisation, Pareto front, errors, Markdown/Parquet output and the CLI."""
+"""Tests for opscore.decide.score and opscore.decide.ranking: hand-computed OpScores, floors, time bases, ranking,
+MIN/MAX rows, normalisation, Pareto front, errors, Markdown/Parquet output and the CLI."""
 import math
 import os
 import subprocess

@@ -17,8 +17,6 @@ from opscore import config as settings
 from opscore import integrity
 from opscore.data.archives import DATASET_ARCHIVES, find_archive
 from opscore.data.splits import SPLIT_PATTERN
-from opscore.models.applications import SCRATCH_MODELS
-from opscore.report.studies import STUDIES
 from opscore.kinds.registry import (
     ARTIFACT_FILES,
     KINDS,
@@ -28,6 +26,8 @@ from opscore.kinds.registry import (
     parse_variant,
     trained_names,
 )
+from opscore.models.applications import SCRATCH_MODELS
+from opscore.report.studies import STUDIES
 
 # The config as given (config files and --config, before defaults): what the run records
 # (rule record_run) and `./opscore archive` packs, so that the run can be continued elsewhere.

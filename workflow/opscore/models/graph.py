@@ -62,8 +62,8 @@ def _functional(model):
     """The model as a functional graph (Sequential is wrapped); nested models are refused."""
     nested = [layer.name for layer in model.layers if isinstance(layer, keras.Model)]
     if nested:
-        raise PruningError(f"{model.name} contains nested model(s) {', '.join(nested)}; build the classifier "
-                           "flat (one functional graph, like opscore.models.applications.build_classifier) before pruning.")
+        raise PruningError(f"{model.name} contains nested model(s) {', '.join(nested)}; build the classifier flat "
+                           "(one functional graph, like opscore.models.applications.build_classifier) before pruning.")
     if isinstance(model, keras.Sequential):
         if not model.built or not model.inputs:
             raise PruningError(f"Sequential model {model.name} has no defined input; give its first layer an "
