@@ -40,7 +40,7 @@ EQUIVALENT = ROOT / "bench" / "mutation_equivalent.yaml"
 GOAL = 0.90
 
 #: module -> (its file under workflow/opscore, the fast tests that judge it, the functions in scope or
-#: None for all). measure/quality.py: the quality metrics and the sizes, not the timing (being replaced).
+#: None for all). measure/: the quality metrics and the sizes, not the run's context.
 MODULES = {
     "score": ("decide/score.py", ["tests/test_score.py"], None),
     "ranking": ("decide/ranking.py", ["tests/test_score.py"], None),
@@ -53,8 +53,9 @@ MODULES = {
     "splits": ("data/splits.py", ["tests/test_data.py", "tests/test_data_csv.py"], None),
     "tables": ("data/tables.py", ["tests/test_data_csv.py", "tests/test_data.py"], None),
     "metrics": ("measure/quality.py", ["tests/test_quality.py", "tests/test_score.py"],
-                ["classification_metrics", "file_size", "weights_size", "parameter_count", "_leaf_layers",
-                 "_parameter_values", "random_baseline"]),
+                ["classification_metrics", "random_baseline"]),
+    "sizes": ("measure/sizes.py", ["tests/test_sizes.py"],
+              ["file_size", "weights_size", "parameter_count", "_leaf_layers", "_parameter_values"]),
     "costs": ("measure/costs.py", ["tests/test_costs.py"],
               ["count_flops", "count_flops_or_nan", "parameter_bytes", "speedups"]),
     # not its dry runs: a Snakemake a test starts imports the mutated library with mutmut's trampoline,

@@ -145,7 +145,7 @@ def bench_model(name: str, data: dict, args, epochs: int, learning_rate: float, 
 
     from opscore.compression import evaluation, filters
     from opscore.config import DEFAULTS as CONFIG_DEFAULTS
-    from opscore.measure import quality as measure
+    from opscore.measure.context import timing_summary
     from opscore.models import training
     from opscore.models.applications import build_classifier, preprocess_function, set_batchnorm_momentum, unfreeze_top
     from opscore.tf import keras
@@ -213,8 +213,8 @@ def bench_model(name: str, data: dict, args, epochs: int, learning_rate: float, 
         prune_seconds = time.perf_counter() - t0
         p_original, probabilities, seconds, load = paired_timing(model, pruned, test_data, args.repeats)
         unstable_cv = CONFIG_DEFAULTS["measure"]["unstable_cv"]
-        timing = measure.timing_summary(seconds["pruned"], len(y_test), unstable_cv)
-        timing_original = measure.timing_summary(seconds["original"], len(y_test), unstable_cv)
+        timing = timing_summary(seconds["pruned"], len(y_test), unstable_cv)
+        timing_original = timing_summary(seconds["original"], len(y_test), unstable_cv)
         compression = evaluation.compression_rate(model, pruned)
         accepted = report[report["accepted"]]
         run = {
@@ -348,7 +348,7 @@ def main() -> None:
     rounds = resolve("rounds", args.rounds, models, int)
 
     from opscore.data.folders import load_image_folder
-    from opscore.measure import quality as measure
+    from opscore.measure.context import runtime_context
     from opscore.models import training
 
     training.use_threads(args.threads)
@@ -395,7 +395,7 @@ def main() -> None:
                   | {"epochs": epochs, "learning_rate": rates, "rounds": rounds,
                      "train_images_used": int(len(y_train)), "test_images_used": int(len(y_test)),
                      "full_train_images": int(n_full[0]), "full_test_images": int(n_full[1])},
-        "context": {**measure.runtime_context(), "load_1min_at_start": os.getloadavg()[0],
+        "context": {**runtime_context(), "load_1min_at_start": os.getloadavg()[0],
                     "platform": platform.platform()},
         "results": [],
     }

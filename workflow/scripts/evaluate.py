@@ -12,11 +12,9 @@ from opscore.job import code_version, identity, start_job
 start_job(snakemake)
 
 from opscore.jobs.context import job_context  # noqa: E402
-from opscore.measure import (
-    costs,  # noqa: E402
-    uncertainty,
-)
-from opscore.measure import quality as measure
+from opscore.measure import costs, uncertainty  # noqa: E402
+from opscore.measure.context import library_versions  # noqa: E402
+from opscore.measure.quality import classification_metrics, predictions_frame  # noqa: E402
 from opscore.runtimes.deploy import load_deployable  # noqa: E402
 
 context = job_context(snakemake)
@@ -40,7 +38,7 @@ def measured() -> tuple[dict, dict, np.ndarray]:
     cost = {"flops": costs.count_flops_or_nan(graph),
             "param_bytes": costs.parameter_bytes(deployable.keras_model) if deployable.keras_model
             else deployable.sizes["size_bytes"]}
-    quality = {**measure.classification_metrics(data["y_test"], probabilities),
+    quality = {**classification_metrics(data["y_test"], probabilities),
                **uncertainty.intervals(data["y_test"], probabilities, seed=context.seed)}
     return quality, {**cost, **deployable.sizes}, probabilities
 
@@ -64,9 +62,9 @@ row = {
     "job_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # this evaluating job's
     **deployed,
     **preparation.get("row", {}),  # what the derivation gives the row (opscore.jobs.derivation)
-    **measure.library_versions(), "precision": precision, "code_version": code_version(),
+    **library_versions(), "precision": precision, "code_version": code_version(),
 }
 pd.DataFrame([row]).to_parquet(snakemake.output.metrics)
-measure.predictions_frame(data["y_test"][:len(probabilities)], probabilities, identity(wc)).to_parquet(
+predictions_frame(data["y_test"][:len(probabilities)], probabilities, identity(wc)).to_parquet(
     snakemake.output.predictions)
 print(pd.Series(row).to_string())

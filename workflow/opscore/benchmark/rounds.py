@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from opscore.benchmark import loadgen
-from opscore.measure import quality as measure
+from opscore.measure.context import cpu_name, timing_summary
 from opscore.runtimes import ModelInfo
 
 
@@ -102,7 +102,7 @@ class Worker:
 
 def host_context() -> dict:
     """Where the benchmark ran: host, CPU model, CPUs, Python and LoadGen versions."""
-    return {"hostname": platform.node(), "device": f"CPU: {measure.cpu_name()}", "cpu_count": os.cpu_count(),
+    return {"hostname": platform.node(), "device": f"CPU: {cpu_name()}", "cpu_count": os.cpu_count(),
             "python_version": platform.python_version(), "loadgen_version": loadgen.version()}
 
 
@@ -171,7 +171,7 @@ def summarise(candidate: Candidate, rounds: pd.DataFrame, lives: list[dict], uns
     threads = {k: v for k, v in lives[0].items() if k.endswith("_threads")}
     return {
         **candidate.identity,
-        **measure.timing_summary(rounds["pass_s"].tolist(), lives[0]["n_test"], unstable_cv),
+        **timing_summary(rounds["pass_s"].tolist(), lives[0]["n_test"], unstable_cv),
         **{c: float(median[c]) for c in ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_mean_ms",
                                          "throughput_samples_s")},
         "latency_cv": _cv(rounds["latency_p90_ms"]), "latency_p90_min_ms": float(rounds["latency_p90_ms"].min()), "latency_queries": int(rounds["latency_queries"].sum()),

@@ -8,7 +8,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from opscore.measure.quality import METRICS, classification_metrics, parameter_count
+from opscore.measure.quality import METRICS, classification_metrics
+from opscore.measure.sizes import parameter_count
 from opscore.models.graph import EvaluateFn
 from opscore.models.training import compile_classifier
 from opscore.tf import tf
@@ -17,11 +18,11 @@ from opscore.tf import tf
 def compression_rate(original, pruned) -> dict:
     """How much smaller ``pruned`` is: ``params_ratio`` and ``bytes_ratio`` (original / pruned, so
     47.28 means "47.28× smaller", the paper's unit), over all weights and the HDF5 weights file
-    (:func:`opscore.measure.quality.weights_size`), plus nonzero and deflate-compressed ratios (the
+    (:func:`opscore.measure.sizes.weights_size`), plus nonzero and deflate-compressed ratios (the
     ones magnitude pruning improves), and ``bits_ratio``: the bits the parameters are stored in
     (Lee et al.'s "parameter size": low-bit packed kernels count their bits)."""
     from opscore.measure.costs import parameter_bytes
-    from opscore.measure.quality import weights_size
+    from opscore.measure.sizes import weights_size
 
     a, b = weights_size(original), weights_size(pruned)
     bits = 8 * parameter_bytes(original), 8 * parameter_bytes(pruned)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from opscore.kinds.registry import NotApplicable
-from opscore.measure.quality import keras_kernels
+from opscore.measure.sizes import keras_kernels
 from opscore.models.graph import copy_model
 from opscore.models.training import compile_classifier
 from opscore.tf import keras, tf

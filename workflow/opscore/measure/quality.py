@@ -1,17 +1,14 @@
-"""Measuring a trained variant: classification metrics, its predictions, the requests a benchmark
-sends it, size, and the run context. Timing is opscore.benchmark's (every variant of a dataset
+"""A variant's quality: the metrics (:data:`METRICS`, :func:`classification_metrics`), a random
+baseline, its predictions, and the model-ready requests a benchmark sends it. Sizes: opscore.measure.sizes;
+the run's context: opscore.measure.context; timing is opscore.benchmark's (every variant of a dataset
 in one job, each in a process holding only its runtime)."""
 from __future__ import annotations
 
-import os
-import platform
-import tempfile
 import warnings
-import zlib
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 
 #: quality metric name (config ``score.metric``) -> the measurement column that holds it
 METRICS = {"accuracy": "accuracy", "balanced_accuracy": "balanced_accuracy", "f1_macro": "f1_macro",
@@ -59,129 +56,6 @@ def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dic
         "n_test": int(len(y_true)),
         "n_classes": int(n_classes),
     }
-
-
-def timing_summary(seconds: list[float], n_images: int, unstable_cv: float) -> dict:
-    """Timed passes over the test split (one per benchmark round) summed up so that one stall cannot
-    move the score.
-
-    ``inference_time_s`` is the median pass x R: the paper's unit (R passes over the test
-    split) on a statistic a single slow repeat leaves alone. The total, fastest and median
-    repeat are kept beside it (the scorer's ``time_statistic`` picks among them), with the
-    spread: ``inference_cv`` (sample standard deviation / mean of the repeats) and
-    ``timing_unstable`` (cv above ``unstable_cv``)."""
-    seconds = np.asarray(seconds, dtype=float)
-    median = float(np.median(seconds))
-    cv = float(np.std(seconds, ddof=1) / np.mean(seconds)) if len(seconds) > 1 else 0.0
-    return {
-        "inference_time_s": median * len(seconds),
-        "inference_total_s": float(seconds.sum()),
-        "inference_median_s": median,
-        "inference_min_s": float(seconds.min()),
-        "inference_cv": cv,
-        "timing_unstable": bool(cv > unstable_cv),
-        "inference_ms_per_image": 1000.0 * median / n_images,
-        "repeats": int(len(seconds)),
-    }
-
-
-#: zlib's default level, gzip's. Measured on AlexNet's 17.5 MB weights file: magnitude-pruned (half
-#: the weights zero), level 9 took 6.4 s instead of 0.9 s for 2.0 % fewer bytes; dense, 0.63 s
-#: instead of 0.62 s for 281 fewer bytes (0.002 %)
-DEFLATE_LEVEL = 6
-
-
-def file_size(path: str | Path) -> dict:
-    """Raw bytes and deflate-compressed bytes (zlib, :data:`DEFLATE_LEVEL`) of a deployable file."""
-    raw = Path(path).read_bytes()
-    compressed = len(zlib.compress(raw, DEFLATE_LEVEL))
-    return {"size_bytes": len(raw), "size_compressed_bytes": compressed,
-            "size_mb": len(raw) / 1e6, "size_compressed_mb": compressed / 1e6}
-
-
-def weights_size(model) -> dict:
-    """Size of the deployable weights-only file (no optimizer state), parameter counts."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "weights.h5"
-        model.save_weights(str(path))
-        sizes = file_size(path)
-    values = [value for layer in _leaf_layers(model) for value in _parameter_values(layer)]
-    sizes["params"] = int(sum(v.size for v in values))
-    sizes["nonzero_params"] = int(sum(np.count_nonzero(v) for v in values))
-    return sizes
-
-
-def keras_kernels(model) -> list[np.ndarray]:
-    """The kernels (weight matrices and convolution filters, as the model computes with them) of
-    every layer that has one: what pruning zeroes and clustering shares."""
-    return [values[0] for layer in _leaf_layers(model) if (values := _parameter_values(layer))
-            and np.ndim(values[0]) >= 2]
-
-
-def kernel_statistics(kernels: list[np.ndarray]) -> dict:
-    """What a row shows of the kernels a variant deploys: the share of nonzero weights, and the
-    distinct values per kernel (mean and largest), which say whether a chain's later step kept an
-    earlier one's zeros and shared values."""
-    if not kernels:
-        return {"kernel_nonzero_share": np.nan, "kernel_distinct_values": np.nan, "kernel_distinct_values_max": np.nan}
-    distinct = [len(np.unique(kernel)) for kernel in kernels]
-    return {"kernel_nonzero_share": sum(np.count_nonzero(k) for k in kernels) / sum(k.size for k in kernels),
-            "kernel_distinct_values": float(np.mean(distinct)), "kernel_distinct_values_max": int(max(distinct))}
-
-
-def parameter_count(model) -> int:
-    """The model's parameters as it computes with them (see :func:`_parameter_values`)."""
-    return int(sum(value.size for layer in _leaf_layers(model) for value in _parameter_values(layer)))
-
-
-def _leaf_layers(model) -> list:
-    return [leaf for layer in model.layers for leaf in (_leaf_layers(layer) if hasattr(layer, "layers") else [layer])]
-
-
-def _parameter_values(layer) -> list:
-    """A layer's parameters as the model computes with them: a layer that stores its weights
-    packed or scaled (``parameter_values()``, e.g. QuantizedDense) counts its logical kernel and
-    bias, not its bytes or scales, so parameter counts compare across storages (Lee et al.'s unit)."""
-    if hasattr(layer, "parameter_values"):
-        return layer.parameter_values()
-    return [np.asarray(w) for w in layer.get_weights()]
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def library_versions() -> dict:
-    """The versions of the libraries a quality number depends on (TensorFlow, Keras, tfmot,
-    scikit-learn, numpy)."""
-    from importlib.metadata import version
-
-    import sklearn
-
-    from opscore.tf import keras, tf
-
-    return {"tf_version": tf.__version__, "keras_version": keras.__version__,
-            "tfmot_version": version("tensorflow-model-optimization"),  # importing tfmot takes 1.4 s
-            "sklearn_version": sklearn.__version__, "numpy_version": np.__version__}
-
-
-def runtime_context() -> dict:
-    """Where and how a TensorFlow timing was taken (benchmarks): threads, device, library versions."""
-    from opscore.tf import tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    device = ("GPU: " + ", ".join(tf.config.experimental.get_device_details(g).get("device_name", g.name)
-                                  for g in gpus)) if gpus else f"CPU: {cpu_name()}"
-    return {"device": device, "cpu_count": os.cpu_count(),
-            "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
-            "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-            **library_versions(), "python_version": platform.python_version(), "hostname": platform.node()}
 
 
 def random_baseline(y_test: np.ndarray, n_classes: int, seed: int) -> dict:

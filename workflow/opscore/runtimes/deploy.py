@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from opscore.kinds.registry import TrainingJob, Variant
-from opscore.measure import quality as measure
+from opscore.measure.sizes import file_size, kernel_statistics, weights_size
 from opscore.runtimes import ModelInfo, runtime_module
 
 
@@ -31,8 +31,8 @@ def load_deployable(variant: Variant, artifact: str, job: TrainingJob, threads: 
     model = ModelInfo(variant.name, job.model_name, job.n_classes, job.input_size, tuple(job.sample_shape))
     session = runtime.open_session(artifact, model, threads)
     keras_model = getattr(session, "keras_model", None)
-    sizes = measure.weights_size(keras_model) if keras_model is not None else measure.file_size(artifact)
-    sizes.update(measure.kernel_statistics(session.kernels()))
+    sizes = weights_size(keras_model) if keras_model is not None else file_size(artifact)
+    sizes.update(kernel_statistics(session.kernels()))
 
     def predict(batches) -> np.ndarray:
         return np.concatenate([session.predict(np.asarray(x)) for x, _ in batches]).astype(np.float32, copy=False)

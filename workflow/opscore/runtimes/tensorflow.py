@@ -46,7 +46,7 @@ class Session:
         return self._serve(batch.astype(self.input_dtype, copy=False)).numpy()
 
     def kernels(self) -> list[np.ndarray]:
-        from opscore.measure.quality import keras_kernels
+        from opscore.measure.sizes import keras_kernels
 
         return keras_kernels(self.keras_model)
 
