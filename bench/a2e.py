@@ -65,11 +65,12 @@ def table_data(seed: int, rows: int = 20_000) -> dict:
 def run(name: str, data: dict, args) -> dict:
     from sklearn.model_selection import train_test_split
 
-    from opscore import measure, training
     from opscore.compression import filters, layer_removal, weight_quantization
     from opscore.compression.evaluation import accuracy_evaluator, compression_rate, fine_tuner
-    from opscore.models import build_classifier, preprocess_function
-    from opscore.scratch_models import adapt_normalization
+    from opscore.measure.sizes import parameter_count
+    from opscore.models import training
+    from opscore.models.applications import build_classifier, preprocess_function
+    from opscore.models.scratch import adapt_normalization
 
     training.seed_everything(args.seed)
     shape = tuple(data["x_train"].shape[1:])
@@ -89,7 +90,7 @@ def run(name: str, data: dict, args) -> dict:
     on_test = accuracy_evaluator(x_test, data["y_test"], metric=data["metric"])
     tune = fine_tuner((x_fit, y_fit), epochs=1, learning_rate=args.learning_rate / 2, batch_size=64)
     budget = args.budget / 100
-    original = {"params": measure.parameter_count(model), "test_metric": on_test(model)}
+    original = {"params": parameter_count(model), "test_metric": on_test(model)}
 
     def units(start):
         pruned, _ = filters.accuracy_aware_filter_pruning(start, held_out, budget=budget, ratio=0.5,
@@ -116,8 +117,8 @@ def run(name: str, data: dict, args) -> dict:
         rates = compression_rate(model, variant)
         metric = on_test(variant)
         rows.append({
-            "variant": label, "params": measure.parameter_count(variant),
-            "params_reduction": 1 - measure.parameter_count(variant) / original["params"],
+            "variant": label, "params": parameter_count(variant),
+            "params_reduction": 1 - parameter_count(variant) / original["params"],
             "bits_ratio": rates["bits_ratio"], "bytes_ratio": rates["bytes_ratio"],
             "test_metric": metric, "drop_points": 100 * (original["test_metric"] - metric),
             "widths": [layer.units for layer in variant.layers if hasattr(layer, "units")],
@@ -157,7 +158,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "a2e.json")
     args = parser.parse_args()
 
-    from opscore import training
+    from opscore.models import training
 
     training.use_threads(args.threads)
     loaders = {"digits": digits_data, "table": table_data}

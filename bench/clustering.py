@@ -41,8 +41,8 @@ def child(spec: dict) -> dict:
 
     import numpy as np
 
-    from opscore import models
     from opscore.compression import clustering
+    from opscore.models import applications as models
 
     base = models.build_base(spec["model"], spec["input_size"])
     built_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

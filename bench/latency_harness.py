@@ -92,9 +92,9 @@ def make_model(model_name: str, folder: Path) -> tuple[Path, Path]:
     from sklearn.datasets import load_digits
 
     from opscore.compression.tflite import convert_to_tflite
-    from opscore.measure import save_model_inputs
-    from opscore.models import build_classifier, pipeline_size, preprocess_function
-    from opscore.training import make_pipeline
+    from opscore.measure.quality import save_model_inputs
+    from opscore.models.applications import build_classifier, pipeline_size, preprocess_function
+    from opscore.models.training import make_pipeline
 
     digits = load_digits()
     images = (digits.images[-540:] * 255 / 16).astype("uint8")[..., None]

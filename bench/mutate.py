@@ -40,11 +40,11 @@ EQUIVALENT = ROOT / "bench" / "mutation_equivalent.yaml"
 GOAL = 0.90
 
 #: module -> (its file under workflow/opscore, the fast tests that judge it, the functions in scope or
-#: None for all). measure.py: the quality metrics and the sizes, not the timing (being replaced).
+#: None for all). measure/: the quality metrics and the sizes, not the run's context.
 MODULES = {
-    "score": ("score.py", ["tests/test_score.py"], None),
-    "ranking": ("ranking.py", ["tests/test_score.py"], None),
-    "selection": ("selection.py", ["tests/test_selection.py"], None),
+    "score": ("decide/score.py", ["tests/test_score.py"], None),
+    "ranking": ("decide/ranking.py", ["tests/test_score.py"], None),
+    "selection": ("decide/selection.py", ["tests/test_selection.py"], None),
     # the config checks: tests/test_config.py calls them in the test process (conftest.check_config: the schema,
     # then complete and check). Not the dry runs: a Snakemake started by a test imports the mutated library with
     # mutmut's trampoline, which looks for mutmut's settings in the run's directory and fails there; and mutmut
@@ -52,15 +52,18 @@ MODULES = {
     "config": ("config.py", ["tests/test_config.py"], None),
     "splits": ("data/splits.py", ["tests/test_data.py", "tests/test_data_csv.py"], None),
     "tables": ("data/tables.py", ["tests/test_data_csv.py", "tests/test_data.py"], None),
-    "metrics": ("measure.py", ["tests/test_measure.py", "tests/test_score.py"],
-                ["classification_metrics", "file_size", "weights_size", "parameter_count", "_leaf_layers",
-                 "_parameter_values", "random_baseline"]),
-    "costs": ("costs.py", ["tests/test_costs.py"], ["count_flops", "count_flops_or_nan", "parameter_bytes", "speedups"]),
+    "metrics": ("measure/quality.py", ["tests/test_quality.py", "tests/test_score.py"],
+                ["classification_metrics", "random_baseline"]),
+    "sizes": ("measure/sizes.py", ["tests/test_sizes.py"],
+              ["file_size", "weights_size", "parameter_count", "_leaf_layers", "_parameter_values"]),
+    "costs": ("measure/costs.py", ["tests/test_costs.py"],
+              ["count_flops", "count_flops_or_nan", "parameter_bytes", "speedups"]),
     # not its dry runs: a Snakemake a test starts imports the mutated library with mutmut's trampoline,
     # which fails there (see config); the registry's tests call it in the test process
-    "variants": ("variants.py", ["tests/test_variants.py", "-k", "not before_planning and not plan_it_once"], None),
+    "variants": ("kinds/registry.py",
+                 ["tests/test_registry.py", "-k", "not before_planning and not plan_it_once"], None),
     # the 95 % intervals and the paired comparisons of the quality metrics
-    "uncertainty": ("uncertainty.py", ["tests/test_uncertainty.py"], None),
+    "uncertainty": ("measure/uncertainty.py", ["tests/test_uncertainty.py"], None),
     # the contention rule (what the kernel's counters between two snapshots say), not the reading of /proc;
     # the fast tests of test_benchmark (the others time real models)
     "contention": ("benchmark/contention.py", ["tests/test_benchmark.py", "-k", "contention or live_snapshot"],
@@ -116,7 +119,7 @@ def refresh_tests(where: Path, name: str) -> None:
 
 
 def run_mutmut(where: Path, jobs: int, mutants: list[str] = ()) -> None:
-    # the mutated copy for the processes the tests start too (python -m opscore.ranking); mutmut
+    # the mutated copy for the processes the tests start too (python -m opscore.decide.ranking); mutmut
     # itself puts it first on sys.path of the test process
     # itself puts it first on sys.path of the test process. It must exist before Python starts: a
     # PYTHONPATH entry missing at start-up is cached as unimportable, also after mutmut creates it.

@@ -6,12 +6,12 @@ parameters up to 47.28x and VGG16's up to 35.21x smaller. This benchmark measure
 opscore's implementation (opscore.filters.accuracy_aware_filter_pruning) reaches on the real
 CIFAR-10 (/work/shared/data/cifar10-jpeg.tar.gz, read with opscore.data.load_image_folder):
 
-  for each model (AlexNet for 32x32 from opscore.scratch_models; keras.applications VGG16 with
+  for each model (AlexNet for 32x32 from opscore.models.scratch; keras.applications VGG16 with
   weights=None + opscore's head, since ImageNet weights cannot be downloaded here):
     1. train the original from scratch on a stratified subset of the TRAIN split;
     2. measure every convolution's sensitivity once (remove --ratio of its filters alone) on a
        10 % stratified held-out slice of that train subset, never on the test split (as
-       opscore/derivation.py does);
+       opscore/jobs/derivation.py does);
     3. prune within --budget accuracy points (judged on the held-out slice), fine-tuning each
        step on a subset of the fit images:
          - sensitivity order (least sensitive layer first),
@@ -143,10 +143,11 @@ def bench_model(name: str, data: dict, args, epochs: int, learning_rate: float, 
     import numpy as np
     from sklearn.model_selection import train_test_split
 
-    from opscore import measure, training
     from opscore.compression import evaluation, filters
     from opscore.config import DEFAULTS as CONFIG_DEFAULTS
-    from opscore.models import build_classifier, preprocess_function, set_batchnorm_momentum, unfreeze_top
+    from opscore.measure.context import timing_summary
+    from opscore.models import training
+    from opscore.models.applications import build_classifier, preprocess_function, set_batchnorm_momentum, unfreeze_top
     from opscore.tf import keras
 
     seed = args.seed
@@ -155,7 +156,7 @@ def bench_model(name: str, data: dict, args, epochs: int, learning_rate: float, 
     preprocess = preprocess_function(name)
     x_train, y_train = data["x_train"], data["y_train"]
     x_test, y_test = data["x_test"], data["y_test"]
-    # As in opscore/derivation.py: a 10 % stratified held-out slice of the TRAIN data
+    # As in opscore/jobs/derivation.py: a 10 % stratified held-out slice of the TRAIN data
     # judges sensitivities and the budget; the test split is only used for the final report.
     x_fit, x_check, y_fit, y_check = train_test_split(x_train, y_train, test_size=args.held_out, stratify=y_train,
                                                       random_state=seed)
@@ -212,8 +213,8 @@ def bench_model(name: str, data: dict, args, epochs: int, learning_rate: float, 
         prune_seconds = time.perf_counter() - t0
         p_original, probabilities, seconds, load = paired_timing(model, pruned, test_data, args.repeats)
         unstable_cv = CONFIG_DEFAULTS["measure"]["unstable_cv"]
-        timing = measure.timing_summary(seconds["pruned"], len(y_test), unstable_cv)
-        timing_original = measure.timing_summary(seconds["original"], len(y_test), unstable_cv)
+        timing = timing_summary(seconds["pruned"], len(y_test), unstable_cv)
+        timing_original = timing_summary(seconds["original"], len(y_test), unstable_cv)
         compression = evaluation.compression_rate(model, pruned)
         accepted = report[report["accepted"]]
         run = {
@@ -253,7 +254,7 @@ def bench_model(name: str, data: dict, args, epochs: int, learning_rate: float, 
     return {
         "model": name,
         "control": control,
-        "builder": ("opscore.scratch_models.build_alexnet (32x32 AlexNet, BN, dense 1024)" if name == "AlexNet"
+        "builder": ("opscore.models.scratch.build_alexnet (32x32 AlexNet, BN, dense 1024)" if name == "AlexNet"
                     else f"keras.applications.{name}(weights=None) + GlobalAveragePooling + softmax head_dense"),
         "epochs": epochs, "learning_rate": learning_rate, "rounds": rounds,
         "n_fit": int(len(y_fit)), "n_held_out": int(len(y_check)), "n_fine_tune": int(len(y_tune)),
@@ -271,7 +272,7 @@ def fine_tuned_control(model, fine_tune, runs: list[dict], test_accuracy) -> dic
     """The original fine-tuned as often as the longest search fine-tuned its candidates, unpruned:
     what the extra training alone gives an under-trained original, so a pruned model's accuracy
     can be compared with it as well as with the original."""
-    from opscore.compression.graph import copy_model
+    from opscore.models.graph import copy_model
 
     steps = max((sum(1 for step in run["steps"] if step["action"] in ("prune-filters", "prune-units"))
                  for run in runs), default=0)
@@ -346,8 +347,9 @@ def main() -> None:
     rates = resolve("learning_rate", args.learning_rate, models, float)
     rounds = resolve("rounds", args.rounds, models, int)
 
-    from opscore import measure, training
     from opscore.data.folders import load_image_folder
+    from opscore.measure.context import runtime_context
+    from opscore.models import training
 
     training.use_threads(args.threads)
     wall = time.perf_counter()
@@ -379,7 +381,7 @@ def main() -> None:
               "and the held-out slice is small (accuracy noise of about 1.5 points). VGG16 here is the "
               "keras.applications convolutional base with weights=None + global average pooling + one softmax "
               "layer (no 4096-unit FC layers), so int8 quantization of the dense layers barely changes its size; "
-              "AlexNet is the 32x32 variant of opscore.scratch_models (dense 1024).")
+              "AlexNet is the 32x32 variant of opscore.models.scratch (dense 1024).")
     print(setup + "\n" + caveat, flush=True)
 
     output = {
@@ -393,7 +395,7 @@ def main() -> None:
                   | {"epochs": epochs, "learning_rate": rates, "rounds": rounds,
                      "train_images_used": int(len(y_train)), "test_images_used": int(len(y_test)),
                      "full_train_images": int(n_full[0]), "full_test_images": int(n_full[1])},
-        "context": {**measure.runtime_context(), "load_1min_at_start": os.getloadavg()[0],
+        "context": {**runtime_context(), "load_1min_at_start": os.getloadavg()[0],
                     "platform": platform.platform()},
         "results": [],
     }

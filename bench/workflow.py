@@ -32,7 +32,8 @@ def child(args: argparse.Namespace) -> None:
     """Runs inside the child process: one training measurement, printed as JSON."""
     import numpy as np
 
-    from opscore import models, training
+    from opscore.models import applications as models
+    from opscore.models import training
     from opscore.tf import keras
 
     rng = np.random.default_rng(0)

@@ -12,8 +12,8 @@ import pytest
 
 from opscore.benchmark import contention, loadgen
 from opscore.benchmark.rounds import Candidate, Protocol, Worker, benchmark
+from opscore.decide.score import rank_table
 from opscore.runtimes import ModelInfo
-from opscore.score import rank_table
 
 SETTINGS = loadgen.Settings(min_queries=64, min_seconds=0.05, offline_seconds=0.05, batch=16)
 

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from opscore import training
-from opscore.scratch_models import preprocess
-from opscore.scratch_models import build as build_scratch
+from opscore.models import training
+from opscore.models.scratch import build as build_scratch
+from opscore.models.scratch import preprocess
 
 EPOCHS = 4
 

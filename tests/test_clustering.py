@@ -273,7 +273,7 @@ def test_inplace_clusters_the_given_model():
 
 
 def test_a_frozen_keras_application_is_fully_clustered():
-    from opscore import models
+    from opscore.models import applications as models
 
     base = models.build_base("MobileNetV2", 32)
     base.trainable = False

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from opscore import costs
+from opscore.measure import costs
 from opscore.tf import keras
 
 

@@ -1,4 +1,4 @@
-"""Deriving a variant the same way for every derived kind (opscore.derivation, opscore.job_context):
+"""Deriving a variant the same way for every derived kind (opscore.jobs.derivation, opscore.jobs.context):
 the trained original opened, the kind's make run with the fine-tuning settings, the artifact written
 as its kind's type (a Keras model, a flatbuffer), what it took recorded; a kind the model cannot
 take leaves an empty artifact and its reason."""
@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 
 from opscore.compression import magnitude
-from opscore.compression.graph import load_model
 from opscore.config import DEFAULTS
-from opscore.derivation import derive
-from opscore.job_context import JobContext
-from opscore.models import build_classifier, preprocess_function
-from opscore.variants import NotApplicable, parse_variant
+from opscore.jobs.context import JobContext
+from opscore.jobs.derivation import derive
+from opscore.kinds.registry import NotApplicable, parse_variant
+from opscore.models.applications import build_classifier, preprocess_function
+from opscore.models.graph import load_model
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def test_a_chain_keeps_each_steps_work_and_compresses_below_each_step_alone(tmp_
     """Magnitude pruning, then clustering (sparsity-preserving), then full int8: each step takes the
     previous step's artifact; the zeros and the 16 shared values survive the later steps; the file,
     deflated, is smaller than either step's alone; every step's time is recorded."""
-    from opscore.measure import keras_kernels, kernel_statistics, weights_size
+    from opscore.measure.sizes import keras_kernels, kernel_statistics, weights_size
     from opscore.runtimes.litert import TFLitePredictor
 
     chain, chain_info, models = after_pruning(tmp_path, original, digits_dataset, pruned, "cluster-k16")
@@ -143,7 +143,7 @@ def test_low_bit_storage_after_pruning_keeps_the_zeros_and_shrinks_the_file(tmp_
     """prune-magnitude-s50+quantize-q4: the symmetric 4-bit grid stores a pruned zero as 0, so the
     dense kernels are at least as sparse as the pruned model's, and the deflated file is smaller
     than either step's alone."""
-    from opscore.measure import keras_kernels, kernel_statistics, weights_size
+    from opscore.measure.sizes import keras_kernels, kernel_statistics, weights_size
 
     _, info, models = after_pruning(tmp_path, original, digits_dataset, pruned, "quantize-q4")
     before, after = keras_kernels(models["pruned"]), keras_kernels(models["chain"])

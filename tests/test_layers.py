@@ -1,41 +1,49 @@
-"""The library's imports form layers (docs/architecture.md): no cycles, and no module imports one
-from a layer above it. Function-local imports count too."""
+"""The library's packages are wings (docs/architecture.md): every module belongs to one, and a module
+imports from its own wing or a lower one, never from a wing above (so no cycle between wings).
+Function-local imports count too; a kind's module, imported by name through the registry
+(``Kind.implementation()``), is not an edge."""
 import ast
 from pathlib import Path
 
 LIBRARY = Path(__file__).resolve().parents[1] / "workflow"
 
-#: lowest first; a module may import its own layer or any below
-LAYERS = [
-    # foundations: no TensorFlow at import, read while Snakemake parses
-    ("opscore.tf", "opscore.integrity", "opscore.job", "opscore.variants", "opscore.score", "opscore.slurm_profile",
-     "opscore.runtimes.litert", "opscore.runtimes.onnx", "opscore.benchmark.contention", "opscore.benchmark.loadgen"),
-    # data, measuring, training primitives
-    ("opscore.data", "opscore.ranking", "opscore.measure", "opscore.costs", "opscore.scratch_models", "opscore.selection",
-     "opscore.checkpoints", "opscore.training", "opscore.uncertainty"),
-    # models, the config, charts
-    ("opscore.models", "opscore.config", "opscore.plots", "opscore.archive", "opscore.job_context"),
-    # the techniques and the studies
-    ("opscore.compression", "opscore.transfer", "opscore.studies", "opscore.pareto_plots"),
-    # runtimes: an artifact loaded and invoked as deployed (LiteRT's and ONNX Runtime's are foundations)
-    ("opscore.runtimes",),
-    # deployment view over every kind; the benchmark that times them all
-    ("opscore.deploy", "opscore.benchmark", "opscore.derivation"),
+#: lowest first; a module may import its own wing or any below. A wing is a package of opscore, or
+#: top-level modules named one by one.
+WINGS = [
+    # plumbing: TensorFlow's import, atomic writes and the job's start and end, the artifacts' records
+    ("plumbing", ("opscore.tf", "opscore.job", "opscore.integrity")),
+    ("kinds", ("opscore.kinds",)),
+    ("data", ("opscore.data",)),
+    ("models", ("opscore.models",)),
+    ("measure", ("opscore.measure",)),
+    ("runtimes", ("opscore.runtimes",)),
+    ("compression", ("opscore.compression",)),
+    ("benchmark", ("opscore.benchmark",)),
+    ("jobs", ("opscore.jobs",)),
+    ("decide", ("opscore.decide",)),
+    ("report", ("opscore.report",)),
+    # the top: the config, the run's archive, the Slurm profile (may import any wing)
+    ("top", ("opscore.config", "opscore.archive", "opscore.slurm_profile")),
 ]
 
 
-def layer_of(module: str) -> int:
-    for index, prefixes in enumerate(LAYERS):
+def wing_of(module: str) -> int:
+    for index, (_, prefixes) in enumerate(WINGS):
         if any(module == prefix or module.startswith(prefix + ".") for prefix in prefixes):
             return index
-    raise AssertionError(f"{module} is in no layer: add it to LAYERS (and docs/architecture.md)")
+    raise AssertionError(f"{module} is in no wing: add it to WINGS (and docs/architecture.md)")
 
 
-def import_graph() -> dict[str, set[str]]:
+def library_modules() -> dict[str, Path]:
     modules = {}
     for path in (LIBRARY / "opscore").rglob("*.py"):
         name = ".".join(path.relative_to(LIBRARY).with_suffix("").parts).removesuffix(".__init__")
         modules[name] = path
+    return modules
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = library_modules()
     graph = {}
     for name, path in modules.items():
         targets = set()
@@ -50,9 +58,15 @@ def import_graph() -> dict[str, set[str]]:
     return graph
 
 
-def test_no_module_imports_from_a_layer_above():
+def test_every_module_belongs_to_a_wing():
+    for module in library_modules():
+        if module != "opscore":
+            wing_of(module)
+
+
+def test_no_module_imports_from_a_wing_above():
     upward = [f"{source} -> {target}" for source, targets in import_graph().items() if source != "opscore"
-              for target in targets if layer_of(target) > layer_of(source)]
+              for target in targets if wing_of(target) > wing_of(source)]
     assert upward == []
 
 
@@ -79,7 +93,7 @@ def test_the_registries_import_no_tensorflow():
     import subprocess
     import sys
 
-    code = ("import sys; import opscore.variants, opscore.config, opscore.studies, opscore.data.archives; "
+    code = ("import sys; import opscore.kinds.registry, opscore.config, opscore.report.studies, opscore.data.archives; "
             "print(sorted(m for m in ('tensorflow', 'altair', 'tf_keras') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": str(LIBRARY), "PATH": ""}).stdout

@@ -10,11 +10,11 @@ import pytest
 from opscore.benchmark import loadgen
 from opscore.benchmark.rounds import Candidate, Protocol, benchmark
 from opscore.compression import onnx
-from opscore.deploy import load_deployable
+from opscore.kinds.registry import DerivationJob, NotApplicable, TrainingJob, parse_variant
 from opscore.runtimes import ModelInfo
+from opscore.runtimes.deploy import load_deployable
 from opscore.runtimes.onnx import Session, version
 from opscore.tf import keras, tf
-from opscore.variants import DerivationJob, NotApplicable, TrainingJob, parse_variant
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +107,7 @@ def test_static_int8_keeps_a_table_models_standardization_in_float():
     int8 scale would round the small columns away; only the weighted operators are quantized."""
     from sklearn.datasets import load_breast_cancer
 
-    from opscore.scratch_models import adapt_normalization, build_a2e
+    from opscore.models.scratch import adapt_normalization, build_a2e
 
     x, y = load_breast_cancer(return_X_y=True)
     x = x.astype("float32")

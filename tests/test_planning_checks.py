@@ -96,7 +96,7 @@ def test_a2e_on_a_table_counts_its_normalization(tmp_path):
 
 def test_layer_counts_are_the_built_models():
     """The static counts are what the classifiers have (a pretrained one and both scratch models)."""
-    from opscore.models import build_classifier, weighted_layer_count, weighted_layers
+    from opscore.models.applications import build_classifier, weighted_layer_count, weighted_layers
 
     assert len(weighted_layers(build_classifier("MobileNetV2", 10, 32))) == weighted_layer_count("MobileNetV2")
     assert len(weighted_layers(build_classifier("AlexNet", 10, 16))) == weighted_layer_count("AlexNet")
@@ -126,6 +126,6 @@ def test_a_stratified_split_of_a_table_speaks_of_rows():
 
 
 def test_every_application_has_a_layer_count():
-    from opscore.models import APPLICATION_WEIGHTED_LAYERS, APPLICATIONS
+    from opscore.models.applications import APPLICATION_WEIGHTED_LAYERS, APPLICATIONS
 
     assert sorted(APPLICATION_WEIGHTED_LAYERS) == sorted(APPLICATIONS)

@@ -1,4 +1,4 @@
-"""Tests for opscore.plots: chart specs (via to_dict) and saved SVG/PNG/HTML files."""
+"""Tests for opscore.report.plots: chart specs (via to_dict) and saved SVG/PNG/HTML files."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import pandas as pd
 import pytest
 
-from opscore import plots
+from opscore.report import plots
 
 MODELS = ["MobileNetV2", "ResNet50", "VGG16"]
 
@@ -303,7 +303,7 @@ def test_save_replaces_existing(tmp_path):
 
 
 def test_pareto_plots_mark_each_pairs_own_front():
-    from opscore.pareto_plots import pareto_plots
+    from opscore.report.pareto_plots import pareto_plots
 
     table = _table()
     spec = pareto_plots(table, title="t").to_dict()
@@ -325,7 +325,7 @@ def test_pareto_plots_mark_each_pairs_own_front():
 def test_the_runtime_is_a_dimension_of_the_figures():
     """With a runtime column: the bubbles' and Pareto points' shape, each bubble labelled with its
     variant, the accuracy bars' colour."""
-    from opscore.pareto_plots import pareto_plots
+    from opscore.report.pareto_plots import pareto_plots
 
     table = _table().assign(runtime=["tensorflow", "onnxruntime"] * 3 + ["", ""])
     layers = plots.bubble_chart(table).to_dict()["layer"]

@@ -6,13 +6,12 @@ import pytest
 from opscore.compression import (
     evaluation,
     filters,
-    graph,
     layer_removal,
     magnitude,
-    quantized_layer,
     weight_quantization,
 )
-from opscore.compression.graph import PruningError
+from opscore.models import graph, quantized_layer
+from opscore.models.graph import PruningError
 from opscore.tf import keras
 
 # ----------------------------------------------------------------------------- fixtures
@@ -155,7 +154,7 @@ def test_a_rejected_step_ends_the_search_or_skips_the_layer(trained_cnn, on_reje
 
 
 def test_filter_pruning_of_a_dense_network_says_what_to_use_instead():
-    from opscore import scratch_models
+    from opscore.models import scratch as scratch_models
 
     a2e = scratch_models.build("A2E", n_classes=2, input_shape=(4,), accordion=(8, 4))
     with pytest.raises(PruningError, match="no convolution.*prune-layers or prune-magnitude"):
@@ -192,7 +191,7 @@ def test_residual_graphs_prune_inside_blocks_and_explain_the_rest(digits):
 
 
 def test_vgg16_with_head_is_a_prunable_chain():
-    from opscore.models import build_classifier
+    from opscore.models.applications import build_classifier
 
     model = build_classifier("VGG16", n_classes=4, input_size=32, seed=0)
     status = filters.prunable_filter_layers(model)
@@ -577,7 +576,7 @@ def test_filter_pruning_variant_fine_tunes_each_step_for_real(trained_cnn, digit
     is smaller within the budget."""
     from opscore.compression.evaluation import fine_tuner
     from opscore.config import DEFAULTS
-    from opscore.variants import DerivationJob, parse_variant
+    from opscore.kinds.registry import DerivationJob, parse_variant
 
     tune = fine_tuner((digits["x_train"][:400], digits["y_train"][:400]), epochs=1, learning_rate=1e-3)
     tuned = []

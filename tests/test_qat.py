@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from opscore.compression import qat, tflite, weight_quantization
+from opscore.kinds.registry import DerivationJob, NotApplicable, parse_variant
+from opscore.models.scratch import build_a2e
 from opscore.runtimes.litert import TFLitePredictor
-from opscore.scratch_models import build_a2e
 from opscore.tf import keras, tf
-from opscore.variants import DerivationJob, NotApplicable, parse_variant
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def test_after_pruning_quantization_aware_training_keeps_the_zeros(trained, digi
     """A chain's QAT step (prune-magnitude-s50+qat-int8) trains with tfmot's pruning-preserving scheme:
     the int8 kernels LiteRT runs are as sparse as the pruned model's."""
     from opscore.compression import magnitude
-    from opscore.measure import keras_kernels, kernel_statistics
+    from opscore.measure.sizes import keras_kernels, kernel_statistics
 
     pruned, _ = magnitude.prune_magnitude(trained, digits[:2], target_sparsity=0.5, epochs=1, learning_rate=1e-3)
     flatbuffer, info, _ = qat.make(pruned, parse_variant("prune-magnitude-s50+qat-int8"), job(digits))

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from opscore import models
 from opscore.compression import float16, tflite
+from opscore.models import applications as models
 from opscore.runtimes.litert import TFLitePredictor
 from opscore.tf import keras, tf
 
@@ -212,7 +212,7 @@ def test_every_tflite_mode_converts_and_runs_a_feature_vector_model(mode):
     (N, F) rows, int8 calibrated on them, and agrees with Keras."""
     from sklearn.datasets import load_breast_cancer
 
-    from opscore.scratch_models import adapt_normalization, build_a2e
+    from opscore.models.scratch import adapt_normalization, build_a2e
 
     x, y = load_breast_cancer(return_X_y=True)
     x = x.astype("float32")
@@ -263,7 +263,7 @@ def test_float16_variant_of_a_float32_training_is_the_trained_model_rounded(digi
 def test_float16_trained_in_float32_reuses_the_originals_training_and_float16_trains(tmp_path):
     import pandas as pd
 
-    from opscore.variants import TrainingJob
+    from opscore.kinds.registry import TrainingJob
 
     original = models.build_classifier("A2E", 3, 32, seed=5, sample_shape=(6,))
     original.save_weights(str(tmp_path / "weights.h5"))

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from conftest import ROOT, finish, start_snakemake, test_config
 
-from opscore.training import HOLD_AFTER_EPOCH
+from opscore.models.training import HOLD_AFTER_EPOCH
 
 RUN = "results/models/digits/70-30/seed-0/A2E/original/unfreeze-all"
 
@@ -29,7 +29,7 @@ def start(workdir: Path, cfg: dict, target: str, hold_after_epoch: int | None = 
 
 
 def wait_until_held(process: subprocess.Popen, backup: Path) -> None:
-    """Wait for the training to say it holds after its epoch (opscore.training.HOLD_AFTER_EPOCH):
+    """Wait for the training to say it holds after its epoch (opscore.models.training.HOLD_AFTER_EPOCH):
     an event the training writes, not a poll racing its epochs."""
     deadline = time.monotonic() + 600
     while not (backup / "held").exists():
@@ -95,8 +95,8 @@ ALEXNET_CHILD = """
 import sys
 import numpy as np
 from sklearn.datasets import load_digits
-from opscore import training
-from opscore.models import build_classifier, preprocess_function
+from opscore.models import training
+from opscore.models.applications import build_classifier, preprocess_function
 from opscore.tf import keras
 
 backup, out = sys.argv[1], sys.argv[2]
@@ -124,7 +124,7 @@ def alexnet_training(backup: Path, out: Path, hold_after_epoch: int | None = Non
 
 @pytest.mark.slow
 def test_killed_alexnet_with_dropout_resumes_to_the_same_weights(tmp_path):
-    """After epoch 1 of 3 the training holds (opscore.training.HOLD_AFTER_EPOCH) and its backup
+    """After epoch 1 of 3 the training holds (opscore.models.training.HOLD_AFTER_EPOCH) and its backup
     directory is copied: what a SIGKILL at that instant leaves on disk (a kill runs no more code).
     Released, it is the uninterrupted run. A second process resumes from the
     copy: its final weights equal the uninterrupted run's (1e-5), because the dropout layers'

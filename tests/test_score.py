@@ -1,5 +1,5 @@
-"""Tests for opscore.score and opscore.ranking: hand-computed OpScores, floors, time bases, ranking, MIN/MAX rows,
-normalisation, Pareto front, errors, Markdown/Parquet output and the CLI."""
+"""Tests for opscore.decide.score and opscore.decide.ranking: hand-computed OpScores, floors, time bases, ranking,
+MIN/MAX rows, normalisation, Pareto front, errors, Markdown/Parquet output and the CLI."""
 import math
 import os
 import subprocess
@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from opscore.ranking import main, to_markdown, write_table
-from opscore.score import (
+from opscore.decide.ranking import main, to_markdown, write_table
+from opscore.decide.score import (
     bytes_to_mb,
     floored_error,
     opscore,
@@ -367,7 +367,7 @@ def test_write_table_round_trip(tmp_path):
 def run_cli(*args):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(WORKFLOW_DIR), env.get("PYTHONPATH")) if p)
-    return subprocess.run([sys.executable, "-m", "opscore.ranking", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "opscore.decide.ranking", *map(str, args)],
                           env=env, capture_output=True, text=True, timeout=60)
 
 
@@ -421,7 +421,7 @@ def test_f1_macro_ranks_a_one_class_model_below_one_that_finds_the_positives():
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import train_test_split
 
-    from opscore.measure import classification_metrics
+    from opscore.measure.quality import classification_metrics
 
     x, y = make_classification(n_samples=20000, n_features=12, n_informative=6, weights=[0.995],
                                flip_y=0, class_sep=2.0, random_state=0)
@@ -513,7 +513,7 @@ def test_opscore_of_a_series_is_named_and_arrays_broadcast():
 
 
 def test_direction_of_columns():
-    from opscore.score import _direction
+    from opscore.decide.score import _direction
 
     higher = ("accuracy", "f1_macro", "auc_ovr", "balanced_accuracy", "accuracy_norm", "top5_accuracy",
               "flops_speedup")
@@ -526,7 +526,7 @@ def test_direction_of_columns():
 
 
 def test_time_statistic_errors_name_what_is_wrong():
-    from opscore.score import apply_time_statistic
+    from opscore.decide.score import apply_time_statistic
 
     with pytest.raises(ValueError) as error:
         apply_time_statistic(variants(), "mean")
@@ -564,7 +564,7 @@ def test_cli_help_names_its_command_and_the_columns(capsys):
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps to the terminal's width
     # word for word (a substring check would pass on a help text with something around it)
     assert text == (
-        "usage: python -m opscore.ranking [-h] [--time-basis {inference,train,total,latency}] "
+        "usage: python -m opscore.decide.ranking [-h] [--time-basis {inference,train,total,latency}] "
         "[--metric {accuracy,balanced_accuracy,f1_macro,recall_macro,precision_macro,auc}] "
         "[--time-statistic {median,min,total}] [--n-test N_TEST] [--markdown OUT.md] IN.csv OUT.csv "
         "Rank model variants by OpScore = log10(1-accuracy) + log10(time_s) + log10(size_mb) (lower is better; "
@@ -612,7 +612,7 @@ def test_to_markdown_formats_every_kind_of_cell_word_for_word():
 
 
 def test_time_ties_at_the_edge_of_the_noise_and_only_on_the_inference_basis():
-    from opscore.score import time_ties
+    from opscore.decide.score import time_ties
 
     # spreads 0.25 s for A (cv 25 %), 0 for the others; |A - B| = |A - C| = 0.25 (tie, at the edge),
     # |B - C| = 0.5; D's cv unknown counts as no spread
@@ -629,7 +629,7 @@ def test_time_ties_at_the_edge_of_the_noise_and_only_on_the_inference_basis():
 
 
 def test_time_for_basis_latency_and_its_errors():
-    from opscore.score import time_for_basis
+    from opscore.decide.score import time_for_basis
 
     table = pd.DataFrame({"latency_p90_ms": [2, 500], "train_time_s": [1.0, 2.0], "inference_time_s": [3.0, 4.0],
                           "prep_time_s": [np.nan, 0.5]}, index=["a", "b"])
@@ -795,7 +795,7 @@ def test_pareto_front_on_the_ranked_metric():
 
 
 def test_time_for_basis_defaults_to_inference_and_an_unknown_spread_is_none():
-    from opscore.score import time_for_basis, time_ties
+    from opscore.decide.score import time_for_basis, time_ties
 
     table = pd.DataFrame({"train_time_s": [1.0, 2.0], "inference_time_s": [3.0, 4.0]})
     assert time_for_basis(table).tolist() == [3.0, 4.0]
@@ -874,7 +874,7 @@ def test_cli_in_process_refusals_word_for_word_and_the_statistic_without_dataset
         with pytest.raises(SystemExit) as done:
             main([*argv[:1], str(tmp_path / "x.csv"), *argv[1:]])
         assert done.value.code == 2
-        assert capsys.readouterr().err.endswith(f"\npython -m opscore.ranking: error: {message}\n"), argv
+        assert capsys.readouterr().err.endswith(f"\npython -m opscore.decide.ranking: error: {message}\n"), argv
     assert not (tmp_path / "x.csv").exists()
 
 

@@ -4,8 +4,8 @@ import json
 import pandas as pd
 import pytest
 
-from opscore.score import rank_table
-from opscore.selection import select, to_markdown, write_selection
+from opscore.decide.score import rank_table
+from opscore.decide.selection import select, to_markdown, write_selection
 
 
 def ranked(**columns):
@@ -200,7 +200,7 @@ def test_a_value_at_its_limit_meets_it():
 
 
 def test_a_missing_column_breaks_the_constraint_unmeasured_and_a_zero_limit_misses_by_inf():
-    from opscore.selection import breaches
+    from opscore.decide.selection import breaches
 
     row = pd.Series({"accuracy": 0.9, "size_mb": 2.0})
     # None limits are skipped, not the end of the checks

@@ -1,4 +1,4 @@
-"""Tests for opscore.studies: the paper's sensitivity tables, figures and study registry."""
+"""Tests for opscore.report.studies: the paper's sensitivity tables, figures and study registry."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import xml.etree.ElementTree as ET
 import pandas as pd
 import pytest
 
-from opscore import studies
-from opscore.studies import common, figures, pruning, tables
-from opscore.studies.files import write_study
+from opscore.report import studies
+from opscore.report.studies import common, figures, pruning, tables
+from opscore.report.studies.files import write_study
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
@@ -492,7 +492,7 @@ def test_pruning_table_keeps_step_order():
 
 
 def test_pruning_figure_bars_in_order_coloured_by_accepted(tmp_path):
-    from opscore import plots
+    from opscore.report import plots
 
     chart = pruning.pruning_sensitivity_figure(_steps())
     spec = chart.to_dict()
@@ -516,7 +516,7 @@ def test_pruning_figure_bars_in_order_coloured_by_accepted(tmp_path):
                                                                             variant="cluster-k4", model="A")])],
                          ids=["bare", "none", "no-pruning"])
 def test_pruning_empty_gives_no_data(steps, tmp_path):
-    from opscore import plots
+    from opscore.report import plots
 
     table = pruning.pruning_sensitivity_table(steps)
     assert len(table) == 0 and list(table.columns) == PRUNING_COLUMNS

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from opscore import models
-from opscore.transfer import transfer_top_layers
+from opscore.models import applications as models
+from opscore.models.transfer import transfer_top_layers
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,10 @@
-"""Quality with its uncertainty (opscore.uncertainty): intervals that hold the estimate and narrow
+"""Quality with its uncertainty (opscore.measure.uncertainty): intervals that hold the estimate and narrow
 with more test examples, the same conventions as scikit-learn's metrics, paired comparisons."""
 import numpy as np
 import pytest
 
-from opscore import uncertainty
-from opscore.measure import classification_metrics
+from opscore.measure import uncertainty
+from opscore.measure.quality import classification_metrics
 
 
 def predictions(n: int, n_classes: int = 10, right: float = 0.9, seed: int = 0):

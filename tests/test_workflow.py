@@ -73,8 +73,8 @@ def test_batch1_latency_costs_and_a_selection_are_measured(finished_run):
     # the decision first: the run's front page and the line ./opscore run ends with
     index = (finished_run / "results/index.html").read_text()
     assert "digits: ship A2E / original (unfreeze all)" in index and "95 % CI" in index
-    line = subprocess.run([sys.executable, "-m", "opscore.selection", str(finished_run / "results/scores/digits/selection.json")],
-                          capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(ROOT / "workflow")})
+    line = subprocess.run([sys.executable, "-m", "opscore.decide.selection",
+                           str(finished_run / "results/scores/digits/selection.json")], capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(ROOT / "workflow")})
     assert line.stdout.startswith("digits: ship A2E / original (unfreeze all): OpScore")
 
 
@@ -171,7 +171,8 @@ def test_archive_rebuilds_the_same_results(finished_run, tmp_path):
     rebuilt = tmp_path / "rebuilt"
     rebuilt.mkdir()
     subprocess.run(["tar", "xzf", str(archive), "-C", str(rebuilt)], check=True)
-    for needed in ("Snakefile", "requirements.lock", "opscore", "workflow/opscore/training.py", "config/paper.yaml"):
+    for needed in ("Snakefile", "requirements.lock", "opscore", "workflow/opscore/models/training.py",
+                   "config/paper.yaml"):
         assert (rebuilt / needed).exists(), needed
     # rebuilt the way the first run was made (same threads per job: same arithmetic)
     run = "results/models/digits/70-30/seed-0/A2E/original/unfreeze-all"

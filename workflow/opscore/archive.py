@@ -22,7 +22,7 @@ import yaml
 from opscore import integrity
 from opscore.data.archives import DATASET_ARCHIVES
 from opscore.job import atomic_path, git_version
-from opscore.models import APPLICATIONS
+from opscore.models.applications import APPLICATIONS
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 RECORD = Path("results/run/run.yaml")

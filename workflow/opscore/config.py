@@ -16,9 +16,15 @@ from opscore.data import DataError
 from opscore.data.datasets import BUILTIN_DATASETS, has_official_split
 from opscore.data.splits import parse_split
 from opscore.data.tables import check_table_header, is_csv_path
-from opscore.models import APPLICATIONS, DENSE_MODELS, MIN_APPLICATION_INPUT, SCRATCH_MODELS, weighted_layer_count
-from opscore.score import METRICS
-from opscore.variants import parse_variant
+from opscore.kinds.registry import parse_variant
+from opscore.measure.quality import METRICS
+from opscore.models.applications import (
+    APPLICATIONS,
+    DENSE_MODELS,
+    MIN_APPLICATION_INPUT,
+    SCRATCH_MODELS,
+    weighted_layer_count,
+)
 
 #: every optional key and its value when a config leaves it out
 DEFAULTS = {
@@ -217,7 +223,7 @@ def _check_step(name: str, step, models: list[str], trained: bool) -> None:
 
 def _check_unfreeze_depths(config: dict) -> None:
     """Every unfreeze depth within the model's layers with weights (counted without building it:
-    opscore.models.weighted_layer_count), per dataset, since a table adds A2E's Normalization."""
+    opscore.models.applications.weighted_layer_count), per dataset, since a table adds A2E's Normalization."""
     for run in experiments(config):
         if run["unfreeze"] == "all":
             continue

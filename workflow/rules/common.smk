@@ -17,9 +17,7 @@ from opscore import config as settings
 from opscore import integrity
 from opscore.data.archives import DATASET_ARCHIVES, find_archive
 from opscore.data.splits import SPLIT_PATTERN
-from opscore.models import SCRATCH_MODELS
-from opscore.studies import STUDIES
-from opscore.variants import (
+from opscore.kinds.registry import (
     ARTIFACT_FILES,
     KINDS,
     NAME_PATTERN,
@@ -28,6 +26,8 @@ from opscore.variants import (
     parse_variant,
     trained_names,
 )
+from opscore.models.applications import SCRATCH_MODELS
+from opscore.report.studies import STUDIES
 
 # The config as given (config files and --config, before defaults): what the run records
 # (rule record_run) and `./opscore archive` packs, so that the run can be continued elsewhere.
@@ -66,7 +66,7 @@ WEIGHTS = config["weights_dir"]
 DATA = "results/data/{dataset}/{split}/seed-{seed}.npz"
 RUN = "{dataset}/{split}/seed-{seed}/{model}/{variant}/unfreeze-{unfreeze}"
 MODELS = f"results/models/{RUN}"
-# every artifact type's file (opscore.variants.ARTIFACT_FILES): weights.h5, model.h5, model.tflite, model.onnx
+# every artifact type's file (opscore.kinds.registry.ARTIFACT_FILES): weights.h5, model.h5, model.tflite, model.onnx
 ARTIFACT = {artifact: f"{MODELS}/{file}" for artifact, file in ARTIFACT_FILES.items()}
 CHECKPOINT = ARTIFACT["weights"]
 PREPARATION = f"{MODELS}/preparation.json"
@@ -93,7 +93,7 @@ FIGURES = "results/figures/{dataset}"
 STUDY = "results/studies/{dataset}/{study}"
 LOGS = "results/logs"
 RUN_RECORD = "results/run/run.yaml"
-# the artifacts a kind's `inputs` (opscore.variants) may name
+# the artifacts a kind's `inputs` (opscore.kinds.registry) may name
 NAMED_ARTIFACTS = {"weights": CHECKPOINT, "history": HISTORY, "clustered_base": CLUSTERED_BASE}
 
 
@@ -143,7 +143,7 @@ def dataset_metric(wildcards):
 
 
 def kind_settings(wildcards):
-    """The config section the variant's kind reads (registry: opscore.variants), or nothing."""
+    """The config section the variant's kind reads (registry: opscore.kinds.registry), or nothing."""
     section = parse_variant(wildcards.variant).spec.settings
     return config[section] if section else {}
 

@@ -1,5 +1,5 @@
 # Derived variants, made from the trained original of the same run by their kind's module
-# (registry: opscore.variants): TFLite conversions, post-training clustering (clustering.order:
+# (registry: opscore.kinds.registry): TFLite conversions, post-training clustering (clustering.order:
 # after-training), pruning, quantization, ONNX exports. One rule per artifact type deriving makes (a
 # rule's outputs are fixed: model.h5, model.tflite or model.onnx), the same rule for every kind; none
 # names a kind.

@@ -6,9 +6,9 @@ from opscore.job import start_job
 start_job(snakemake)
 
 from opscore.compression.clustering import cluster_model  # noqa: E402
-from opscore.models import build_base  # noqa: E402
-from opscore.training import save_weights_atomic, seed_everything  # noqa: E402
-from opscore.variants import parse_variant  # noqa: E402
+from opscore.kinds.registry import parse_variant  # noqa: E402
+from opscore.models.applications import build_base  # noqa: E402
+from opscore.models.training import save_weights_atomic, seed_everything  # noqa: E402
 
 params = snakemake.params
 seed_everything(0)  # a random base (weights: none) must be the same one for every job that reads it

@@ -2,8 +2,8 @@
 side, every epoch, every baseline, every prediction."""
 import pandas as pd
 
+from opscore.decide.score import apply_time_statistic
 from opscore.job import IDENTITY, read_parquets, start_job
-from opscore.score import apply_time_statistic
 
 start_job(snakemake)
 tables = {name: read_parquets(snakemake.input[name]) for name in ("metrics", "histories", "baselines", "predictions")}

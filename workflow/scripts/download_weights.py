@@ -1,6 +1,6 @@
 """Fetch a model's ImageNet no-top weights through Keras and save the base as an artifact."""
 from opscore.job import start_job
-from opscore.models import download_pretrained_base
+from opscore.models.applications import download_pretrained_base
 
 start_job(snakemake)
 source = download_pretrained_base(snakemake.wildcards.model, snakemake.params.input_size,

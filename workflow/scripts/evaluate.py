@@ -11,9 +11,11 @@ from opscore.job import code_version, identity, start_job
 
 start_job(snakemake)
 
-from opscore import costs, measure, uncertainty  # noqa: E402
-from opscore.deploy import load_deployable  # noqa: E402
-from opscore.job_context import job_context  # noqa: E402
+from opscore.jobs.context import job_context  # noqa: E402
+from opscore.measure import costs, uncertainty  # noqa: E402
+from opscore.measure.context import library_versions  # noqa: E402
+from opscore.measure.quality import classification_metrics, predictions_frame  # noqa: E402
+from opscore.runtimes.deploy import load_deployable  # noqa: E402
 
 context = job_context(snakemake)
 wc, inputs, variant, data = context.wildcards, context.inputs, context.variant, context.data
@@ -36,12 +38,12 @@ def measured() -> tuple[dict, dict, np.ndarray]:
     cost = {"flops": costs.count_flops_or_nan(graph),
             "param_bytes": costs.parameter_bytes(deployable.keras_model) if deployable.keras_model
             else deployable.sizes["size_bytes"]}
-    quality = {**measure.classification_metrics(data["y_test"], probabilities),
+    quality = {**classification_metrics(data["y_test"], probabilities),
                **uncertainty.intervals(data["y_test"], probabilities, seed=context.seed)}
     return quality, {**cost, **deployable.sizes}, probabilities
 
 
-# a kind the model cannot take (opscore.derivation) leaves nothing to measure: its row says why
+# a kind the model cannot take (opscore.jobs.derivation) leaves nothing to measure: its row says why
 if reason := preparation.get("not_applicable"):
     quality, deployed, probabilities = {"not_applicable": reason}, {}, np.zeros((0, len(data["class_names"])))
 else:
@@ -54,15 +56,15 @@ row = {
     "train_time_s": float(history["epoch_seconds"].sum()),
     "first_epoch_s": float(history["epoch_seconds"].iloc[0]),
     "epochs": int(len(history)),
-    # a chain's steps each took their time (opscore.derivation); a clustered base's record has no steps
+    # a chain's steps each took their time (opscore.jobs.derivation); a clustered base's record has no steps
     "prep_time_s": float(sum(step["seconds"] for step in steps)),
     "prep_steps_s": json.dumps({step["step"]: step["seconds"] for step in steps}),
     "job_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # this evaluating job's
     **deployed,
-    **preparation.get("row", {}),  # what the derivation gives the row (opscore.derivation)
-    **measure.library_versions(), "precision": precision, "code_version": code_version(),
+    **preparation.get("row", {}),  # what the derivation gives the row (opscore.jobs.derivation)
+    **library_versions(), "precision": precision, "code_version": code_version(),
 }
 pd.DataFrame([row]).to_parquet(snakemake.output.metrics)
-measure.predictions_frame(data["y_test"][:len(probabilities)], probabilities, identity(wc)).to_parquet(
+predictions_frame(data["y_test"][:len(probabilities)], probabilities, identity(wc)).to_parquet(
     snakemake.output.predictions)
 print(pd.Series(row).to_string())

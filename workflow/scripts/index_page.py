@@ -2,8 +2,8 @@
 import json
 from pathlib import Path
 
+from opscore.decide.selection import headline, index_html
 from opscore.job import start_job, write_atomic
-from opscore.selection import headline, index_html
 
 start_job(snakemake)
 selections = [json.loads(Path(path).read_text()) for path in snakemake.input]

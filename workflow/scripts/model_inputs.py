@@ -5,9 +5,9 @@ from opscore.job import start_job
 start_job(snakemake)
 
 from opscore.data.prepared import load_prepared, sample_shape  # noqa: E402
-from opscore.measure import save_model_inputs  # noqa: E402
-from opscore.models import pipeline_size, preprocess_function  # noqa: E402
-from opscore.training import make_pipeline  # noqa: E402
+from opscore.measure.quality import save_model_inputs  # noqa: E402
+from opscore.models.applications import pipeline_size, preprocess_function  # noqa: E402
+from opscore.models.training import make_pipeline  # noqa: E402
 
 wc, params = snakemake.wildcards, snakemake.params
 data = load_prepared(snakemake.input.data)

@@ -1,9 +1,9 @@
 """Draw one figure of one dataset as SVG and offline HTML."""
 import pandas as pd
 
-from opscore import plots
 from opscore.job import start_job
-from opscore.pareto_plots import pareto_plots
+from opscore.report import plots
+from opscore.report.pareto_plots import pareto_plots
 
 start_job(snakemake)
 figure, table, dataset = snakemake.wildcards.figure, pd.read_parquet(snakemake.input[0]), snakemake.wildcards.dataset

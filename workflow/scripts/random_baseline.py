@@ -3,7 +3,7 @@ import pandas as pd
 
 from opscore.data.prepared import load_prepared
 from opscore.job import start_job
-from opscore.measure import random_baseline
+from opscore.measure.quality import random_baseline
 
 start_job(snakemake)
 wc = snakemake.wildcards

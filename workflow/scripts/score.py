@@ -1,10 +1,10 @@
 """Rank one dataset's variants by OpScore (MIN/MAX rows, normalised columns, Pareto front)."""
 import pandas as pd
 
-from opscore.costs import speedups
+from opscore.decide.ranking import write_table
+from opscore.decide.score import rank_table
 from opscore.job import start_job
-from opscore.ranking import write_table
-from opscore.score import rank_table
+from opscore.measure.costs import speedups
 
 start_job(snakemake)
 params = snakemake.params

@@ -2,8 +2,8 @@
 quality differences tested on the same test examples and every flag."""
 import pandas as pd
 
+from opscore.decide.selection import select, to_markdown, write_selection
 from opscore.job import start_job
-from opscore.selection import select, to_markdown, write_selection
 
 start_job(snakemake)
 selection = select(pd.read_parquet(snakemake.input.ranking), snakemake.params.constraints,

@@ -1,9 +1,9 @@
-"""One study of one dataset (registry: opscore.studies): its table as CSV and Markdown, its figure
+"""One study of one dataset (registry: opscore.report.studies): its table as CSV and Markdown, its figure
 as SVG and HTML."""
 import pandas as pd
 
 from opscore.job import start_job
-from opscore.studies.files import write_study
+from opscore.report.studies.files import write_study
 
 start_job(snakemake)
 sources = [pd.read_parquet(path) for path in snakemake.input]

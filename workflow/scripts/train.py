@@ -1,15 +1,15 @@
 """Transfer-learn one model variant and save its weights and per-epoch history. A trained kind's
 module may build the model (float16), prepare it (transfer) or convert it after training
-(registry: opscore.variants)."""
+(registry: opscore.kinds.registry)."""
 from opscore.job import identity, start_job
 
 start_job(snakemake)
 
-from opscore import training  # noqa: E402
-from opscore.job_context import job_context  # noqa: E402
-from opscore.models import set_batchnorm_momentum, unfreeze_top  # noqa: E402
-from opscore.scratch_models import adapt_normalization  # noqa: E402
-from opscore.variants import Built  # noqa: E402
+from opscore.jobs.context import job_context  # noqa: E402
+from opscore.kinds.registry import Built  # noqa: E402
+from opscore.models import training  # noqa: E402
+from opscore.models.applications import set_batchnorm_momentum, unfreeze_top  # noqa: E402
+from opscore.models.scratch import adapt_normalization  # noqa: E402
 
 context = job_context(snakemake)
 wc, params, inputs, variant, data = context.wildcards, context.params, context.inputs, context.variant, context.data

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from opscore import measure
 from opscore.benchmark import loadgen
+from opscore.measure.context import cpu_name, timing_summary
 from opscore.runtimes import ModelInfo
 
 
@@ -102,7 +102,7 @@ class Worker:
 
 def host_context() -> dict:
     """Where the benchmark ran: host, CPU model, CPUs, Python and LoadGen versions."""
-    return {"hostname": platform.node(), "device": f"CPU: {measure.cpu_name()}", "cpu_count": os.cpu_count(),
+    return {"hostname": platform.node(), "device": f"CPU: {cpu_name()}", "cpu_count": os.cpu_count(),
             "python_version": platform.python_version(), "loadgen_version": loadgen.version()}
 
 
@@ -171,7 +171,7 @@ def summarise(candidate: Candidate, rounds: pd.DataFrame, lives: list[dict], uns
     threads = {k: v for k, v in lives[0].items() if k.endswith("_threads")}
     return {
         **candidate.identity,
-        **measure.timing_summary(rounds["pass_s"].tolist(), lives[0]["n_test"], unstable_cv),
+        **timing_summary(rounds["pass_s"].tolist(), lives[0]["n_test"], unstable_cv),
         **{c: float(median[c]) for c in ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_mean_ms",
                                          "throughput_samples_s")},
         "latency_cv": _cv(rounds["latency_p90_ms"]), "latency_p90_min_ms": float(rounds["latency_p90_ms"].min()), "latency_queries": int(rounds["latency_queries"].sum()),
@@ -193,7 +193,7 @@ def summarise(candidate: Candidate, rounds: pd.DataFrame, lives: list[dict], uns
 def candidates_of(runs: list[dict], artifacts: list[str], inputs: list[str]) -> list[Candidate]:
     """The benchmark's candidates from the runs of the config (opscore.config.experiments) and, in
     the same order, their artifacts and model-ready requests (which also tell the data's shape)."""
-    from opscore.variants import parse_variant
+    from opscore.kinds.registry import parse_variant
 
     candidates = []
     for run, artifact, requests in zip(runs, artifacts, inputs, strict=True):
@@ -210,7 +210,7 @@ def write_manifest(path: str | Path, runs: list[dict], artifacts: list[str], inp
     variant's run (opscore.config.experiments), deployable artifact and model-ready requests, in
     order. The benchmark reads these manifests, so its own inputs are one file per run, not per
     variant; a changed artifact re-makes its run's manifest, and that re-times the dataset. An
-    empty artifact (a kind not applicable to its model: opscore.derivation) is not a candidate."""
+    empty artifact (a kind not applicable to its model: opscore.jobs.derivation) is not a candidate."""
     from opscore.job import write_atomic
 
     entries = [{"run": run, "artifact": artifact, "inputs": requests}

@@ -422,7 +422,7 @@ def mean_abs_kernel_error(original, clustered) -> float:
 
 def make(model, variant, job):
     """The ``cluster-k<K>`` variant made after training (``clustering.order: after-training``);
-    before training, the cluster_base rule clusters the base instead (registry: opscore.variants)."""
+    before training, the cluster_base rule clusters the base instead (registry: opscore.kinds.registry)."""
     settings = job.settings
     derived, info = cluster_model(model, variant.options["k"], init=settings["init"], method=settings["method"],
                                   iterations=settings["iterations"], seed=job.seed)

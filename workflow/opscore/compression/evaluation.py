@@ -8,21 +8,21 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from opscore.compression.graph import EvaluateFn
-from opscore.measure import classification_metrics, parameter_count
-from opscore.score import METRICS
+from opscore.measure.quality import METRICS, classification_metrics
+from opscore.measure.sizes import parameter_count
+from opscore.models.graph import EvaluateFn
+from opscore.models.training import compile_classifier
 from opscore.tf import tf
-from opscore.training import compile_classifier
 
 
 def compression_rate(original, pruned) -> dict:
     """How much smaller ``pruned`` is: ``params_ratio`` and ``bytes_ratio`` (original / pruned, so
     47.28 means "47.28× smaller", the paper's unit), over all weights and the HDF5 weights file
-    (:func:`opscore.measure.weights_size`), plus nonzero and deflate-compressed ratios (the
+    (:func:`opscore.measure.sizes.weights_size`), plus nonzero and deflate-compressed ratios (the
     ones magnitude pruning improves), and ``bits_ratio``: the bits the parameters are stored in
     (Lee et al.'s "parameter size": low-bit packed kernels count their bits)."""
-    from opscore.costs import parameter_bytes
-    from opscore.measure import weights_size
+    from opscore.measure.costs import parameter_bytes
+    from opscore.measure.sizes import weights_size
 
     a, b = weights_size(original), weights_size(pruned)
     bits = 8 * parameter_bytes(original), 8 * parameter_bytes(pruned)
@@ -41,10 +41,10 @@ def compression_rate(original, pruned) -> dict:
 def accuracy_evaluator(x, y: np.ndarray, batch_size: int = 256, preprocess=None,
                        metric: str = "accuracy") -> EvaluateFn:
     """An ``evaluate_fn``: the quality of ``model`` on (x, y), top-1 accuracy or another metric
-    of :data:`opscore.score.METRICS` (balanced accuracy, macro F1, ... for imbalanced data), so
+    of :data:`opscore.measure.quality.METRICS` (balanced accuracy, macro F1, ... for imbalanced data), so
     a pruning budget is judged on the metric the dataset is ranked by. ``x`` is an array
     (``preprocess`` applied once) or a batched ``tf.data.Dataset`` in the order of ``y``
-    (e.g. :func:`opscore.training.make_pipeline`, which prepares images batch by batch)."""
+    (e.g. :func:`opscore.models.training.make_pipeline`, which prepares images batch by batch)."""
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {', '.join(METRICS)}; got {metric!r}")
     if not isinstance(x, tf.data.Dataset):

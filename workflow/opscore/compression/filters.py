@@ -9,9 +9,10 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from opscore.compression.weight_quantization import quantize_convolutions, quantize_dense
 from opscore.compression.evaluation import BudgetSearch
-from opscore.compression.graph import (
+from opscore.compression.weight_quantization import quantize_convolutions, quantize_dense
+from opscore.kinds.registry import CONV_QUANTIZATION, DENSE_QUANTIZATION
+from opscore.models.graph import (
     EvaluateFn,
     Graph,
     PruningError,
@@ -22,9 +23,8 @@ from opscore.compression.graph import (
     stateless_channelwise,
     weighted_channelwise,
 )
-from opscore.compression.quantized_layer import QuantizedConv2D, QuantizedDense
+from opscore.models.quantized_layer import QuantizedConv2D, QuantizedDense
 from opscore.tf import keras
-from opscore.variants import CONV_QUANTIZATION, DENSE_QUANTIZATION
 
 
 def filter_l1_norms(layer) -> np.ndarray:
@@ -404,7 +404,7 @@ def _require_prunable(model, sensitivity: pd.DataFrame, targets: Iterable[str]) 
 
 def make(model, variant, job, targets: tuple[str, ...] | None = None):
     """The ``prune-filters-b<B>[-r<R>][-u][-q8|-q4|-q2|-q16][-c8|-c4|-c2][-io]`` variant (registry
-    entry in opscore.variants): filters, and with ``-u`` the hidden Dense units too, in one search;
+    entry in opscore.kinds.registry): filters, and with ``-u`` the hidden Dense units too, in one search;
     dense layers stored at low bit before it, convolutions after it."""
     settings, options = job.settings, variant.options
     targets = targets or (("filters", "units") if options.get("units") else ("filters",))

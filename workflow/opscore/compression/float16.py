@@ -8,8 +8,8 @@ import contextlib
 
 import numpy as np
 
-from opscore.models import build_classifier
-from opscore.variants import Built
+from opscore.kinds.registry import Built
+from opscore.models.applications import build_classifier
 
 # Smallest power of ten above float16's smallest normal number (6.1e-5): see the docstring.
 FLOAT16_ADAM_EPSILON = 1e-4
@@ -109,7 +109,7 @@ def reuse_training(job):
 
 
 def build(job) -> Built:
-    """The float16 variant's training hook (registry: opscore.variants) where it trains in float16
+    """The float16 variant's training hook (registry: opscore.kinds.registry) where it trains in float16
     (on fast-float16 hardware, or forced): built in float16 with a float16-safe Adam."""
     print(f"float16 variant: trained in float16 (float16.training: {job.settings['training']}), saved in float16")
     model = build_float16_classifier(job.model_name, job.n_classes, job.input_size, base_weights=job.base_weights,

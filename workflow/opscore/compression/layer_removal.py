@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from opscore.compression.evaluation import BudgetSearch
-from opscore.compression.graph import (
+from opscore.models.graph import (
     EvaluateFn,
     Graph,
     PruningError,
@@ -248,7 +248,7 @@ def out_of_order_layer_removal(model, evaluate_fn: EvaluateFn, budget: float, ma
 
 def make(model, variant, job):
     """The ``prune-layers-b<B>`` variant: like filter pruning, each removal is fine-tuned before it
-    is judged against the budget (registry entry in opscore.variants)."""
+    is judged against the budget (registry entry in opscore.kinds.registry)."""
     derived, steps = out_of_order_layer_removal(model, job.held_out, budget=variant.options["budget"] / 100,
                                                 fine_tune_fn=job.fine_tune,
                                                 stop_at_first_rejection=job.settings["on_rejection"] == "stop")

@@ -9,10 +9,10 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from opscore.compression.graph import PruningError, copy_model
-from opscore.compression.quantized_layer import QuantizedDense
+from opscore.models.graph import PruningError, copy_model
+from opscore.models.quantized_layer import QuantizedDense
+from opscore.models.training import compile_classifier
 from opscore.tf import keras, tf
-from opscore.training import compile_classifier
 
 
 def _prunable_for_magnitude(layer) -> bool:
@@ -64,7 +64,7 @@ def prune_magnitude(model, train_data, target_sparsity: float, epochs: int, lear
     """Unstructured magnitude pruning while fine-tuning; returns ``(stripped_model, info)``.
 
     ``train_data`` is a batched ``tf.data.Dataset`` of (inputs, int labels) — e.g.
-    :func:`opscore.training.make_pipeline` — or an ``(x, y)`` tuple (batched by ``batch_size``).
+    :func:`opscore.models.training.make_pipeline` — or an ``(x, y)`` tuple (batched by ``batch_size``).
     Dense and convolution kernels (all but the model's output layer, or exactly the layers named
     in ``layers``) are pruned; the classifier head (few weights, each one decisive) is left
     dense unless ``prune_head=True``:
@@ -155,7 +155,7 @@ def prune_magnitude(model, train_data, target_sparsity: float, epochs: int, lear
 
 
 def make(model, variant, job):
-    """The ``prune-magnitude-s<S>[-constant]`` variant (registry entry in opscore.variants)."""
+    """The ``prune-magnitude-s<S>[-constant]`` variant (registry entry in opscore.kinds.registry)."""
     derived, info = prune_magnitude(
         model, job.fit_data, target_sparsity=variant.options["sparsity"] / 100,
         epochs=max(1, job.epochs), learning_rate=job.learning_rate,

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from opscore.variants import NotApplicable
+from opscore.kinds.registry import NotApplicable
 
 #: the ONNX opset exported to (tf2onnx tests 14-18; static per-channel QDQ needs 13 or later)
 OPSET = 17
@@ -60,8 +60,13 @@ def quantize(exported: bytes, mode: str, calibration: list | None = None) -> byt
     """``exported`` quantized by ONNX Runtime: ``dynamic`` (int8 weights) or ``static`` (int8
     weights and activations, QDQ, per-channel weights, ranges from ``calibration``)."""
     import onnx
-    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, quant_pre_process, quantize_dynamic,
-                                          quantize_static)
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        quant_pre_process,
+        quantize_dynamic,
+        quantize_static,
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         source, prepared, output = (Path(tmp) / f"{name}.onnx" for name in ("exported", "prepared", "quantized"))
@@ -100,7 +105,7 @@ def fidelity(model, exported: bytes, batches: list) -> dict:
 
 
 def make(model, variant, job):
-    """The ``onnx``, ``onnx-dynamic`` or ``onnx-static`` variant (registry: opscore.variants): the
+    """The ``onnx``, ``onnx-dynamic`` or ``onnx-static`` variant (registry: opscore.kinds.registry): the
     ONNX file's bytes; its opset and its fidelity to ``model`` on the test split's inputs go to the
     variant's row."""
     import onnx

@@ -11,11 +11,11 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from opscore.compression.graph import copy_model
-from opscore.measure import keras_kernels
+from opscore.kinds.registry import NotApplicable
+from opscore.measure.sizes import keras_kernels
+from opscore.models.graph import copy_model
+from opscore.models.training import compile_classifier
 from opscore.tf import keras, tf
-from opscore.training import compile_classifier
-from opscore.variants import NotApplicable
 
 #: at most this many distinct values in every kernel: clustered by an earlier step
 _CLUSTERED_VALUES = 256
@@ -98,7 +98,7 @@ def to_tflite(wrapped) -> bytes:
 
 
 def make(model, variant, job):
-    """The ``qat-int8`` variant (registry: opscore.variants): the trained model fine-tuned
+    """The ``qat-int8`` variant (registry: opscore.kinds.registry): the trained model fine-tuned
     quantization-aware (``fine_tuning.epochs``, at least one, at ``fine_tuning.learning_rate``) on
     the fit split, then converted to int8."""
     wrapped, info = quantization_aware(model)

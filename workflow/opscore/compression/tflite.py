@@ -91,7 +91,7 @@ def _representative_dataset(batches, input_shape):
 
 
 def make(model, variant, job):
-    """The ``tflite-float16|dynamic|int8`` variant (registry: opscore.variants): the flatbuffer's
+    """The ``tflite-float16|dynamic|int8`` variant (registry: opscore.kinds.registry): the flatbuffer's
     bytes, full int8 calibrated on batches of the train split."""
     mode = variant.options["mode"]
     representative = job.calibration(REPRESENTATIVE_BATCHES) if mode == "int8" else None

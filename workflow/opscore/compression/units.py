@@ -8,5 +8,5 @@ from opscore.compression import filters
 
 
 def make(model, variant, job):
-    """The ``prune-units-b<B>[-r<R>][-q8|-q4|-q2|-q16][-io]`` variant (registry: opscore.variants)."""
+    """The ``prune-units-b<B>[-r<R>][-q8|-q4|-q2|-q16][-io]`` variant (registry: opscore.kinds.registry)."""
     return filters.make(model, variant, job, targets=("units",))

@@ -8,10 +8,10 @@ from typing import Iterable
 
 import pandas as pd
 
-from opscore.compression.graph import Graph, PruningError, build_from_config
-from opscore.compression.quantized_layer import QuantizedConv2D, QuantizedDense, QuantizedKernel
+from opscore.kinds.registry import CONV_QUANTIZATION, DENSE_QUANTIZATION
+from opscore.models.graph import Graph, PruningError, build_from_config
+from opscore.models.quantized_layer import QuantizedConv2D, QuantizedDense, QuantizedKernel
 from opscore.tf import keras
-from opscore.variants import CONV_QUANTIZATION, DENSE_QUANTIZATION
 
 
 def _dense_entry(old: dict) -> dict:
@@ -79,7 +79,7 @@ def quantize_convolutions(model, mode: str = "int8", layers: Iterable[str] | Non
 
 def make(model, variant, job):
     """The ``quantize-q8|q4|q2|q16[-c8|-c4|-c2]`` variant: dense (and convolution) kernels stored at
-    low bit, nothing else changed (registry entry in opscore.variants)."""
+    low bit, nothing else changed (registry entry in opscore.kinds.registry)."""
     model = quantize_dense(model, DENSE_QUANTIZATION[variant.options["dense"]])
     if variant.options.get("conv"):
         model = quantize_convolutions(model, CONV_QUANTIZATION[variant.options["conv"]])

@@ -18,9 +18,9 @@ def load_keras_model(artifact: str, model):
     """The Keras model of ``artifact``: a weights file (trained kinds) loaded into the architecture
     its kind builds (the kind's ``load_classifier`` hook, else the classifier); a whole model file
     (derived kinds: pruning may change the architecture) loaded as it is."""
-    from opscore.compression.graph import load_model
-    from opscore.models import build_classifier
-    from opscore.variants import TrainingJob, parse_variant
+    from opscore.kinds.registry import TrainingJob, parse_variant
+    from opscore.models.applications import build_classifier
+    from opscore.models.graph import load_model
 
     if not artifact.endswith("weights.h5"):
         return load_model(artifact)
@@ -46,7 +46,7 @@ class Session:
         return self._serve(batch.astype(self.input_dtype, copy=False)).numpy()
 
     def kernels(self) -> list[np.ndarray]:
-        from opscore.measure import keras_kernels
+        from opscore.measure.sizes import keras_kernels
 
         return keras_kernels(self.keras_model)
 
@@ -56,7 +56,7 @@ class Session:
 
 
 def open_session(artifact: str, model, threads: int) -> Session:
-    from opscore.training import use_threads
+    from opscore.models.training import use_threads
 
     use_threads(threads)
     return Session(load_keras_model(artifact, model))
