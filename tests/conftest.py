@@ -34,11 +34,14 @@ def pytest_configure(config):
     )
 
 
-#: the longest test files, longest first (measured with --durations): the two workers take files
-#: in collection order, so starting with these keeps one worker from finishing long after the others
-LONGEST_FIRST = ("test_variants_workflow.py", "test_tabular_workflow.py", "test_slurm.py", "test_resilience.py",
-                 "test_workflow.py", "test_integrity.py", "test_archive.py", "test_paper_variants_workflow.py",
-                 "test_imbalanced_workflow.py", "test_quantization.py")
+#: the longest test files, longest first (CPU per file: docs/testing.md): the workers take files in
+#: collection order, so starting with these keeps one worker from finishing long after the others.
+#: The tabular run is shared (conftest.shared_run): test_integrity.py, which reads it, comes after
+#: the other long files, when that run is made.
+LONGEST_FIRST = ("test_tabular_workflow.py", "test_variants_workflow.py", "test_slurm.py",
+                 "test_paper_variants_workflow.py", "test_imbalanced_workflow.py", "test_workflow.py",
+                 "test_archive.py", "test_resilience.py", "test_quantization.py", "test_pruning.py",
+                 "test_integrity.py")
 
 
 def pytest_collection_modifyitems(items):
