@@ -178,3 +178,74 @@ def digits_dataset():
     from opscore.data.parsers import load_digits
 
     return load_digits()
+
+
+# ----------------------------------------------------------------------------- a small trained CNN
+# What the compression modules' tests share (test_filters, test_units, test_layer_removal, test_magnitude,
+# test_weight_quantization, test_quantized_layer, test_evaluation): made once per worker, read only.
+# A test file with its own ``digits`` fixture (test_qat, test_onnx, ...) uses its own.
+
+
+def small_cnn(seed=0):
+    """A plain chain: conv-bn-relu ×2, pool, conv-relu, flatten, dense, softmax head."""
+    from opscore.tf import keras
+
+    init = lambda k: keras.initializers.GlorotUniform(seed=seed * 10 + k)  # noqa: E731
+    L = keras.layers
+    inputs = keras.Input((8, 8, 1), name="input")
+    x = L.Conv2D(16, 3, padding="same", kernel_initializer=init(1), name="c1")(inputs)
+    x = L.BatchNormalization(name="c1_bn")(x)
+    x = L.ReLU(name="c1_relu")(x)
+    x = L.Conv2D(16, 3, padding="same", kernel_initializer=init(2), name="c2")(x)
+    x = L.BatchNormalization(name="c2_bn")(x)
+    x = L.ReLU(name="c2_relu")(x)
+    x = L.MaxPooling2D(2, name="pool")(x)
+    x = L.Conv2D(32, 3, padding="same", activation="relu", kernel_initializer=init(3), name="c3")(x)
+    x = L.Flatten(name="flatten")(x)
+    x = L.Dense(32, activation="relu", kernel_initializer=init(4), name="fc1")(x)
+    outputs = L.Dense(10, activation="softmax", kernel_initializer=init(5), name="head_dense")(x)
+    return keras.Model(inputs, outputs, name="small_cnn")
+
+
+def accordion(seed=0):
+    """Four hidden dense layers, 48-16-48-16 wide with dropout, and a softmax head on flattened 8×8 inputs."""
+    from opscore.tf import keras
+
+    L = keras.layers
+    inputs = keras.Input((8, 8, 1))
+    x = L.Flatten(name="flatten")(inputs)
+    for i, units in enumerate((48, 16, 48, 16), start=1):
+        x = L.Dense(units, activation="relu", name=f"fold{i}",
+                    kernel_initializer=keras.initializers.GlorotUniform(seed=seed + i))(x)
+        x = L.Dropout(0.1, name=f"fold{i}_dropout")(x)
+    outputs = L.Dense(10, activation="softmax", name="head_dense")(x)
+    return keras.Model(inputs, outputs)
+
+
+@pytest.fixture(scope="session")
+def digits(digits_dataset):
+    """The digits scaled to [0, 1]: 1,200 rows to train on (x_train, y_train), the rest to judge (x_val, y_val)."""
+    ds = digits_dataset
+    x = ds["x_train"].astype("float32") / 255.0
+    y = ds["y_train"]
+    return {"x_train": x[:1200], "y_train": y[:1200], "x_val": x[1200:], "y_val": y[1200:]}
+
+
+@pytest.fixture(scope="session")
+def evaluate(digits):
+    """Accuracy on the digits' x_val, y_val."""
+    from opscore.compression import evaluation
+
+    return evaluation.accuracy_evaluator(digits["x_val"], digits["y_val"])
+
+
+@pytest.fixture(scope="session")
+def trained_cnn(digits):
+    """small_cnn() after four epochs of Adam on the digits. Do not modify it."""
+    from opscore.tf import keras
+
+    keras.utils.set_random_seed(0)
+    model = small_cnn()
+    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
+    model.fit(digits["x_train"], digits["y_train"], epochs=4, batch_size=64, verbose=0)
+    return model

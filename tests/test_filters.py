@@ -1,76 +1,18 @@
-"""Pruning: magnitude (tfmot), accuracy-aware structured filter pruning, quantized dense layers,
-out-of-order layer removal. Small models on scikit-learn's 8×8 digits keep this file fast."""
+"""Accuracy-aware structured filter pruning (opscore.compression.filters): L1 ranking, exact removal,
+the sensitivity-ordered search under a budget, residual graphs, quantized layers pruned. Small models
+on scikit-learn's 8×8 digits keep this file fast (the trained CNN: tests/conftest.py)."""
 import numpy as np
 import pytest
 
-from opscore.compression import (
-    evaluation,
-    filters,
-    layer_removal,
-    magnitude,
-    weight_quantization,
-)
+from conftest import small_cnn
+from opscore.compression import evaluation, filters, weight_quantization
 from opscore.models import graph, quantized_layer
 from opscore.models.graph import PruningError
 from opscore.tf import keras
 
-# ----------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def digits(digits_dataset):
-    ds = digits_dataset
-    x = ds["x_train"].astype("float32") / 255.0
-    y = ds["y_train"]
-    return {"x_train": x[:1200], "y_train": y[:1200], "x_val": x[1200:], "y_val": y[1200:]}
-
-
-@pytest.fixture(scope="module")
-def evaluate(digits):
-    return evaluation.accuracy_evaluator(digits["x_val"], digits["y_val"])
-
-
-def small_cnn(seed=0):
-    """A plain chain: conv-bn-relu ×2, pool, conv-relu, flatten, dense, softmax head."""
-    init = lambda k: keras.initializers.GlorotUniform(seed=seed * 10 + k)  # noqa: E731
-    L = keras.layers
-    inputs = keras.Input((8, 8, 1), name="input")
-    x = L.Conv2D(16, 3, padding="same", kernel_initializer=init(1), name="c1")(inputs)
-    x = L.BatchNormalization(name="c1_bn")(x)
-    x = L.ReLU(name="c1_relu")(x)
-    x = L.Conv2D(16, 3, padding="same", kernel_initializer=init(2), name="c2")(x)
-    x = L.BatchNormalization(name="c2_bn")(x)
-    x = L.ReLU(name="c2_relu")(x)
-    x = L.MaxPooling2D(2, name="pool")(x)
-    x = L.Conv2D(32, 3, padding="same", activation="relu", kernel_initializer=init(3), name="c3")(x)
-    x = L.Flatten(name="flatten")(x)
-    x = L.Dense(32, activation="relu", kernel_initializer=init(4), name="fc1")(x)
-    outputs = L.Dense(10, activation="softmax", kernel_initializer=init(5), name="head_dense")(x)
-    return keras.Model(inputs, outputs, name="small_cnn")
-
-
-@pytest.fixture(scope="module")
-def trained_cnn(digits):
-    keras.utils.set_random_seed(0)
-    model = small_cnn()
-    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
-    model.fit(digits["x_train"], digits["y_train"], epochs=4, batch_size=64, verbose=0)
-    return model
-
-
-def test_evaluator_takes_arrays_or_a_batched_pipeline(digits, trained_cnn, evaluate):
-    from opscore.tf import tf
-
-    batches = tf.data.Dataset.from_tensor_slices((digits["x_val"], digits["y_val"])).batch(50)
-    accuracy = evaluation.accuracy_evaluator(batches, digits["y_val"])(trained_cnn)
-    assert accuracy == pytest.approx(evaluate(trained_cnn)) and accuracy > 0.5
-
 
 def filter_count(model, name):
     return model.get_layer(name).filters
-
-
-# ----------------------------------------------------------------------------- structured filter pruning
 
 
 def test_l1_norms_rank_filters():
@@ -203,9 +145,6 @@ def test_vgg16_with_head_is_a_prunable_chain():
     assert pruned.predict(np.zeros((2, 32, 32, 3), "float32"), verbose=0).shape == (2, 4)
 
 
-# ----------------------------------------------------------------------------- accuracy-aware search
-
-
 def synthetic_evaluator(costs, base=0.9):
     """'Accuracy' falls by costs[layer] per removed filter: known sensitivities, no training."""
     original = {"c1": 16, "c2": 16, "c3": 32}
@@ -274,24 +213,6 @@ def test_real_accuracy_search_respects_budget_and_quantizes(trained_cnn, evaluat
     assert rates["bytes_ratio"] > rates["params_ratio"] >= 1.0  # quantization shrinks bytes beyond params
 
 
-# ----------------------------------------------------------------------------- quantized dense layers
-
-
-@pytest.mark.parametrize("mode,dtype,shrink", [("int8", np.int8, 1.5), ("float16", np.float16, 1.25)])
-def test_quantized_dense_shrinks_file_keeps_predictions(trained_cnn, digits, mode, dtype, shrink):
-    quantized = weight_quantization.quantize_dense(trained_cnn, mode)
-    layer = quantized.get_layer("fc1")
-    assert isinstance(layer, quantized_layer.QuantizedDense) and layer.get_weights()[0].dtype == dtype
-    assert not quantized.trainable_weights or all("fc1" not in w.name for w in quantized.trainable_weights)
-    rates = evaluation.compression_rate(trained_cnn, quantized)
-    assert rates["params_ratio"] == pytest.approx(1.0, abs=0.01)
-    assert rates["bytes_ratio"] > shrink  # fc1+head: 16.7k of the 24k weights (+ ~10 kB HDF5 overhead)
-    before = trained_cnn.predict(digits["x_val"], verbose=0)
-    after = quantized.predict(digits["x_val"], verbose=0)
-    assert np.mean(before.argmax(1) == after.argmax(1)) > 0.98
-    np.testing.assert_allclose(after, before, atol=0.05)
-
-
 def test_filter_pruning_after_quantization_slices_int8_rows(trained_cnn, digits):
     quantized = weight_quantization.quantize_dense(trained_cnn, "int8")
     pruned = filters.prune_filters(quantized, {"c3": 8})
@@ -300,256 +221,11 @@ def test_filter_pruning_after_quantization_slices_int8_rows(trained_cnn, digits)
     assert pruned.predict(digits["x_val"][:2], verbose=0).shape == (2, 10)
 
 
-# ----------------------------------------------------------------------------- magnitude pruning
-
-
-@pytest.mark.parametrize("schedule,target", [("polynomial", 0.5), ("constant", 0.8)])
-def test_magnitude_pruning_reaches_target_sparsity(trained_cnn, digits, schedule, target):
-    nonzero_before = np.count_nonzero(trained_cnn.get_layer("fc1").get_weights()[0])
-    train = (digits["x_train"][:640], digits["y_train"][:640])  # 10 steps per epoch
-    pruned, info = magnitude.prune_magnitude(trained_cnn, train, target, epochs=2, learning_rate=1e-3,
-                                           schedule=schedule, batch_size=64)
-    assert info["steps"] == 20
-    assert info["schedule"] == schedule
-    assert abs(info["sparsity"] - target) < 0.01
-    assert sorted(info["pruned_layers"]) == ["c1", "c2", "c3", "fc1"]  # the head stays dense
-    kernel = pruned.get_layer("fc1").get_weights()[0]
-    assert abs(1 - np.count_nonzero(kernel) / kernel.size - target) < 0.01  # counted independently
-    assert np.count_nonzero(pruned.get_layer("head_dense").get_weights()[0]) == 320
-    assert not any("prune_low_magnitude" in layer.name for layer in pruned.layers)  # stripped
-    assert pruned.count_params() == trained_cnn.count_params()  # same shapes: only zeros grow
-    assert info["nonzero_params"] < (1 - target + 0.05) * info["params"]
-    assert len(info["history"]) == 2
-    assert np.count_nonzero(trained_cnn.get_layer("fc1").get_weights()[0]) == nonzero_before  # input untouched
-
-
-def test_magnitude_pruning_of_named_layers_only(trained_cnn, digits):
-    train = (digits["x_train"][:512], digits["y_train"][:512])
-    pruned, info = magnitude.prune_magnitude(trained_cnn, train, 0.7, epochs=1, learning_rate=1e-3, layers=["fc1"],
-                                           batch_size=64)
-    assert info["pruned_layers"] == ["fc1"] and abs(info["sparsity"] - 0.7) < 0.01
-    assert np.count_nonzero(pruned.get_layer("c3").get_weights()[0]) == pruned.get_layer("c3").get_weights()[0].size
-    with pytest.raises(PruningError, match="target_sparsity"):
-        magnitude.prune_magnitude(trained_cnn, (digits["x_train"], digits["y_train"]), 1.0, 1, 1e-3)
-
-
-# ----------------------------------------------------------------------------- out-of-order layer removal
-
-
-def accordion(seed=0):
-    L = keras.layers
-    inputs = keras.Input((8, 8, 1))
-    x = L.Flatten(name="flatten")(inputs)
-    for i, units in enumerate((48, 16, 48, 16), start=1):
-        x = L.Dense(units, activation="relu", name=f"fold{i}",
-                    kernel_initializer=keras.initializers.GlorotUniform(seed=seed + i))(x)
-        x = L.Dropout(0.1, name=f"fold{i}_dropout")(x)
-    outputs = L.Dense(10, activation="softmax", name="head_dense")(x)
-    return keras.Model(inputs, outputs)
-
-
-def test_removal_candidates_keep_shapes_or_rebuild_the_next_dense_layer():
-    table = layer_removal.removal_candidates(accordion()).set_index("candidate")
-    # 64 → 48 → 16 → 48 → 16 → 10: equal-shape runs, and Dense runs whose next Dense layer can take
-    # the new width with fewer parameters in all (fold2 alone would grow fold3 from 16 to 48 inputs)
-    assert list(table.index) == ["fold1", "fold1+fold2", "fold2+fold3", "fold3", "fold3+fold4", "fold4"]
-    assert table.loc["fold2+fold3", "removed"] == ["fold2", "fold2_dropout", "fold3", "fold3_dropout"]
-    assert table.loc["fold2+fold3", "rebuilds"] == "" and table.loc["fold1", "rebuilds"] == "fold2"
-    assert table.loc["fold1", "params"] == (64 * 48 + 48) + (48 * 16 + 16) - (64 * 16 + 16)
-    cnn = layer_removal.removal_candidates(small_cnn())
-    # c2: 16→16 channels, same padding; c1 and c3 change shape; fc1 (512→32) folds into the head (512→10)
-    assert cnn["candidate"].tolist() == ["c2", "fc1"] and cnn["rebuilds"].tolist() == ["", "head_dense"]
-    assert cnn.loc[cnn["candidate"] == "c2", "removed"].iloc[0] == ["c2", "c2_bn", "c2_relu"]
-    with pytest.raises(PruningError, match=r"c1.*\(8, 8, 1\).*\(8, 8, 16\)"):
-        layer_removal.remove_layers(small_cnn(), ["c1"])
-    with pytest.raises(PruningError, match="head_dense.*output"):
-        layer_removal.remove_layers(accordion(), ["head_dense"])
-
-
-def test_removing_a_width_changing_layer_folds_it_into_the_next(digits):
-    model = accordion()
-    smaller = layer_removal.remove_layers(model, ["fold1"])
-    assert [layer.name for layer in smaller.layers if layer.weights] == ["fold2", "fold3", "fold4", "head_dense"]
-    kernel, bias = smaller.get_layer("fold2").get_weights()
-    w1, b1 = model.get_layer("fold1").get_weights()
-    w2, b2 = model.get_layer("fold2").get_weights()
-    np.testing.assert_allclose(kernel, w1 @ w2, rtol=1e-5)  # the removed map composed in, as if linear
-    np.testing.assert_allclose(bias, b1 @ w2 + b2, rtol=1e-5)
-    assert smaller.count_params() == model.count_params() - ((64 * 48 + 48) + (48 * 16 + 16) - (64 * 16 + 16))
-    assert smaller.predict(digits["x_val"][:3], verbose=0).shape == (3, 10)
-
-
-def test_layer_removal_gives_smaller_model_that_runs(trained_cnn, digits):
-    model = accordion()
-    smaller = layer_removal.remove_layers(model, ["fold2+fold3"])
-    assert [layer.name for layer in smaller.layers if layer.weights] == ["fold1", "fold4", "head_dense"]
-    assert smaller.count_params() == model.count_params() - (48 * 16 + 16) - (16 * 48 + 48)
-    np.testing.assert_array_equal(smaller.get_layer("fold4").get_weights()[0], model.get_layer("fold4").get_weights()[0])
-    assert smaller.predict(digits["x_val"][:5], verbose=0).shape == (5, 10)
-    no_c2 = layer_removal.remove_layers(trained_cnn, ["c2"])
-    assert "c2_bn" not in [layer.name for layer in no_c2.layers]
-    assert no_c2.count_params() < trained_cnn.count_params()
-    assert no_c2.predict(digits["x_val"][:5], verbose=0).shape == (5, 10)
-
-
-def test_layer_removal_follows_measured_sensitivity_and_goes_on_past_a_rejection():
-    def evaluate(model):  # fold3 and fold4 can go one at a time, not both; fold1 costs a little
-        names = {layer.name for layer in model.layers}
-        return 0.9 - (0.01 if not {"fold3", "fold4"} & names else 0) - (0.001 if "fold1" not in names else 0)
-
-    table = layer_removal.layer_removal_sensitivity(accordion(), evaluate, max_span=1)
-    assert table["candidate"].tolist() == ["fold3", "fold4", "fold1"]  # least sensitive first (fold2 would grow fold3)
-    np.testing.assert_allclose(table["drop"], [0, 0, 0.001], atol=1e-12)
-    smaller, report = layer_removal.out_of_order_layer_removal(accordion(), evaluate, budget=0.005, max_span=1,
-                                                               stop_at_first_rejection=False)
-    assert report["candidate"].tolist() == ["fold3", "fold4", "fold1"]
-    assert report["accepted"].tolist() == [True, False, True]  # one rejected candidate does not end the search
-    assert report.attrs["removed"] == ["fold3", "fold1"]
-    assert [layer.name for layer in smaller.layers if layer.weights] == ["fold2", "fold4", "head_dense"]
-    assert smaller.get_layer("fold2").get_weights()[0].shape == (64, 16)  # rebuilt for fold1's input
-    stopped, steps = layer_removal.out_of_order_layer_removal(accordion(), evaluate, budget=0.005, max_span=1,
-                                                              stop_at_first_rejection=True)
-    assert steps["accepted"].tolist() == [True, False] and steps.attrs["removed"] == ["fold3"]
-    assert smaller.count_params() < stopped.count_params() < accordion().count_params()
-
-
 def test_sequential_models_are_accepted(digits):
     model = keras.Sequential([keras.layers.Conv2D(6, 3, input_shape=(8, 8, 1), name="a"),
                               keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax", name="head")])
     pruned = filters.prune_filters(model, {"a": 2})
     assert filter_count(pruned, "a") == 4 and pruned.predict(digits["x_val"][:2], verbose=0).shape == (2, 10)
-
-
-# ----------------------------------------------------------------------------- dense units (prune-units)
-
-
-def unit_count(model, name):
-    return model.get_layer(name).units
-
-
-def test_unit_pruning_makes_dense_layers_physically_smaller(digits, tmp_path):
-    model = accordion()
-    pruned = filters.prune_filters(model, {"fold1": 24, "fold3": 40})
-    assert (unit_count(pruned, "fold1"), unit_count(pruned, "fold3")) == (24, 8)
-    assert pruned.get_layer("fold2").get_weights()[0].shape == (24, 16)  # the successor's inputs shrink with it
-    assert pruned.get_layer("fold4").get_weights()[0].shape == (8, 16)
-    assert unit_count(pruned, "head_dense") == 10  # the classes stay
-    assert pruned.count_params() == model.count_params() - (64 * 24 + 24) - 24 * 16 - (16 * 40 + 40) - 40 * 16
-    graph.save_model(model, tmp_path / "original.h5")
-    graph.save_model(pruned, tmp_path / "pruned.h5")
-    assert (tmp_path / "pruned.h5").stat().st_size < (tmp_path / "original.h5").stat().st_size
-    back = graph.load_model(tmp_path / "pruned.h5")
-    np.testing.assert_allclose(back.predict(digits["x_val"][:4], verbose=0), pruned.predict(digits["x_val"][:4], verbose=0),
-                               rtol=1e-6)
-    with pytest.raises(PruningError, match="head_dense.*classes"):
-        filters.prune_filters(model, {"head_dense": 2})
-
-
-def test_unit_search_prunes_hidden_dense_layers_in_sensitivity_order():
-    widths = {"fold1": 48, "fold2": 16, "fold3": 48, "fold4": 16}
-    costs = {"fold1": 0.0001, "fold2": 0.01, "fold3": 0.0001, "fold4": 0.0005}  # half a layer: .0024 .08 .0024 .004
-
-    def evaluate(model):
-        return 0.9 - sum(cost * (widths[name] - unit_count(model, name)) for name, cost in costs.items())
-
-    table = filters.layer_sensitivity(accordion(), evaluate, ratio=0.5, targets=("units",))
-    assert table["layer"].tolist() == ["fold1", "fold2", "fold3", "fold4"]  # hidden layers only, not the head
-    pruned, report = filters.accuracy_aware_filter_pruning(accordion(), evaluate, budget=0.01, ratio=0.5,
-                                                           targets=("units",), stop_at_first_rejection=False)
-    assert report.attrs["order"] == ["fold1", "fold3", "fold4", "fold2"]  # least sensitive first, ties in graph order
-    assert report["action"].unique().tolist() == ["prune-units"]
-    assert report["accepted"].tolist() == [True, True, True, False]  # fold2 (0.08) breaks the budget
-    assert (unit_count(pruned, "fold1"), unit_count(pruned, "fold2")) == (24, 16)
-
-
-def test_filters_and_units_are_searched_together(trained_cnn, evaluate):
-    table = filters.layer_sensitivity(trained_cnn, evaluate, ratio=0.5, targets=("filters", "units"))
-    assert table["layer"].tolist() == ["c1", "c2", "c3", "fc1"]  # convolutions and the hidden dense layer
-    pruned, report = filters.accuracy_aware_filter_pruning(trained_cnn, evaluate, budget=0.05, ratio=0.5,
-                                                           targets=("filters", "units"))
-    assert set(report["action"]) <= {"prune-filters", "prune-units"}
-    assert report.attrs["order"] == table[table["prunable"]].sort_values(["drop", "position"],
-                                                                        kind="stable")["layer"].tolist()
-    accepted = report[report["accepted"]]
-    assert len(accepted) > 0, report  # the budget lets some step through: the search did prune
-    assert pruned.count_params() < trained_cnn.count_params()
-    def width(model, layer):
-        return model.get_layer(layer).get_weights()[0].shape[-1]
-
-    for layer in accepted["layer"]:  # each accepted layer is narrower than it was
-        assert width(pruned, layer) < width(trained_cnn, layer), layer
-
-
-def test_a_cnn_without_hidden_dense_layers_has_no_units_to_prune():
-    L = keras.layers
-    inputs = keras.Input((8, 8, 1))
-    x = L.GlobalAveragePooling2D()(L.Conv2D(4, 3, name="conv")(inputs))
-    head_only = keras.Model(inputs, L.Dense(10, activation="softmax", name="head_dense")(x))
-    with pytest.raises(PruningError, match="no hidden Dense layer"):
-        filters.accuracy_aware_filter_pruning(head_only, lambda model: 0.5, budget=0.02, targets=("units",))
-
-
-# ----------------------------------------------------------------------------- low-bit dense layers
-
-
-@pytest.mark.parametrize("storage, bits", [("int8", 8), ("int4", 4), ("int2", 2)])
-def test_packed_low_bit_kernels_round_trip_within_their_step(storage, bits, trained_cnn, digits, tmp_path):
-    kernel = trained_cnn.get_layer("fc1").get_weights()[0]
-    stored = quantized_layer.QuantizedDense.quantize(kernel, storage)
-    assert stored[0].nbytes == -(-kernel.size * bits // 8)  # packed: bits per value, not bytes
-    quantized = weight_quantization.quantize_dense(trained_cnn, storage)
-    layer = quantized.get_layer("fc1")
-    restored = layer.dequantized_kernel().numpy()
-    scale = layer.get_weights()[1]
-    assert np.all(np.abs(restored - kernel) <= scale / 2 + 1e-6)  # within half a quantization step
-    levels = quantized_layer.QuantizedDense.LEVELS[storage]
-    assert len(np.unique(np.round(restored / scale))) <= 2 * levels + 1
-    graph.save_model(quantized, tmp_path / "q.h5")
-    back = graph.load_model(tmp_path / "q.h5")
-    np.testing.assert_array_equal(back.get_layer("fc1").dequantized_kernel().numpy(), restored)
-    np.testing.assert_allclose(back.predict(digits["x_val"][:8], verbose=0),
-                               quantized.predict(digits["x_val"][:8], verbose=0), rtol=1e-6)
-    rates = evaluation.compression_rate(trained_cnn, quantized)
-    assert rates["params_ratio"] == pytest.approx(1.0, abs=1e-6)  # same parameters, fewer bits
-    assert rates["bits_ratio"] > 1
-
-
-def test_lower_bits_make_smaller_files(trained_cnn, tmp_path):
-    sizes = {}
-    for storage in ("int8", "int4", "int2"):
-        graph.save_model(weight_quantization.quantize_dense(trained_cnn, storage), tmp_path / f"{storage}.h5")
-        sizes[storage] = (tmp_path / f"{storage}.h5").stat().st_size
-    assert sizes["int2"] < sizes["int4"] < sizes["int8"]
-
-
-def test_pruning_a_packed_dense_layer_keeps_its_storage(trained_cnn, digits):
-    quantized = weight_quantization.quantize_dense(trained_cnn, "int4")
-    pruned = filters.prune_filters(quantized, {"fc1": 16})
-    layer = pruned.get_layer("fc1")
-    assert layer.storage == "int4" and layer.units == 16
-    assert pruned.predict(digits["x_val"][:2], verbose=0).shape == (2, 10)
-
-
-# ----------------------------------------------------------------------------- low-bit convolutions
-
-
-@pytest.mark.parametrize("storage", ["int8", "int4"])
-def test_quantized_convolutions_round_trip_reload_and_predict(storage, trained_cnn, digits, evaluate, tmp_path):
-    quantized = weight_quantization.quantize_convolutions(trained_cnn, storage)
-    for name in ("c1", "c2", "c3"):
-        layer = quantized.get_layer(name)
-        assert isinstance(layer, quantized_layer.QuantizedConv2D) and layer.storage == storage
-        kernel = trained_cnn.get_layer(name).get_weights()[0]
-        scale = layer.get_weights()[1]
-        assert scale.shape == (kernel.shape[-1],)  # one scale per filter
-        assert np.all(np.abs(layer.dequantized_kernel().numpy() - kernel) <= scale / 2 + 1e-6)
-    graph.save_model(quantized, tmp_path / "q.h5")
-    back = graph.load_model(tmp_path / "q.h5")
-    np.testing.assert_allclose(back.predict(digits["x_val"][:8], verbose=0),
-                               quantized.predict(digits["x_val"][:8], verbose=0), rtol=1e-6)
-    assert evaluate(trained_cnn) - evaluate(quantized) < (0.02 if storage == "int8" else 0.1)
-    rates = evaluation.compression_rate(trained_cnn, quantized)
-    assert rates["params_ratio"] == pytest.approx(1.0, abs=1e-6) and rates["bits_ratio"] > 1.2
 
 
 def test_filter_search_stores_the_pruned_convolutions_at_low_bit(trained_cnn, evaluate):
