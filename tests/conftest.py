@@ -38,7 +38,7 @@ def pytest_configure(config):
 #: in collection order, so starting with these keeps one worker from finishing long after the others
 LONGEST_FIRST = ("test_variants_workflow.py", "test_tabular_workflow.py", "test_slurm.py", "test_resilience.py",
                  "test_workflow.py", "test_integrity.py", "test_archive.py", "test_paper_variants_workflow.py",
-                 "test_imbalanced_workflow.py", "test_quantization.py")
+                 "test_imbalanced_workflow.py", "test_float16.py")
 
 
 def pytest_collection_modifyitems(items):
