@@ -38,7 +38,7 @@ def pytest_configure(config):
 #: in collection order, so starting with these keeps one worker from finishing long after the others
 LONGEST_FIRST = ("test_variants_workflow.py", "test_tabular_workflow.py", "test_slurm.py", "test_resilience.py",
                  "test_workflow.py", "test_integrity.py", "test_archive.py", "test_paper_variants_workflow.py",
-                 "test_imbalanced_workflow.py", "test_float16.py")
+                 "test_imbalanced_workflow.py", "test_tflite.py", "test_float16.py")
 
 
 def pytest_collection_modifyitems(items):
@@ -178,6 +178,42 @@ def digits_dataset():
     from opscore.data.parsers import load_digits
 
     return load_digits()
+
+
+# ----------------------------------------------------------------------------- digits at 32x32 RGB
+# What test_float16 and test_tflite share (each names it ``digits`` in its own file).
+
+
+@pytest.fixture(scope="session")
+def digits32():
+    """scikit-learn's 1,797 8x8 digits, zero-padded to 32x32, grey to RGB, scaled to [-1, 1]:
+    (x_train, y_train, x_test, y_test), 1,400 rows to train on. Do not modify it."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    n_train = 1400
+    data = load_digits()
+    images = np.pad(data.images, ((0, 0), (12, 12), (12, 12)))[..., None].repeat(3, axis=-1)
+    x = (images / 8.0 - 1.0).astype("float32")
+    y = data.target.astype("int64")
+    order = np.random.default_rng(0).permutation(len(y))
+    x, y = x[order], y[order]
+    return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
+
+
+def small_convnet(n_classes=10, width=16):
+    """Conv-BN-ReLU blocks, a dense softmax head: quick to train, big enough that its weights
+    (~70 k) and not the flatbuffer's bookkeeping dominate the TFLite file size."""
+    from opscore.tf import keras
+
+    return keras.Sequential([
+        keras.Input((32, 32, 3)),
+        keras.layers.Conv2D(width, 3, use_bias=False), keras.layers.BatchNormalization(momentum=0.9),
+        keras.layers.ReLU(), keras.layers.MaxPool2D(),
+        keras.layers.Conv2D(2 * width, 3, use_bias=False), keras.layers.BatchNormalization(momentum=0.9),
+        keras.layers.ReLU(), keras.layers.MaxPool2D(),
+        keras.layers.Flatten(), keras.layers.Dense(n_classes, activation="softmax"),
+    ])
 
 
 # ----------------------------------------------------------------------------- a small trained CNN
