@@ -65,8 +65,8 @@ MODULES = {
     # the 95 % intervals and the paired comparisons of the quality metrics
     "uncertainty": ("measure/uncertainty.py", ["tests/test_uncertainty.py"], None),
     # the contention rule (what the kernel's counters between two snapshots say), not the reading of /proc;
-    # the fast tests of test_benchmark (the others time real models)
-    "contention": ("benchmark/contention.py", ["tests/test_benchmark.py", "-k", "contention or live_snapshot"],
+    # the fast tests of test_rounds (the others time real models)
+    "contention": ("benchmark/contention.py", ["tests/test_rounds.py", "-k", "contention or live_snapshot"],
                    ["between"]),
 }
 
