@@ -64,10 +64,8 @@ MODULES = {
                  ["tests/test_registry.py", "-k", "not before_planning and not plan_it_once"], None),
     # the 95 % intervals and the paired comparisons of the quality metrics
     "uncertainty": ("measure/uncertainty.py", ["tests/test_uncertainty.py"], None),
-    # the contention rule (what the kernel's counters between two snapshots say), not the reading of /proc;
-    # the fast tests of test_rounds (the others time real models)
-    "contention": ("benchmark/contention.py", ["tests/test_rounds.py", "-k", "contention or live_snapshot"],
-                   ["between"]),
+    # the contention rule (what the kernel's counters between two snapshots say), not the reading of /proc
+    "contention": ("benchmark/contention.py", ["tests/test_contention.py"], ["between"]),
 }
 
 PYPROJECT = """\

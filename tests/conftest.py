@@ -180,6 +180,52 @@ def digits_dataset():
     return load_digits()
 
 
+# ----------------------------------------------------------------------------- a tiny model to time
+# What test_rounds and test_worker share: a TFLite file, its requests, a quick protocol.
+
+
+def protocol(**changes):
+    """The benchmark's protocol, quick: LoadGen's minimums low, three rounds; ``changes`` replace values."""
+    from opscore.benchmark import loadgen
+    from opscore.benchmark.rounds import Protocol
+
+    settings = loadgen.Settings(min_queries=64, min_seconds=0.05, offline_seconds=0.05, batch=16)
+    values = dict(rounds=3, batch_size=32, threads=1, loadgen=settings, max_wait_share=0.05, unstable_cv=0.1,
+                  max_workers=8, processes=1, seed=0)
+    return Protocol(**{**values, **changes})
+
+
+@pytest.fixture(scope="session")
+def tiny_tflite(tmp_path_factory):
+    """A small dense classifier of digits (with dropout and batch norm) as a TFLite flatbuffer, and
+    the digits test images as model-ready requests. Do not modify it."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    from opscore.compression.tflite import convert_to_tflite
+    from opscore.tf import keras
+
+    folder = tmp_path_factory.mktemp("tiny")
+    x = load_digits().images.reshape(-1, 64).astype("float32") / 16
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"),
+                              keras.layers.BatchNormalization(), keras.layers.Dropout(0.2),
+                              keras.layers.Dense(10, activation="softmax")])
+    (folder / "model.tflite").write_bytes(convert_to_tflite(model, "dynamic"))
+    np.savez(folder / "inputs.npz", x=x[:540], n_test=np.array(540), n_classes=np.array(10),
+             input_size=np.array(32), sample_shape=np.array([64]))
+    return folder
+
+
+def candidate(folder, variant: str, artifact: str = "model.tflite"):
+    """tiny_tflite's file (or ``artifact`` in ``folder``) as a candidate of the benchmark, in LiteRT."""
+    from opscore.benchmark.rounds import Candidate
+    from opscore.runtimes import ModelInfo
+
+    identity = dict(dataset="digits", split="70-30", seed=0, model="A2E", variant=variant, unfreeze="all")
+    return Candidate(identity, "litert", str(folder / artifact), ModelInfo(variant, "A2E", 10, 32, (64,)),
+                     str(folder / "inputs.npz"))
+
+
 # ----------------------------------------------------------------------------- digits at 32x32 RGB
 # What test_float16 and test_tflite share (each names it ``digits`` in its own file).
 
