@@ -1,15 +1,23 @@
 """What the tests share: the small test configs (tests/configs/*.yaml), the one way they run
 Snakemake on this workflow, and the data fixtures several modules use."""
 import copy
+import dataclasses
 import fcntl
+import gzip
+import io
 import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
+import tarfile
+import urllib.error
+import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -331,3 +339,127 @@ def trained_cnn(digits):
     model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
     model.fit(digits["x_train"], digits["y_train"], epochs=4, batch_size=64, verbose=0)
     return model
+
+
+# ----------------------------------------------------------------------------- data files made here
+# Format-exact CIFAR and MNIST files and a small CSV table (no network, no /work/shared): what the data
+# wing's tests share (test_archives, test_parsers, test_datasets, test_splits, test_prepared, test_tables).
+
+CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def pixel(i, c, h, w):
+    """Known value of record i, channel c, row h, column w (distinct across c, h, w)."""
+    return (i * 101 + c * 67 + h * 5 + w * 3) % 256
+
+
+def cifar_record(i, labels):
+    """One binary CIFAR record: label byte(s), then 1024 red, 1024 green, 1024 blue bytes (row-major)."""
+    pixels = bytes(pixel(i, c, h, w) for c in range(3) for h in range(32) for w in range(32))
+    return bytes(labels) + pixels
+
+
+def add_member(tar, name, payload):
+    info = tarfile.TarInfo(name)
+    info.size = len(payload)
+    tar.addfile(info, io.BytesIO(payload))
+
+
+def make_cifar10(path):
+    """Official layout: cifar-10-batches-bin/data_batch_1..5.bin, test_batch.bin, batches.meta.txt.
+
+    Batch b holds 2 records; record i has label i % 10. Returns the train and test labels.
+    """
+    train_labels, test_labels = [], []
+    with tarfile.open(path, "w:gz") as tar:
+        i = 0
+        for b in range(1, 6):
+            blob = b""
+            for _ in range(2):
+                blob += cifar_record(i, [i % 10])
+                train_labels.append(i % 10)
+                i += 1
+            add_member(tar, f"cifar-10-batches-bin/data_batch_{b}.bin", blob)
+        add_member(tar, "cifar-10-batches-bin/test_batch.bin", cifar_record(100, [7]) + cifar_record(101, [3]))
+        test_labels = [7, 3]
+        add_member(tar, "cifar-10-batches-bin/batches.meta.txt", ("\n".join(CIFAR10_NAMES) + "\n\n").encode())
+        add_member(tar, "cifar-10-batches-bin/readme.html", b"<html></html>")
+    return train_labels, test_labels
+
+
+def make_cifar100(path):
+    """Official layout: cifar-100-binary/train.bin, test.bin (coarse, fine label bytes), name lists."""
+    fine = [f"fine{k:02d}" for k in range(100)]
+    with tarfile.open(path, "w:gz") as tar:
+        # Coarse labels differ from fine ones so using the wrong byte is caught.
+        add_member(tar, "cifar-100-binary/train.bin", cifar_record(0, [1, 42]) + cifar_record(1, [19, 99]) + cifar_record(2, [5, 0]))
+        add_member(tar, "cifar-100-binary/test.bin", cifar_record(3, [2, 17]))
+        add_member(tar, "cifar-100-binary/coarse_label_names.txt", "\n".join(f"coarse{k}" for k in range(20)).encode())
+        add_member(tar, "cifar-100-binary/fine_label_names.txt", ("\n".join(fine) + "\n").encode())
+    return fine
+
+
+def staged(archive, path):
+    """The archive with the md5 of the file we made (official md5s are for the real files)."""
+    from opscore.data import archives
+
+    return dataclasses.replace(archive, md5=archives.md5sum(path))
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Fail the test if anything tries to open a URL."""
+    calls = []
+
+    def urlopen(*args, **kwargs):
+        calls.append(args)
+        raise AssertionError("network used")
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    return calls
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Every URL fails, as on this machine."""
+    def urlopen(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+
+
+def tree(path):
+    return sorted(p.name for p in path.iterdir())
+
+
+def idx_gz(path, array):
+    array = np.asarray(array, np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}i", *array.shape)
+    path.write_bytes(gzip.compress(header + array.tobytes()))
+
+
+def make_mnist(directory):
+    rng = np.random.default_rng(3)
+    arrays = {
+        "train-images-idx3-ubyte.gz": rng.integers(0, 256, (5, 28, 28)),
+        "train-labels-idx1-ubyte.gz": [3, 1, 4, 1, 5],
+        "t10k-images-idx3-ubyte.gz": rng.integers(0, 256, (2, 28, 28)),
+        "t10k-labels-idx1-ubyte.gz": [9, 2],
+    }
+    for name, array in arrays.items():
+        idx_gz(directory / name, array)
+    return arrays
+
+
+def write(path, text):
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def fraud_csv(tmp_path):
+    # A miniature credit-card table: Time, V1, Amount, Class (0/1), 12 rows, 4 frauds.
+    rows = ["Time,V1,Amount,Class"]
+    for i in range(12):
+        rows.append(f"{i},{(-1) ** i * 0.5 * i},{10.25 * i},{int(i % 3 == 0)}")
+    return write(tmp_path / "creditcard.csv", "\n".join(rows) + "\n")
