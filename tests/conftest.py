@@ -23,8 +23,9 @@ import yaml
 
 #: TensorFlow in the test processes themselves runs one thread per pool: three pytest-xdist workers
 #: share two cores, and TensorFlow's default pools (one thread per core each) spin while they wait
-#: for a core (measured: tests/test_quantization.py takes 17 % less CPU). Snakemake and its jobs
-#: do not inherit it (snakemake_env): they set their threads themselves, as in a user's run.
+#: for a core (measured: the TFLite and float16 tests, then tests/test_quantization.py, take 17 % less
+#: CPU). Snakemake and its jobs do not inherit it (snakemake_env): they set their threads themselves,
+#: as in a user's run.
 TEST_PROCESS_THREADS = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
 for _name, _value in TEST_PROCESS_THREADS.items():
     os.environ.setdefault(_name, _value)
