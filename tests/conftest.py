@@ -5,6 +5,7 @@ import dataclasses
 import fcntl
 import gzip
 import io
+import math
 import os
 import re
 import shutil
@@ -15,9 +16,11 @@ import sys
 import tarfile
 import urllib.error
 import urllib.request
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -464,3 +467,121 @@ def fraud_csv(tmp_path):
     for i in range(12):
         rows.append(f"{i},{(-1) ** i * 0.5 * i},{10.25 * i},{int(i % 3 == 0)}")
     return write(tmp_path / "creditcard.csv", "\n".join(rows) + "\n")
+
+
+# ----------------------------------------------------------------------------- study rows
+# A made-up measurement table and readers of chart specs and SVGs: what the studies' tests share
+# (test_studies, test_studies_tables, test_studies_figures, test_studies_files, test_studies_pruning).
+
+
+def _row(model="ResNet50", variant="original", unfreeze="all", split="70-30", seed=0, dataset="cifar10", **values):
+    base = dict(
+        dataset=dataset, model=model, variant=variant, unfreeze=unfreeze, split=split, seed=seed,
+        accuracy=0.8, precision_macro=0.7, recall_macro=0.6, f1_macro=0.65, auc_ovr=0.9, top5_accuracy=0.99,
+        n_test=100, train_time_s=100.0, first_epoch_s=12.0, epochs=10, prep_time_s=0.0, inference_time_s=2.0,
+        inference_median_s=0.2, inference_ms_per_image=2.0, repeats=10, size_bytes=98_000_000,
+        size_compressed_bytes=90_000_000, size_mb=98.0, size_compressed_mb=90.0, params=1000, nonzero_params=1000,
+        param_bytes=4000,
+        layers=177, precision="float32", device="cpu", row="variant",
+    )
+    base.update(values)
+    return base
+
+
+def _full_table() -> pd.DataFrame:
+    """Two models, quantized, clustered, three depths and three splits (out of order on purpose)."""
+    rows = []
+    for model, size, acc in [("VGG16", 528.0, 0.70), ("ResNet50", 98.0, 0.80)]:
+        for split in ["90-10", "official", "70-30"]:
+            for unfreeze, bump in [("all", 0.05), ("10", 0.02), ("1", 0.0)]:
+                rows.append(_row(model, "original", unfreeze, split, accuracy=acc + bump, size_mb=size,
+                                 size_compressed_mb=size * 0.9, train_time_s=float({"90-10": 90, "official": 83,
+                                                                                    "70-30": 70}[split]),
+                                 inference_time_s=float({"90-10": 1, "official": 1.7, "70-30": 3}[split])))
+        rows.append(_row(model, "float16", accuracy=acc - 0.01, size_mb=size / 2, size_compressed_mb=size * 0.4,
+                         precision="float16", inference_time_s=4.0, train_time_s=150.0))
+        rows.append(_row(model, "tflite-int8", accuracy=acc - 0.03, size_mb=size / 4, size_compressed_mb=size * 0.2,
+                         precision="int8", inference_time_s=1.0, prep_time_s=5.0, layers=80))
+        for k in (512, 16, 4):
+            rows.append(_row(model, f"cluster-k{k}", accuracy=acc - 0.1 / math.log2(k), size_mb=size,
+                             size_compressed_mb=size * (0.1 + 0.02 * math.log2(k)), prep_time_s=float(k)))
+        # 4x fewer filters' parameters; magnitude pruning keeps the shapes and zeroes half
+        rows.append(_row(model, "prune-filters-b2", accuracy=acc + 0.05 - 0.01, params=250, nonzero_params=250,
+                         size_mb=size / 4, size_compressed_mb=size * 0.9 / 4, prep_time_s=30.0, param_bytes=1000))
+        rows.append(_row(model, "prune-magnitude-s50", accuracy=acc + 0.05 - 0.02, nonzero_params=500,
+                         size_mb=size, size_compressed_mb=size * 0.45, prep_time_s=20.0))
+    rows.append(dict(dataset="cifar10", model="MAX", variant="MAX", accuracy=1.0, size_mb=9999.0, row="MAX"))
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="session")
+def full() -> pd.DataFrame:
+    """_full_table(), read only."""
+    return _full_table()
+
+
+def _data_rows(spec: dict) -> list[dict]:
+    rows = []
+    for values in spec.get("datasets", {}).values():
+        rows.extend(values)
+    return rows
+
+
+# Spelled out here, not read from the module's constants: a column dropped, renamed or moved there
+# is a change of the published tables, which these tests are to notice.
+IDS = ["dataset", "model", "variant", "unfreeze", "split"]
+
+
+EXPECTED_COLUMNS = {
+    "table1_quantized_size": ["dataset", "model", "variant", "precision", "original_layers", "layers",
+                              "original_size_mb", "size_mb", "size_ratio", "original_size_compressed_mb",
+                              "size_compressed_mb", "compressed_ratio", "runs"],
+    "table2_classification": [*IDS, "accuracy", "precision_macro", "recall_macro", "f1_macro", "runs"],
+    "fig4_accuracy": ["dataset", "rank", "model", "variant", "unfreeze", "accuracy", "runs"],
+    "fig5_unfreeze_sweep": ["dataset", "model", "family", "split", "unfreeze", "depth_rank", "accuracy", "runs"],
+    "fig8_table7_cluster_count": ["dataset", "model", "variant", "k", "accuracy", "size_mb", "size_compressed_mb",
+                                  "compressed_ratio", "prep_time_s", "train_time_s", "runs"],
+    "table3_split_time": ["dataset", "model", "unfreeze", "split", "train_percent", "test_percent", "n_test",
+                          "train_time_s", "first_epoch_s", "inference_time_s", "inference_ms_per_image", "runs"],
+    "table4_variant_time": [*IDS, "train_time_s", "prep_time_s", "inference_time_s", "inference_ms_per_image",
+                            "train_time_ratio", "inference_time_ratio", "runs"],
+    "compression": [*IDS, "original_params", "params", "nonzero_params", "original_size_mb", "size_mb",
+                    "size_compressed_mb", "original_param_bytes", "param_bytes", "params_ratio", "nonzero_ratio",
+                    "bytes_ratio", "compressed_ratio", "bits_ratio", "params_reduction", "original_accuracy",
+                    "accuracy", "accuracy_drop", "runs"],
+}
+
+
+def available_studies(table):
+    """The measurement-table studies a table has data for (registry order)."""
+    from opscore.report import studies
+
+    return [key for key, study in studies.STUDIES.items()
+            if study.source == "measurements" and study.has_data(study.table(table))]
+
+
+def _find(spec, key):
+    """All values of ``key`` anywhere in a nested chart spec."""
+    found = []
+    if isinstance(spec, dict):
+        for k, v in spec.items():
+            if k == key:
+                found.append(v)
+            found.extend(_find(v, key))
+    elif isinstance(spec, list):
+        for v in spec:
+            found.extend(_find(v, key))
+    return found
+
+
+def _encodings(spec: dict, channel: str) -> set[str]:
+    return {e.get("field") for e in _find(spec, channel) if isinstance(e, dict) and "field" in e}
+
+
+SVG_NS = "{http://www.w3.org/2000/svg}"
+
+
+def _svg_texts(path) -> str:
+    root = ET.parse(path).getroot()
+    assert root.tag == f"{SVG_NS}svg"
+    return " ".join(t.text or "" for t in root.iter(f"{SVG_NS}text"))
