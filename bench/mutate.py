@@ -51,7 +51,7 @@ MODULES = {
     # only credits a test with the functions it called in its own process.
     "config": ("config.py", ["tests/test_config.py"], None),
     "splits": ("data/splits.py", ["tests/test_splits.py", "tests/test_datasets.py", "tests/test_prepared.py"], None),
-    "tables": ("data/tables.py", ["tests/test_tables.py", "tests/test_datasets.py"], None),
+    "tables": ("data/tables.py", ["tests/test_data_tables.py", "tests/test_datasets.py"], None),
     "metrics": ("measure/quality.py", ["tests/test_quality.py", "tests/test_score.py"],
                 ["classification_metrics", "random_baseline"]),
     "sizes": ("measure/sizes.py", ["tests/test_sizes.py"],

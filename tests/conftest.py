@@ -347,7 +347,7 @@ def trained_cnn(digits):
 
 # ----------------------------------------------------------------------------- data files made here
 # Format-exact CIFAR and MNIST files and a small CSV table (no network, no /work/shared): what the data
-# wing's tests share (test_archives, test_parsers, test_datasets, test_splits, test_prepared, test_tables).
+# wing's tests share (test_archives, test_parsers, test_datasets, test_splits, test_prepared, test_data_tables).
 
 CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
