@@ -42,8 +42,8 @@ GOAL = 0.90
 #: module -> (its file under workflow/opscore, the fast tests that judge it, the functions in scope or
 #: None for all). measure/: the quality metrics and the sizes, not the run's context.
 MODULES = {
-    "score": ("decide/score.py", ["tests/test_score.py"], None),
-    "ranking": ("decide/ranking.py", ["tests/test_score.py"], None),
+    "score": ("decide/score.py", ["tests/test_score.py", "tests/test_ranking.py"], None),
+    "ranking": ("decide/ranking.py", ["tests/test_ranking.py", "tests/test_score.py"], None),
     "selection": ("decide/selection.py", ["tests/test_selection.py"], None),
     # the config checks: tests/test_config.py calls them in the test process (conftest.check_config: the schema,
     # then complete and check). Not the dry runs: a Snakemake started by a test imports the mutated library with

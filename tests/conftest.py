@@ -585,3 +585,25 @@ def _svg_texts(path) -> str:
     root = ET.parse(path).getroot()
     assert root.tag == f"{SVG_NS}svg"
     return " ".join(t.text or "" for t in root.iter(f"{SVG_NS}text"))
+
+
+# ----------------------------------------------------------------------------- a ranking's input
+# Three hand-made variants: what test_score and test_ranking share.
+
+
+LOG2 = math.log10(2)  # 0.30103
+
+
+def variants(**extra):
+    """A small hand-made table; OpScores (inference basis) computed by hand in tests/test_score.py."""
+    df = pd.DataFrame({
+        "model": ["A", "B", "C"],
+        "variant": ["base", "pruned", "clustered"],
+        "accuracy": [0.9, 0.99, 0.5],
+        "train_time_s": [100.0, 1000.0, 10.0],
+        "inference_time_s": [10.0, 0.1, 1.0],
+        "size_mb": [2.0, 10.0, 1.0],
+    })
+    for k, v in extra.items():
+        df[k] = v
+    return df
