@@ -607,3 +607,36 @@ def variants(**extra):
     for k, v in extra.items():
         df[k] = v
     return df
+
+
+# ----------------------------------------------------------------------------- a ranked table to plot
+# Three models, two variants each, MIN and MAX rows: what test_plots and test_pareto_plots share.
+
+
+def plot_table(with_refs: bool = True) -> pd.DataFrame:
+    """A ranked table: three models, two variants each (MobileNetV2's on the front), MIN and MAX rows."""
+    rows = []
+    specs = {"MobileNetV2": (14.0, 0.02, 0.90), "ResNet50": (98.0, 0.08, 0.93), "VGG16": (528.0, 0.15, 0.85)}
+    for model, (size, t, acc) in specs.items():
+        for variant, unfreeze, bump in [("fe", "0", 0.0), ("ft", "20", 0.03)]:
+            rows.append(
+                dict(
+                    dataset="toy", model=model, variant=variant, unfreeze=unfreeze, split="s0", seed=1,
+                    accuracy=acc + bump, precision_macro=acc, recall_macro=acc, f1_macro=acc, auc_ovr=0.99,
+                    top5_accuracy=1.0, train_time_s=10.0, inference_time_s=t * (1 + bump), prep_time_s=0.1,
+                    size_mb=size, size_compressed_mb=size * 0.9, params=1000, nonzero_params=990,
+                    opscore=acc - t, pareto=model == "MobileNetV2", row="variant",
+                )
+            )
+    df = pd.DataFrame(rows)
+    if with_refs:
+        refs = pd.DataFrame(
+            [
+                dict(dataset="toy", model="MIN", variant="MIN", unfreeze="", split="", seed=0, accuracy=0.0,
+                     inference_time_s=0.001, size_mb=1.0, opscore=0.0, pareto=False, row="MIN"),
+                dict(dataset="toy", model="MAX", variant="MAX", unfreeze="", split="", seed=0, accuracy=1.0,
+                     inference_time_s=10.0, size_mb=9999.0, opscore=1.0, pareto=False, row="MAX"),
+            ]
+        )
+        df = pd.concat([df, refs], ignore_index=True)
+    return df
