@@ -42,16 +42,16 @@ GOAL = 0.90
 #: module -> (its file under workflow/opscore, the fast tests that judge it, the functions in scope or
 #: None for all). measure/: the quality metrics and the sizes, not the run's context.
 MODULES = {
-    "score": ("decide/score.py", ["tests/test_score.py"], None),
-    "ranking": ("decide/ranking.py", ["tests/test_score.py"], None),
+    "score": ("decide/score.py", ["tests/test_score.py", "tests/test_ranking.py"], None),
+    "ranking": ("decide/ranking.py", ["tests/test_ranking.py", "tests/test_score.py"], None),
     "selection": ("decide/selection.py", ["tests/test_selection.py"], None),
     # the config checks: tests/test_config.py calls them in the test process (conftest.check_config: the schema,
     # then complete and check). Not the dry runs: a Snakemake started by a test imports the mutated library with
     # mutmut's trampoline, which looks for mutmut's settings in the run's directory and fails there; and mutmut
     # only credits a test with the functions it called in its own process.
     "config": ("config.py", ["tests/test_config.py"], None),
-    "splits": ("data/splits.py", ["tests/test_data.py", "tests/test_data_csv.py"], None),
-    "tables": ("data/tables.py", ["tests/test_data_csv.py", "tests/test_data.py"], None),
+    "splits": ("data/splits.py", ["tests/test_splits.py", "tests/test_datasets.py", "tests/test_prepared.py"], None),
+    "tables": ("data/tables.py", ["tests/test_data_tables.py", "tests/test_datasets.py"], None),
     "metrics": ("measure/quality.py", ["tests/test_quality.py", "tests/test_score.py"],
                 ["classification_metrics", "random_baseline"]),
     "sizes": ("measure/sizes.py", ["tests/test_sizes.py"],
@@ -64,10 +64,8 @@ MODULES = {
                  ["tests/test_registry.py", "-k", "not before_planning and not plan_it_once"], None),
     # the 95 % intervals and the paired comparisons of the quality metrics
     "uncertainty": ("measure/uncertainty.py", ["tests/test_uncertainty.py"], None),
-    # the contention rule (what the kernel's counters between two snapshots say), not the reading of /proc;
-    # the fast tests of test_benchmark (the others time real models)
-    "contention": ("benchmark/contention.py", ["tests/test_benchmark.py", "-k", "contention or live_snapshot"],
-                   ["between"]),
+    # the contention rule (what the kernel's counters between two snapshots say), not the reading of /proc
+    "contention": ("benchmark/contention.py", ["tests/test_contention.py"], ["between"]),
 }
 
 PYPROJECT = """\

@@ -1,7 +1,7 @@
-"""Deriving a variant the same way for every derived kind (opscore.jobs.derivation, opscore.jobs.context):
-the trained original opened, the kind's make run with the fine-tuning settings, the artifact written
-as its kind's type (a Keras model, a flatbuffer), what it took recorded; a kind the model cannot
-take leaves an empty artifact and its reason."""
+"""Deriving a variant the same way for every derived kind (opscore.jobs.derivation): the trained
+original opened, the kind's make run with the fine-tuning settings, the artifact written as its kind's
+type (a Keras model, a flatbuffer), what it took recorded; a kind the model cannot take leaves an empty
+artifact and its reason. What the job starts from (opscore.jobs.context): tests/test_jobs_context.py."""
 import json
 from types import SimpleNamespace
 
@@ -100,15 +100,6 @@ def test_a_kind_not_applicable_leaves_an_empty_artifact_and_its_reason(tmp_path,
     assert chain.name == "model.tflite" and chain.stat().st_size == 0
     assert chained["not_applicable"] == "prune-magnitude-s50: A2E has nothing to prune"
     assert [step["step"] for step in chained["steps"]] == ["prune-magnitude-s50", "tflite-int8"]
-
-
-def test_the_context_gives_the_models_pipeline_and_architecture(digits_dataset):
-    wildcards = SimpleNamespace(model="A2E", seed="0")
-    context = JobContext(wildcards, SimpleNamespace(input_size=32, batch_size=100), None, 1,
-                         parse_variant("original"), 0, digits_dataset, None)
-    x, y = next(iter(context.pipeline(digits_dataset["x_train"], digits_dataset["y_train"])))
-    assert x.shape == (100, 8, 8, 1) and float(np.max(x)) <= 1.0 and list(y.numpy()) == list(digits_dataset["y_train"][:100])
-    assert context.classifier().output_shape == (None, 10) and context.training_job().sample_shape == (8, 8, 1)
 
 
 def test_a_chain_keeps_each_steps_work_and_compresses_below_each_step_alone(tmp_path, original, digits_dataset,

@@ -8,37 +8,10 @@ import xml.etree.ElementTree as ET
 import pandas as pd
 import pytest
 
+from conftest import plot_table as _table
 from opscore.report import plots
 
 MODELS = ["MobileNetV2", "ResNet50", "VGG16"]
-
-
-def _table(with_refs: bool = True) -> pd.DataFrame:
-    rows = []
-    specs = {"MobileNetV2": (14.0, 0.02, 0.90), "ResNet50": (98.0, 0.08, 0.93), "VGG16": (528.0, 0.15, 0.85)}
-    for model, (size, t, acc) in specs.items():
-        for variant, unfreeze, bump in [("fe", "0", 0.0), ("ft", "20", 0.03)]:
-            rows.append(
-                dict(
-                    dataset="toy", model=model, variant=variant, unfreeze=unfreeze, split="s0", seed=1,
-                    accuracy=acc + bump, precision_macro=acc, recall_macro=acc, f1_macro=acc, auc_ovr=0.99,
-                    top5_accuracy=1.0, train_time_s=10.0, inference_time_s=t * (1 + bump), prep_time_s=0.1,
-                    size_mb=size, size_compressed_mb=size * 0.9, params=1000, nonzero_params=990,
-                    opscore=acc - t, pareto=model == "MobileNetV2", row="variant",
-                )
-            )
-    df = pd.DataFrame(rows)
-    if with_refs:
-        refs = pd.DataFrame(
-            [
-                dict(dataset="toy", model="MIN", variant="MIN", unfreeze="", split="", seed=0, accuracy=0.0,
-                     inference_time_s=0.001, size_mb=1.0, opscore=0.0, pareto=False, row="MIN"),
-                dict(dataset="toy", model="MAX", variant="MAX", unfreeze="", split="", seed=0, accuracy=1.0,
-                     inference_time_s=10.0, size_mb=9999.0, opscore=1.0, pareto=False, row="MAX"),
-            ]
-        )
-        df = pd.concat([df, refs], ignore_index=True)
-    return df
 
 
 def _history(combos=(("fe", "0"), ("ft", "20"))) -> pd.DataFrame:
@@ -300,26 +273,6 @@ def test_save_replaces_existing(tmp_path):
     path.write_text("old")
     plots.save_chart(plots.accuracy_bars(_table()), path)
     assert path.read_text().lstrip().startswith("<svg")
-
-
-def test_pareto_plots_mark_each_pairs_own_front():
-    from opscore.report.pareto_plots import pareto_plots
-
-    table = _table()
-    spec = pareto_plots(table, title="t").to_dict()
-    assert len(spec["hconcat"]) == 3
-    axes = [(panel["layer"][1]["encoding"]["x"]["field"], panel["layer"][1]["encoding"]["y"]["field"])
-            for panel in spec["hconcat"]]
-    assert axes == [("inference_time_s", "accuracy"), ("size_mb", "accuracy"), ("inference_time_s", "size_mb")]
-    real = table[table["row"] == "variant"]
-    fastest = real.loc[real["inference_time_s"].idxmin()]
-    for panel in spec["hconcat"]:
-        rows = spec["datasets"][panel["layer"][1]["data"]["name"]]
-        front = {(r["model"], r["variant"]) for r in rows if r["front"] == "on this front"}
-        assert front and len(front) < len(rows)
-    time_accuracy = spec["datasets"][spec["hconcat"][0]["layer"][1]["data"]["name"]]
-    assert {(r["model"], r["variant"]) for r in time_accuracy if r["front"] == "on this front"} >= {
-        (fastest["model"], fastest["variant"])}
 
 
 def test_the_runtime_is_a_dimension_of_the_figures():

@@ -1,4 +1,4 @@
-"""How a measurement was taken: the timed passes' summary (one stall cannot move it), the run's context."""
+"""How a measurement was taken (opscore.measure.context): the timed passes' summary (one stall cannot move it), the run's context."""
 import pytest
 
 from opscore.config import DEFAULTS

@@ -1,22 +1,9 @@
-"""Tabular CSV datasets: features as float32, labels encoded, dispatch from a config entry."""
+"""CSV tables (opscore.data.tables): features as float32, labels encoded, delimiters, held-out splits, errors."""
 import numpy as np
 import pytest
 
-from opscore.data import DataError, datasets, prepared, splits, tables
-
-
-def write(path, text):
-    path.write_text(text)
-    return path
-
-
-@pytest.fixture
-def fraud_csv(tmp_path):
-    # A miniature credit-card table: Time, V1, Amount, Class (0/1), 12 rows, 4 frauds.
-    rows = ["Time,V1,Amount,Class"]
-    for i in range(12):
-        rows.append(f"{i},{(-1) ** i * 0.5 * i},{10.25 * i},{int(i % 3 == 0)}")
-    return write(tmp_path / "creditcard.csv", "\n".join(rows) + "\n")
+from conftest import write
+from opscore.data import DataError, tables
 
 
 def test_csv_features_float32_labels_from_option(fraud_csv):
@@ -74,35 +61,6 @@ def test_test_fraction_is_stratified_and_seeded(fraud_csv):
     np.testing.assert_array_equal(a["x_test"], b["x_test"])
 
 
-def test_dispatch_from_config_entry_and_ratio_split(fraud_csv, tmp_path):
-    ds = datasets.load_dataset("fraud", {"path": str(fraud_csv), "label": "Class"}, tmp_path)
-    assert ds["name"] == "fraud" and ds["x_train"].dtype == np.float32
-    assert not datasets.has_official_split("fraud", {"path": str(fraud_csv), "label": "Class"})
-    with pytest.raises(DataError, match="needs a `label:` option"):
-        datasets.load_dataset("fraud", {"path": str(fraud_csv)}, tmp_path)
-    out = splits.split_dataset(ds, "75-25", seed=0)
-    assert out["x_train"].dtype == np.float32 and out["x_test"].shape == (3, 3)
-    # features keep their real values through the split (no uint8 cast) and stay with their labels
-    pooled = sorted(map(tuple, np.concatenate([out["x_train"], out["x_test"]]).tolist()))
-    assert pooled == sorted(map(tuple, ds["x_train"].tolist()))
-    for x, y in zip(out["x_test"], out["y_test"], strict=True):
-        assert y == int(int(x[0]) % 3 == 0)
-    path = tmp_path / "prep.npz"
-    prepared.save_prepared(path, out)
-    back = prepared.load_prepared(path)
-    assert back["x_train"].dtype == np.float32
-    np.testing.assert_array_equal(back["x_test"], out["x_test"])
-
-
-def test_gzipped_csv(tmp_path, fraud_csv):
-    import gzip
-
-    gz = tmp_path / "creditcard.csv.gz"
-    gz.write_bytes(gzip.compress(fraud_csv.read_bytes()))
-    ds = datasets.load_dataset("fraud", {"path": str(gz), "label": "Class"}, tmp_path)
-    assert ds["x_train"].shape == (12, 3)
-
-
 def test_table_errors_name_the_file_the_columns_and_the_lines(tmp_path):
     """Each refusal word for word: what is wrong, where, and what to do."""
     path = write(tmp_path / "t.csv", "a,b,city,y\n1,2,x,0\n3,,y,1\n5,6,z,\n7,8,w,\n9,10,v,\n11,12,u,\n"
@@ -147,22 +105,6 @@ def test_boolean_labels_and_features_and_a_stratified_held_out_split(tmp_path):
     again = tables.load_csv_dataset(path, "label", test_fraction=0.25, seed=3)
     np.testing.assert_array_equal(again["x_test"], ds["x_test"])
     assert set(np.unique(ds["x_train"][:, 0])) == {0.0, 1.0}  # a boolean feature as 0/1
-
-
-def test_split_errors_word_for_word():
-    empty = np.empty((0, 2), np.float32)
-    no_train = {"x_train": empty, "y_train": np.array([], np.int64), "x_test": np.ones((2, 2), np.float32),
-                "y_test": np.array([0, 1])}
-    with pytest.raises(DataError) as error:
-        splits.split_dataset(no_train, "official", 0)  # a test set without a train set is no official split
-    assert str(error.value) == ("dataset 'this dataset' has no official train/test split; use a ratio split "
-                                "instead: TRAIN-TEST percentages summing to 100, such as '70-30' or '80-20'")
-    single = {"name": "tiny", "x_train": np.ones((3, 2), np.float32), "y_train": np.array([0, 0, 1]),
-              "x_test": empty, "y_test": np.array([], np.int64)}
-    with pytest.raises(DataError) as error:
-        splits.split_dataset(single, "50-50", 0)
-    assert str(error.value).startswith("cannot make a stratified 50-50 split of 'tiny' (")
-    assert str(error.value).endswith("); every class needs enough rows for both sides.")  # a table: rows
 
 
 def test_spaces_after_the_delimiter_and_a_chosen_delimiter(tmp_path):
