@@ -100,7 +100,7 @@ def snakemake_command(workdir: Path, config: dict | None, *args: str, cores: int
     # loading) then overlaps another's compute; tests compare runs made the same way. Targets go
     # between one-value options: --configfile and --set-threads take every value that follows them.
     return command + ["--workflow-profile", "none", *args, "--set-threads",
-                      *(f"{rule}=1" for rule in TENSORFLOW_RULES)]
+                      *(f"{rule}=1" for rule in (*TENSORFLOW_RULES, "benchmark"))]
 
 
 def snakemake_env(base: dict | None = None, root: Path = ROOT) -> dict:
@@ -184,6 +184,17 @@ def shared_run(tmp_path_factory, name: str, make_config, targets: tuple[str, ...
             done.write_text("\n".join(targets))
     assert done.read_text() == "\n".join(targets), f"shared run {name!r} asked for with other targets"
     return workdir
+
+
+def h5_datasets(group, prefix: str = ""):
+    """The names of every dataset (array) in an HDF5 file or group, at any depth: a weights file's."""
+    import h5py
+
+    for key, item in group.items():
+        if isinstance(item, h5py.Dataset):
+            yield prefix + key
+        else:
+            yield from h5_datasets(item, prefix + key + "/")
 
 
 @pytest.fixture(scope="session")

@@ -1,13 +1,15 @@
 """A minimal config (datasets, models, variants, and a shorter measurement: every other key takes its
 default) on a heavily imbalanced table, ranked and pruned on macro F1, with float16 and TFLite
 variants of A2E."""
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import completed_run
+from conftest import completed_run, h5_datasets
 from sklearn.datasets import make_classification
 
 VARIANTS = ["original", "float16", "tflite-int8", "prune-layers-b5"]
+RUN = "results/models/fraud/70-30/seed-0/A2E/{variant}/unfreeze-all"
 
 
 def write_imbalanced_table(path, rows=6000):
@@ -34,6 +36,15 @@ def imbalanced_run(tmp_path_factory):
                                                       "offline_seconds": 0.05, "batch": 32}}}
     return completed_run(tmp_path_factory, "imbalanced", config,
                          targets=("results/scores/fraud/ranking.csv", "results/figures/fraud/bubble.svg"))
+
+
+@pytest.fixture(scope="module")
+def fast_float16() -> bool:
+    """Whether this machine's device trains float16 fast (a GPU with tensor cores): the config's
+    `float16.training: auto` then trains the variant in float16, elsewhere it rounds the original."""
+    from opscore.compression.float16 import has_fast_float16
+
+    return has_fast_float16()
 
 
 @pytest.mark.slow
@@ -68,3 +79,34 @@ def test_pruning_budget_is_judged_on_the_dataset_metric(imbalanced_run):
     ranking = pd.read_csv(imbalanced_run / "results/scores/fraud/ranking.csv").set_index("variant")
     assert ranking.loc["prune-layers-b5", "params"] < 0.6 * ranking.loc["original", "params"]
     assert ranking.loc["prune-layers-b5", "f1_macro"] >= ranking.loc["original", "f1_macro"] - 0.05
+
+
+@pytest.mark.slow
+def test_float16_trained_in_float32_is_the_originals_training_rounded(imbalanced_run, fast_float16):
+    """Trained in float32 (no fast float16 on this device), the float16 variant's training is the
+    original's: taken, not repeated. Its weights are the original's rounded, its epochs the
+    original's. On a GPU with tensor cores it is a training of its own, in float16."""
+    def weights(variant):
+        with h5py.File(imbalanced_run / RUN.format(variant=variant) / "weights.h5") as store:
+            return {name: store[name][()] for name in h5_datasets(store)}
+
+    original, half = weights("original"), weights("float16")
+    assert original.keys() == half.keys() and len(original) >= 10
+    # every kernel in float16; the input standardization stays float32
+    assert sum(v.size for v in half.values() if v.dtype == np.float16) > 0.95 * sum(v.size for v in half.values())
+    ranked = pd.read_csv(imbalanced_run / "results/scores/fraud/ranking.csv").set_index("variant")
+    assert ranked.loc["float16", "precision"] == ("float16" if fast_float16 else "float16 (trained in float32)")
+    if fast_float16:
+        history = pd.read_parquet(imbalanced_run / RUN.format(variant="float16") / "history.parquet")
+        assert (history["trained_in"] == "float16").all()
+        return
+    for name, value in original.items():
+        np.testing.assert_array_equal(half[name], value.astype(half[name].dtype), err_msg=name)
+    histories = {variant: pd.read_parquet(imbalanced_run / RUN.format(variant=variant) / "history.parquet")
+                 for variant in ("original", "float16")}
+    columns = ["epoch", "loss", "val_accuracy", "epoch_seconds", "trained_in"]
+    pd.testing.assert_frame_equal(histories["float16"][columns], histories["original"][columns])
+    assert (histories["float16"]["variant"] == "float16").all()
+    log = imbalanced_run / "results/logs/train/fraud/70-30/seed-0/A2E/float16/unfreeze-all.log"
+    assert "that is the original's training" in log.read_text()
+
