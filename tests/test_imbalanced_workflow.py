@@ -1,6 +1,6 @@
 """A minimal config (datasets, models, variants, and a shorter measurement: every other key takes its
-default) on a heavily imbalanced table, ranked and pruned on macro F1, with float16 and TFLite
-variants of A2E."""
+default) on a heavily imbalanced table, ranked and pruned on macro F1, with float16 and layer-removal
+variants of A2E (post-training int8 on a table: tests/test_tabular_workflow.py)."""
 import h5py
 import numpy as np
 import pandas as pd
@@ -8,7 +8,7 @@ import pytest
 from conftest import completed_run, h5_datasets
 from sklearn.datasets import make_classification
 
-VARIANTS = ["original", "float16", "tflite-int8", "prune-layers-b5"]
+VARIANTS = ["original", "float16", "prune-layers-b5"]
 RUN = "results/models/fraud/70-30/seed-0/A2E/{variant}/unfreeze-all"
 
 
@@ -59,7 +59,6 @@ def test_minimal_config_runs_and_ranks_on_the_dataset_metric(imbalanced_run):
         ranked["time_s"]) + np.log10(ranked["size_mb"])
     np.testing.assert_allclose(ranked["opscore"], expected)
     assert ranked.loc["original", "f1_macro"] > 0.6  # it finds positives, not only the majority
-    assert ranked.loc["tflite-int8", "f1_macro"] > ranked.loc["original", "f1_macro"] - 0.15
     # float16 on raw columns up to ~1e4 (variance beyond float16's 65,504): standardised in float32
     assert ranked.loc["float16", "f1_macro"] > ranked.loc["original", "f1_macro"] - 0.05
     assert ranked.loc["float16", "size_mb"] < 0.7 * ranked.loc["original", "size_mb"]
