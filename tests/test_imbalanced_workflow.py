@@ -31,7 +31,7 @@ def imbalanced_run(tmp_path_factory):
               "models": {"A2E": None},
               "variants": VARIANTS,
               # the default 10 rounds, each variant in one process and LoadGen's shortest runs (the
-              # default 3 processes start TensorFlow 9 times here; tests/test_benchmark.py covers them)
+              # default 3 processes start TensorFlow 9 times here; tests/test_rounds.py covers them)
               "measure": {"processes": 1, "loadgen": {"min_queries": 20, "min_seconds": 0.05,
                                                       "offline_seconds": 0.05, "batch": 32}}}
     return completed_run(tmp_path_factory, "imbalanced", config,
