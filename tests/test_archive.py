@@ -9,11 +9,12 @@ import tarfile
 import pytest
 import yaml
 from conftest import ROOT, planned_jobs, run_snakemake, snakemake_command, snakemake_env
-from test_tabular_workflow import tabular_config, write_table
+from test_imbalanced_workflow import TABLE, TARGETS, fraud_run
 
 from opscore import archive, integrity
 
-RANKING = "results/scores/cancer/ranking.csv"
+RANKING = "results/scores/fraud/ranking.csv"
+RECORD = "results/run/run.yaml"
 
 
 def archive_command(*args) -> subprocess.CompletedProcess:
@@ -23,20 +24,22 @@ def archive_command(*args) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def outside_run(tmp_path_factory):
-    """A2E on a CSV table, config file and table outside the working directory, run to its end
-    with the report; (working directory, the table, the config file)."""
+    """The imbalanced table's run (tests/test_imbalanced_workflow.py: A2E, three variants, the table
+    outside the working directory) copied, its config file moved outside too, and its report built;
+    (working directory, the table, the config file)."""
+    shared = fraud_run(tmp_path_factory)
     outside = tmp_path_factory.mktemp("outside")
-    table = write_table(outside / "cancer.csv")
-    config = {**tabular_config(table), "variants": ["original"],
-              "training": {"epochs": 2, "batch_size": 32, "learning_rate": 0.001}}
+    workdir = outside / "run"
+    shutil.copytree(shared, workdir, symlinks=True)
     config_file = outside / "my-config.yaml"
-    config_file.write_text(yaml.safe_dump(config))
-    workdir = tmp_path_factory.mktemp("run")
-    for extra in ((), ("--report", "results/report.html")):
-        result = subprocess.run(snakemake_command(workdir, None, "--configfile", str(config_file), *extra),
-                                capture_output=True, text=True, timeout=900, env=snakemake_env())
+    shutil.move(workdir / "config.yaml", config_file)
+    # the record names the config files it was given: made again with the one outside; then the report
+    (workdir / RECORD).unlink()
+    for args in ((RECORD,), (*TARGETS, "--report", "results/report.html")):
+        result = subprocess.run(snakemake_command(workdir, None, *args, "--configfile", str(config_file)),
+                                capture_output=True, text=True, timeout=300, env=snakemake_env())
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return workdir, table, config_file
+    return workdir, shared.parent / TABLE, config_file
 
 
 @pytest.mark.slow
@@ -49,16 +52,16 @@ def test_an_archived_run_restores_whole_elsewhere(outside_run, tmp_path):
     restored.mkdir()
     with tarfile.open(packed) as tar:
         tar.extractall(restored, filter="data")
-    gone = tmp_path / "gone.csv"
+    gone = tmp_path / "gone.csv"  # (the shared run's table: its readers read only its results)
     shutil.move(table, gone)  # the original data is not on the other machine
     try:
         for needed in ("Snakefile", "requirements.lock", "opscore", "workflow/opscore/archive.py", "RUN.md",
-                       "run/inputs/cancer/cancer.csv", "results/report.html", "run/code-version"):
+                       "run/inputs/fraud/fraud.csv", "results/report.html", "run/code-version"):
             assert (restored / needed).exists(), needed
         assert (restored / "run/configs/1-my-config.yaml").read_text().endswith(config_file.read_text())
         assert "./opscore run --configfile run/config.yaml" in (restored / "RUN.md").read_text()
         config = yaml.safe_load((restored / "run/config.yaml").read_text())
-        assert config["datasets"]["cancer"]["path"] == "run/inputs/cancer/cancer.csv"
+        assert config["datasets"]["fraud"]["path"] == "run/inputs/fraud/fraud.csv"
 
         verified = subprocess.run([sys.executable, "-m", "opscore.integrity", str(restored)], capture_output=True,
                                   text=True, env=snakemake_env())
@@ -67,9 +70,11 @@ def test_an_archived_run_restores_whole_elsewhere(outside_run, tmp_path):
         assert (restored / "results/report.html").read_bytes() == (workdir / "results/report.html").read_bytes()
 
         continued = ("--configfile", str(restored / "run/config.yaml"))
-        assert planned_jobs(run_snakemake(restored, None, *continued, "-n", root=restored)) == {}
-        more = {**config, "variants": ["original", "quantize-q8"]}
+        # what the run made is there whole (its targets: tests/test_imbalanced_workflow.py's and the report)
+        assert planned_jobs(run_snakemake(restored, None, *TARGETS, *continued, "-n", root=restored)) == {}
+        more = {**config, "variants": [*config["variants"], "quantize-q8"]}
         (restored / "more.yaml").write_text(yaml.safe_dump(more))
+        # (every target: Snakemake's records stay behind, so only missing files say what is new)
         planned = run_snakemake(restored, None, "--configfile", str(restored / "more.yaml"), "-n", root=restored)
         jobs = planned_jobs(planned)
         assert jobs.get("derive_model") == 1 and jobs.get("evaluate") == 1, planned.stdout[-3000:]

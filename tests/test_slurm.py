@@ -28,7 +28,8 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import ROOT as REPO
-from conftest import snakemake_env
+from conftest import TENSORFLOW_RULES, snakemake_env
+from test_workflow import TINY, tiny_run
 
 pytestmark = pytest.mark.slurm
 
@@ -313,51 +314,30 @@ def test_the_profile_placeholders_fail_loudly(slurm_cluster, tmp_path):
 
 # ------------------------------------------------------------------------------------ the real workflow
 
-def tiny_config() -> dict:
-    """config/config.yaml cut down to seconds of work: 10 % of digits to train on, one small
-    model (A2E: dense, traced in a second), one epoch, one timed inference pass, 20 timed queries."""
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    config.update(
-        datasets={"digits": {"splits": ["10-90"]}},
-        models={"A2E": {"unfreeze": ["all"]}},
-        variants=["original"],
-        weights="none",
-        input_size=32,
-        seeds=[0],
-    )
-    config["training"]["epochs"] = 1
-    config["measure"].update(repeats=1, loadgen={"min_queries": 20, "min_seconds": 0.05, "offline_seconds": 0.05, "batch": 32})
-    return config
-
-
 def slurm_job_ids(output: str, rule: str) -> list[str]:
     return re.findall(rf"submitted with SLURM jobid (\d+) \(log: \S*/rule_{rule}/", output)
 
 
-@pytest.mark.slow  # trains a network, twice
-def test_real_workflow_scores_equal_locally_and_on_slurm(slurm_cluster, tmp_path):
+@pytest.mark.slow  # trains a network on Slurm; the same run made locally is tests/test_workflow.py's
+def test_real_workflow_scores_equal_locally_and_on_slurm(slurm_cluster, tmp_path, tmp_path_factory):
     if not (REPO / "Snakefile").exists():
         pytest.skip("no Snakefile yet")
     import pandas as pd
 
+    local_dir = tiny_run(tmp_path_factory)  # made locally, 2 cores, one thread per TensorFlow job
     config = tmp_path / "tiny.yaml"
-    config.write_text(yaml.safe_dump(tiny_config()))
+    config.write_text(yaml.safe_dump(TINY))
     # up to the measurement tables: what is compared below (the ranking, figures and studies after
     # them are local rules, tested elsewhere)
     targets = ["results/tables/digits/measurements.parquet", "results/tables/digits/histories.parquet"]
-    common = ["--snakefile", str(REPO / "Snakefile"), "--configfile", str(config)]
-    local_dir, slurm_dir = tmp_path / "local", tmp_path / "slurm"
-    # Both at once, to halve the wall time; they share the 2 CPUs, which changes the timings
-    # but not the (seeded, deterministic) accuracies compared here.
-    local = start_snakemake([*common, "--directory", str(local_dir), "--cores", "2", *targets], workdir=local_dir)
-    # exactly what users type, after `./opscore profile slurm` and their edits of it
-    # the user's profile, with the status polled every second instead of every 10 s (test time)
-    slurm = start_snakemake([*common, "--directory", str(slurm_dir), "--profile", "slurm", *FAST_POLLING, *targets],
-                            workdir=slurm_dir,
-                            env=user_profile(slurm_cluster, tmp_path / "home"))
-    slurm_result = finish_snakemake(slurm, workdir=slurm_dir, timeout=480)
-    local_result = finish_snakemake(local, workdir=local_dir, timeout=480)
-    assert local_result.returncode == 0, report(local_result)
+    slurm_dir = tmp_path / "slurm"
+    # exactly what users type, after `./opscore profile slurm` and their edits of it, with the status
+    # polled every second instead of every 10 s (test time) and the local run's threads per job
+    # (the same threads, the same arithmetic)
+    slurm_result = snakemake(["--snakefile", str(REPO / "Snakefile"), "--directory", str(slurm_dir), *targets,
+                              "--profile", "slurm", *FAST_POLLING, "--configfile", str(config), "--set-threads",
+                              *(f"{rule}=1" for rule in (*TENSORFLOW_RULES, "benchmark"))],
+                             workdir=slurm_dir, timeout=480, env=user_profile(slurm_cluster, tmp_path / "home"))
     assert slurm_result.returncode == 0, report(slurm_result)
 
     # the GPU rules went to Slurm, each job with a GPU (the workflow profile's per-rule resources)
@@ -369,7 +349,7 @@ def test_real_workflow_scores_equal_locally_and_on_slurm(slurm_cluster, tmp_path
             assert tres is not None and "gres/gpu=1" in tres.stdout, (rule, job, tres and tres.stdout)
 
     # Same accuracies in the measurement tables, and the same training losses: training is seeded and
-    # deterministic for a given thread count (the Slurm job has both CPUs, as the local run).
+    # deterministic for a given thread count (one, locally and on Slurm).
     keys = ["dataset", "model", "variant", "unfreeze", "split", "seed"]
 
     def table(directory: Path, path: str, columns: list[str]):

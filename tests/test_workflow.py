@@ -8,15 +8,22 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, check_config, completed_run, planned_jobs, test_config
+from conftest import ROOT, check_config, planned_jobs, shared_run, test_config
 from conftest import run_snakemake as snakemake
 
 TINY = test_config("tiny")
 
 
+def tiny_run(tmp_path_factory):
+    """The TINY run, every target, made once per session for this module and tests/test_slurm.py
+    (conftest.shared_run). Tests here read it, plan on it (which rewrites its config.yaml) and add a
+    report to it; test_slurm reads its measurement tables."""
+    return shared_run(tmp_path_factory, "tiny", lambda home: TINY)
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
-    return completed_run(tmp_path_factory, "run", TINY)
+    return tiny_run(tmp_path_factory)
 
 
 @pytest.mark.slow

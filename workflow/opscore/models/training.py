@@ -50,6 +50,21 @@ def make_pipeline(x: np.ndarray, y: np.ndarray, preprocess, input_size: int, bat
     return _batches(tf.constant(x), tf.constant(y), order, preprocess, input_size, batch_size, dtype)
 
 
+def numpy_batches(x: np.ndarray, y: np.ndarray, preprocess, input_size: int | None, batch_size: int):
+    """:func:`make_pipeline`'s batches in file order as numpy arrays, made without TensorFlow where
+    they need none of its operations: table rows (as they are) and images a model takes at their
+    native shape (``input_size`` None: the dense scratch models, whose ``preprocess`` takes numpy).
+    Resized or RGB images go through the pipeline. The benchmark's requests are made this way, so
+    that a job preparing them for A2E does not start TensorFlow (~5 CPU-s)."""
+    if x.ndim > 2 and input_size is not None:
+        for inputs, labels in make_pipeline(x, y, preprocess, input_size, batch_size):
+            yield inputs.numpy(), labels.numpy()
+        return
+    for start in range(0, len(x), batch_size):
+        batch = x[start:start + batch_size].astype(np.float32)
+        yield (batch if batch.ndim == 2 else np.asarray(preprocess(batch), np.float32)), y[start:start + batch_size]
+
+
 def _batches(images, labels, order: np.ndarray, preprocess, input_size: int, batch_size: int, dtype: str):
     """Gather uint8 images batch by batch and make them model input in the graph: RGB, resized to
     ``input_size``² (None: kept at their native shape). Tabular rows (rank 2: float32 features)
