@@ -1,6 +1,6 @@
 """A minimal config (datasets, models, variants, and a shorter measurement: every other key takes its
-default) on a heavily imbalanced table, ranked and pruned on macro F1, with float16, layer-removal and
-quantization-aware training variants of A2E (post-training int8 on a table: tests/test_tabular_workflow.py)."""
+default) on a heavily imbalanced table, ranked and pruned on macro F1, with float16, layer-removal,
+quantization-aware training and layer-transfer variants of A2E (post-training int8 on a table: tests/test_tabular_workflow.py)."""
 from pathlib import Path
 
 import h5py
@@ -10,7 +10,7 @@ import pytest
 from conftest import h5_datasets, shared_run
 from sklearn.datasets import make_classification
 
-VARIANTS = ["original", "float16", "prune-layers-b5", "qat-int8"]
+VARIANTS = ["original", "float16", "prune-layers-b5", "qat-int8", "transfer-A2E-top2"]
 RUN = "results/models/fraud/70-30/seed-0/A2E/{variant}/unfreeze-all"
 TABLE = "fraud.csv"
 TARGETS = ("results/scores/fraud/ranking.csv", "results/figures/fraud/bubble.svg", "results/run/run.yaml")
@@ -142,3 +142,12 @@ def test_float16_trained_in_float32_is_the_originals_training_rounded(imbalanced
     log = imbalanced_run / "results/logs/train/fraud/70-30/seed-0/A2E/float16/unfreeze-all.log"
     assert "that is the original's training" in log.read_text()
 
+
+
+@pytest.mark.slow
+def test_donor_is_trained_before_the_transfer(imbalanced_run):
+    """transfer-A2E-top2: the trained original's top two layers copied into a fresh A2E, then trained."""
+    log = imbalanced_run / "results/logs/train/fraud/70-30/seed-0/A2E/transfer-A2E-top2/unfreeze-all.log"
+    assert "transferred head_dense -> head_dense" in log.read_text()
+    ranked = pd.read_csv(imbalanced_run / "results/scores/fraud/ranking.csv").set_index("variant")
+    assert ranked.loc["transfer-A2E-top2", "params"] == ranked.loc["original", "params"]

@@ -37,9 +37,15 @@ def test_the_same_file_as_two_variants_is_timed_equal_within_the_tie_rule(tiny_t
     assert list(rounds.groupby("variant")["process"].nunique()) == [5, 5]  # two rounds a process
     assert set(queries["variant"]) == {"tflite-dynamic", "tflite-float16"}
     # on the paper's basis (a pass over the test split a round); the p90 of a sub-millisecond model
-    # is the load's more than the model's, and the one-spread rule calls ~5 % of equal pairs apart
-    ranked = rank_table(summary.assign(accuracy=0.9, size_mb=0.01), time_basis="inference")
-    assert ranked.set_index("variant")["time_ties"]["tflite-dynamic"] == "A2E/tflite-float16/all"
+    # is the load's more than the model's. The tie rule (one spread: opscore.decide.score.time_ties,
+    # tests/test_score.py) calls ~7 % of equal pairs apart by chance (the medians of 10 rounds differ
+    # by more than one spread), so this asserts what no chance should break: the same file's medians
+    # within two spreads (~1 in 3,000 by chance), and the rule's verdict wherever it applies.
+    ranked = rank_table(summary.assign(accuracy=0.9, size_mb=0.01), time_basis="inference").set_index("variant")
+    times, spread = ranked["time_s"], (ranked["time_s"] * ranked["inference_cv"]).max()
+    gap = abs(times["tflite-dynamic"] - times["tflite-float16"])
+    assert gap <= 2 * spread, (gap, spread)
+    assert (ranked["time_ties"]["tflite-dynamic"] == "A2E/tflite-float16/all") == (gap <= spread)
 
 
 def test_a_busy_process_on_the_same_core_gets_the_rows_flagged(tiny_tflite, tmp_path):

@@ -327,9 +327,11 @@ def test_real_workflow_scores_equal_locally_and_on_slurm(slurm_cluster, tmp_path
     local_dir = tiny_run(tmp_path_factory)  # made locally, 2 cores, one thread per TensorFlow job
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(TINY))
-    # up to the measurement tables: what is compared below (the ranking, figures and studies after
-    # them are local rules, tested elsewhere)
-    targets = ["results/tables/digits/measurements.parquet", "results/tables/digits/histories.parquet"]
+    # the training's and the evaluation's records: what is compared below (timing, ranking, figures and
+    # studies follow on the same executor; tested locally elsewhere)
+    measured, history = (f"results/{kind}/digits/70-30/seed-0/A2E/original/unfreeze-all/{name}.parquet"
+                         for kind, name in (("measurements", "metrics"), ("models", "history")))
+    targets = [measured, history]
     slurm_dir = tmp_path / "slurm"
     # exactly what users type, after `./opscore profile slurm` and their edits of it, with the status
     # polled every second instead of every 10 s (test time) and the local run's threads per job
@@ -348,22 +350,19 @@ def test_real_workflow_scores_equal_locally_and_on_slurm(slurm_cluster, tmp_path
             tres = _quick(["sacct", "-n", "-X", "-P", "-j", job, "-o", "AllocTRES"])
             assert tres is not None and "gres/gpu=1" in tres.stdout, (rule, job, tres and tres.stdout)
 
-    # Same accuracies in the measurement tables, and the same training losses: training is seeded and
-    # deterministic for a given thread count (one, locally and on Slurm).
+    # The same quality, and the same training losses: training is seeded and deterministic for a given
+    # thread count (one, locally and on Slurm).
     keys = ["dataset", "model", "variant", "unfreeze", "split", "seed"]
 
     def table(directory: Path, path: str, columns: list[str]):
-        frame = pd.read_parquet(directory / path)
-        frame = frame[~frame["model"].isin(["MIN", "MAX"])]
-        return frame[keys + columns].astype({"seed": "int64", "unfreeze": str}).sort_values(keys).reset_index(drop=True)
+        return pd.read_parquet(directory / path)[keys + columns].astype({"seed": "int64", "unfreeze": str})
 
-    measured = "results/tables/digits/measurements.parquet"
-    local_scores, slurm_scores = table(local_dir, measured, ["accuracy"]), table(slurm_dir, measured, ["accuracy"])
+    quality = ["accuracy", "f1_macro", "auc_ovr"]
+    local_scores, slurm_scores = table(local_dir, measured, quality), table(slurm_dir, measured, quality)
     assert list(local_scores["model"]) == ["A2E"], local_scores
     pd.testing.assert_frame_equal(local_scores, slurm_scores)
-    histories = "results/tables/digits/histories.parquet"
-    pd.testing.assert_frame_equal(table(local_dir, histories, ["epoch", "loss", "val_loss"]),
-                                  table(slurm_dir, histories, ["epoch", "loss", "val_loss"]))
+    pd.testing.assert_frame_equal(table(local_dir, history, ["epoch", "loss", "val_loss"]),
+                                  table(slurm_dir, history, ["epoch", "loss", "val_loss"]))
 
 
 def test_profile_slurm_writes_the_global_profile_once(tmp_path):

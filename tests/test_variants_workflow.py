@@ -50,9 +50,3 @@ def test_pruning_records_its_sensitivity_order(variants_run):
     assert steps["accepted"].astype(bool).any()
     # what judged and fine-tuned it is recorded: the config's held-out share and rate (not the training's)
     assert (preparation["held_out_share"], preparation["fine_tune_learning_rate"]) == (0.1, 0.0005)
-
-
-@pytest.mark.slow
-def test_donor_is_trained_before_the_transfer(variants_run):
-    log = (variants_run / "results/logs/train/digits/70-30/seed-0/AlexNet/transfer-AlexNet-top2/unfreeze-all.log")
-    assert "transferred head_dense -> head_dense" in log.read_text()
