@@ -32,10 +32,11 @@ def imbalanced_config(table) -> dict:
     return {"datasets": {"fraud": {"path": str(table), "label": "label", "splits": ["70-30"], "metric": "f1_macro"}},
             "models": {"A2E": None},
             "variants": VARIANTS,
-            # the default 10 rounds, each variant in one process and LoadGen's shortest runs (the
-            # default 3 processes start TensorFlow 9 times here; tests/test_rounds.py covers them)
-            "measure": {"processes": 1, "loadgen": {"min_queries": 20, "min_seconds": 0.05,
-                                                    "offline_seconds": 0.05, "batch": 32}}}
+            # three rounds (the default 10: tests/test_config.py), each variant in one process and
+            # LoadGen's shortest runs (the default 3 processes start TensorFlow 12 times here;
+            # tests/test_rounds.py covers them)
+            "measure": {"repeats": 3, "processes": 1, "loadgen": {"min_queries": 20, "min_seconds": 0.05,
+                                                                  "offline_seconds": 0.05, "batch": 32}}}
 
 
 def fraud_run(tmp_path_factory) -> Path:
@@ -69,7 +70,7 @@ def test_minimal_config_runs_and_ranks_on_the_dataset_metric(imbalanced_run):
     ranked = ranking[ranking["row"] == "variant"].set_index("variant")
     assert sorted(ranked.index) == sorted(VARIANTS)
     assert (ranking["metric"] == "f1_macro").all()
-    assert (ranked["time_statistic"] == "median").all() and (ranked["repeats"] == 10).all()  # the defaults
+    assert (ranked["time_statistic"] == "median").all() and (ranked["repeats"] == 3).all()  # the default statistic
     # the score is built on macro F1, not on accuracy (which every variant has near 0.99)
     expected = np.log10((1 - ranked["f1_macro"]).clip(lower=1 / ranked["n_test"])) + np.log10(
         ranked["time_s"]) + np.log10(ranked["size_mb"])

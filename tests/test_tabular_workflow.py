@@ -221,8 +221,10 @@ def test_opscore_run_on_the_latency_basis_rescores_without_remeasuring(tabular_r
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "opscore: done" in result.stdout
     assert times(copy, measured) == measured  # nothing measured again
-    report = (copy / "results/report.html").read_text()
-    assert "1. Which variant to ship" in report and "ranking.csv" in report
+    report = (copy / "results/report.html").read_text()  # the ranking, the decision, the figures
+    assert "1. Which variant to ship" in report
+    for name in ("ranking.csv", "selection.md", "bubble.svg"):
+        assert name in report, name
     ranked = pd.read_csv(copy / f"{SCORES}/ranking.csv")
     ranked = ranked[ranked["row"] == "variant"]
     assert (ranked["time_basis"] == "latency").all()

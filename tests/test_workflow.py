@@ -15,9 +15,9 @@ TINY = test_config("tiny")
 
 
 def tiny_run(tmp_path_factory):
-    """The TINY run, every target, made once per session for this module and tests/test_slurm.py
-    (conftest.shared_run). Tests here read it, plan on it (which rewrites its config.yaml) and add a
-    report to it; test_slurm reads its measurement tables."""
+    """The TINY run, every target, made once per session for this module, tests/test_slurm.py and
+    tests/test_resilience.py (conftest.shared_run). Tests here read it and plan on it (which rewrites
+    its config.yaml); the others read its training's and evaluation's records."""
     return shared_run(tmp_path_factory, "tiny", lambda home: TINY)
 
 
@@ -96,15 +96,6 @@ def test_rerun_plans_nothing_and_a_new_model_plans_only_its_jobs(finished_run):
     # the dataset is timed again with the new model (every timing compared taken alike); the studies
     # of the measurement table; not the pruning study: no new pruning; the run's record of its config
     # (results/run/run.yaml, what ./opscore archive packs)
-
-
-@pytest.mark.slow
-def test_report_is_built(finished_run):
-    result = snakemake(finished_run, TINY, "--report", "report.html")
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = (finished_run / "report.html").read_text()
-    assert "ranking.csv" in report and "bubble.svg" in report and "selection.md" in report
-    assert "1. Which variant to ship" in report
 
 
 def test_paper_grid_plans_without_data(tmp_path):
