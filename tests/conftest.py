@@ -84,7 +84,7 @@ def check_config(config: dict) -> None:
     settings.check(settings.complete(config))
 
 
-def snakemake_command(workdir: Path, config: dict | None, *args: str, cores: int = 2, root: Path = ROOT) -> list[str]:
+def snakemake_command(workdir: Path, config: dict | None, *args: str, cores: int = 1, root: Path = ROOT) -> list[str]:
     """The command line every test runs: the Snakefile of ``root`` (this checkout, or an unpacked
     archive of it) in ``workdir``, ``config`` written there (None: the repository's default config),
     the workflow profile off so that tests do not depend on it (tests of a profile pass their own)."""
@@ -96,9 +96,10 @@ def snakemake_command(workdir: Path, config: dict | None, *args: str, cores: int
         command += ["--configfile", str(workdir / "config.yaml")]
     if "--workflow-profile" in args or "--profile" in args:
         return command + list(args)
-    # One thread per TensorFlow job, so that two run at once on 2 cores: a job's start-up (imports,
-    # loading) then overlaps another's compute; tests compare runs made the same way. Targets go
-    # between one-value options: --configfile and --set-threads take every value that follows them.
+    # One thread per TensorFlow job; tests compare runs made the same way. One job at a time per run
+    # (cores=1): three pytest-xdist workers already keep 2 cores busy, and fewer processes competing
+    # for them spend less CPU (measured: docs/testing.md). Targets go between one-value options:
+    # --configfile and --set-threads take every value that follows them.
     return command + ["--workflow-profile", "none", *args, "--set-threads",
                       *(f"{rule}=1" for rule in (*TENSORFLOW_RULES, "benchmark"))]
 
