@@ -29,23 +29,19 @@ def test_the_deployed_memory_of_a_tiny_model_is_far_below_a_tensorflow_process(t
 def test_the_same_file_as_two_variants_is_timed_equal_within_the_tie_rule(tiny_tflite, tmp_path):
     shutil.copy(tiny_tflite / "model.tflite", tiny_tflite / "copy.tflite")
     pair = [candidate(tiny_tflite, "tflite-dynamic"), candidate(tiny_tflite, "tflite-float16", "copy.tflite")]
-    summary, rounds, queries = benchmark(pair, protocol(rounds=10, processes=5), tmp_path)
+    # 30 rounds: the tie rule (one round-to-round spread, opscore.decide.score.time_ties) calls ~7 % of
+    # equal pairs apart by chance when each median is of 10 rounds, ~0.2 % when of 30
+    summary, rounds, queries = benchmark(pair, protocol(rounds=30, processes=5), tmp_path)
     # each round both, in an order that changes: neither always first
-    assert sorted(rounds.groupby("variant")["round"].count()) == [10, 10]
+    assert sorted(rounds.groupby("variant")["round"].count()) == [30, 30]
     firsts = rounds[rounds["position"] == 0]["variant"]
-    assert len(firsts) == 10 and firsts.nunique() == 2
-    assert list(rounds.groupby("variant")["process"].nunique()) == [5, 5]  # two rounds a process
+    assert len(firsts) == 30 and firsts.nunique() == 2
+    assert list(rounds.groupby("variant")["process"].nunique()) == [5, 5]  # six rounds a process
     assert set(queries["variant"]) == {"tflite-dynamic", "tflite-float16"}
     # on the paper's basis (a pass over the test split a round); the p90 of a sub-millisecond model
-    # is the load's more than the model's. The tie rule (one spread: opscore.decide.score.time_ties,
-    # tests/test_score.py) calls ~7 % of equal pairs apart by chance (the medians of 10 rounds differ
-    # by more than one spread), so this asserts what no chance should break: the same file's medians
-    # within two spreads (~1 in 3,000 by chance), and the rule's verdict wherever it applies.
-    ranked = rank_table(summary.assign(accuracy=0.9, size_mb=0.01), time_basis="inference").set_index("variant")
-    times, spread = ranked["time_s"], (ranked["time_s"] * ranked["inference_cv"]).max()
-    gap = abs(times["tflite-dynamic"] - times["tflite-float16"])
-    assert gap <= 2 * spread, (gap, spread)
-    assert (ranked["time_ties"]["tflite-dynamic"] == "A2E/tflite-float16/all") == (gap <= spread)
+    # is the load's more than the model's
+    ranked = rank_table(summary.assign(accuracy=0.9, size_mb=0.01), time_basis="inference")
+    assert ranked.set_index("variant")["time_ties"]["tflite-dynamic"] == "A2E/tflite-float16/all"
 
 
 def test_a_busy_process_on_the_same_core_gets_the_rows_flagged(tiny_tflite, tmp_path):
