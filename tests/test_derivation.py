@@ -85,6 +85,24 @@ def test_a_flatbuffer_kind_is_written_as_bytes(tmp_path, original, digits_datase
     assert info["bytes"] == artifact.stat().st_size and info["representative_images"] == 0
 
 
+def test_a_flatbuffer_records_the_flops_of_the_model_it_was_converted_from(tmp_path, original, digits_dataset):
+    """After a step that changed the architecture (here a narrower A2E standing in for units pruning),
+    the flatbuffer's FLOPs are the narrower model's, not the run's architecture's."""
+    from opscore.jobs.derivation import WRITERS
+    from opscore.measure.costs import count_flops_or_nan
+    from opscore.models.scratch import build_a2e
+
+    narrower = build_a2e(10, (8, 8, 1), accordion=(64, 16, 64, 16))
+    source = tmp_path / "prune-units-b5" / "model.h5"
+    source.parent.mkdir()
+    WRITERS["model"](str(source), narrower)
+    (source.parent / "preparation.json").write_text(json.dumps({"steps": [{"step": "prune-units-b5", "seconds": 1}]}))
+    _, info, _ = derived(tmp_path, original, digits_dataset, "prune-units-b5+tflite-dynamic", source=str(source),
+                         source_preparation=str(source.parent / "preparation.json"))
+    full = count_flops_or_nan(build_classifier("A2E", 10, 32, sample_shape=(8, 8, 1)))
+    assert info["row"]["flops"] == count_flops_or_nan(narrower) < 0.5 * full
+
+
 def test_a_kind_not_applicable_leaves_an_empty_artifact_and_its_reason(tmp_path, original, digits_dataset,
                                                                        monkeypatch):
     def refuse(model, variant, job):

@@ -33,9 +33,12 @@ def measured() -> tuple[dict, dict, np.ndarray]:
     test_data = context.pipeline(data["x_test"], data["y_test"], dtype=dtype)
     deployable = load_deployable(variant, inputs.artifact, job, snakemake.threads)
     probabilities = deployable.predict(test_data).astype("float64")
-    # a TFLite file computes the graph of the Keras model it was converted from
-    graph = deployable.keras_model or context.classifier()
-    cost = {"flops": costs.count_flops_or_nan(graph),
+    # a TFLite or ONNX file computes the graph of the Keras model it was converted from: its FLOPs
+    # come with the derivation's record (opscore.jobs.derivation); a record without them, from the
+    # run's architecture built afresh
+    converted = preparation.get("row", {}).get("flops")
+    graph = deployable.keras_model or (None if converted is not None else context.classifier())
+    cost = {"flops": costs.count_flops_or_nan(graph) if graph is not None else converted,
             "param_bytes": costs.parameter_bytes(deployable.keras_model) if deployable.keras_model
             else deployable.sizes["size_bytes"]}
     quality = {**classification_metrics(data["y_test"], probabilities),

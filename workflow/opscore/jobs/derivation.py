@@ -16,6 +16,7 @@ from opscore.compression.evaluation import accuracy_evaluator, compression_rate,
 from opscore.job import identity, write_atomic
 from opscore.jobs.context import JobContext
 from opscore.kinds.registry import DerivationJob, NotApplicable
+from opscore.measure.costs import count_flops_or_nan
 from opscore.models.applications import unfreeze_top
 from opscore.models.graph import save_model
 from opscore.models.training import seed_everything
@@ -98,6 +99,10 @@ def derive(context: JobContext, outputs) -> dict:
             "fine_tune_learning_rate": job.learning_rate, "held_out_metric": context.params.metric}
     if isinstance(derived, bytes):
         info["bytes"] = len(derived)
+        if model is not None and derived:
+            # a flatbuffer or ONNX file computes the graph it was converted from: its FLOPs are that
+            # model's (a filter-pruned prefix's, not the run's architecture's), for the variant's row
+            info["row"] = {**info.get("row", {}), "flops": count_flops_or_nan(model)}
         write_atomic(outputs.artifact, derived)
     else:
         info.update(held_out_accuracy=job.held_out(derived), compression=compression_rate(model, derived))
