@@ -2,9 +2,10 @@
 the sensitivity-ordered search under a budget, residual graphs, quantized layers pruned. Small models
 on scikit-learn's 8×8 digits keep this file fast (the trained CNN: tests/conftest.py)."""
 import numpy as np
+import pandas as pd
 import pytest
 
-from conftest import small_cnn
+from conftest import accordion, small_cnn
 from opscore.compression import evaluation, filters, weight_quantization
 from opscore.models import graph, quantized_layer
 from opscore.models.graph import PruningError
@@ -93,6 +94,62 @@ def test_a_rejected_step_ends_the_search_or_skips_the_layer(trained_cnn, on_reje
     assert sorted(report.attrs["plan"]) == pruned
     assert report["layer"].tolist() == ["c1", "c2", "c3"][: len(report)]
     assert filter_count(model, "c2") == 16 and (filter_count(model, "c3") < 32) == (on_rejection == "skip")
+
+
+def test_a_rejected_step_is_halved_until_accepted_or_one_unit_is_rejected():
+    """on_rejection: halve. The fake held-out accuracy falls off a cliff once a layer is narrower
+    than its floor, so a step is accepted exactly when it keeps the floor: fold1 (48, floor 37) is
+    halved 24 -> 12 -> 6 (accepted, 42), next round 21 -> 10 -> 5 (accepted, 37), then down to a
+    rejected 1-unit step; fold2 (16, floor 16) has nothing to give: 8 -> 4 -> 2 -> 1, all rejected,
+    and it is never tried again; fold3 (no floor) halves each round; fold4 (16, floor 15) gives one
+    unit in round 1 and none in round 2, and is left alone in round 3."""
+    floors = {"fold1": 37, "fold2": 16, "fold3": 0, "fold4": 15}
+
+    def evaluate(model):
+        return 0.9 if all(model.get_layer(name).units >= floor for name, floor in floors.items()) else 0.1
+
+    model, report = filters.accuracy_aware_filter_pruning(
+        accordion(), evaluate, budget=0.05, ratio=0.5, order="input-to-output", rounds=3, targets=("units",),
+        stop_at_first_rejection=True, halve_rejected=True)  # halving overrides stopping
+    steps = list(report[["round", "layer", "filters_before", "removed", "accepted"]].itertuples(index=False,
+                                                                                                 name=None))
+    assert steps == [
+        (1, "fold1", 48, 24, False), (1, "fold1", 48, 12, False), (1, "fold1", 48, 6, True),
+        (1, "fold2", 16, 8, False), (1, "fold2", 16, 4, False), (1, "fold2", 16, 2, False), (1, "fold2", 16, 1, False),
+        (1, "fold3", 48, 24, True),
+        (1, "fold4", 16, 8, False), (1, "fold4", 16, 4, False), (1, "fold4", 16, 2, False), (1, "fold4", 16, 1, True),
+        (2, "fold1", 42, 21, False), (2, "fold1", 42, 10, False), (2, "fold1", 42, 5, True),
+        (2, "fold3", 24, 12, True),
+        (2, "fold4", 15, 8, False), (2, "fold4", 15, 4, False), (2, "fold4", 15, 2, False), (2, "fold4", 15, 1, False),
+        (3, "fold1", 37, 18, False), (3, "fold1", 37, 9, False), (3, "fold1", 37, 4, False), (3, "fold1", 37, 2, False),
+        (3, "fold1", 37, 1, False),
+        (3, "fold3", 12, 6, True),
+    ]
+    assert (report["filters_after"] == report["filters_before"] - report["removed"]).all()
+    assert [model.get_layer(f"fold{i}").units for i in range(1, 5)] == [37, 16, 6, 15]
+    assert report.attrs["plan"] == {"fold1": 11, "fold3": 42, "fold4": 1}  # accepted steps only
+    assert report.loc[report["accepted"], "params"].is_monotonic_decreasing
+    assert report["params"].iloc[-1] == model.count_params()
+
+
+def test_the_config_value_halve_reaches_the_search(monkeypatch):
+    """pruning.on_rejection in a derive job's settings picks the search's behaviour."""
+    from types import SimpleNamespace
+
+    from opscore.compression import units
+
+    seen = {}
+
+    def search(model, evaluate_fn, **options):
+        seen.update(options)
+        return model, pd.DataFrame()
+
+    monkeypatch.setattr(filters, "accuracy_aware_filter_pruning", search)
+    for value, stop, halve in [("halve", False, True), ("skip", False, False), ("stop", True, False)]:
+        job = SimpleNamespace(settings={"on_rejection": value, "filter_ratio": 0.5, "rounds": 2},
+                              held_out=lambda model: 0.9, fine_tune=None)
+        units.make("model", SimpleNamespace(options={"budget": 5}), job)
+        assert (seen["stop_at_first_rejection"], seen["halve_rejected"], seen["targets"]) == (stop, halve, ("units",))
 
 
 def test_filter_pruning_of_a_dense_network_says_what_to_use_instead():

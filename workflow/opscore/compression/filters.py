@@ -316,7 +316,8 @@ def accuracy_aware_filter_pruning(model, evaluate_fn: EvaluateFn, budget: float,
                                   order: str = "sensitivity", fine_tune_fn: Callable | None = None,
                                   rounds: int = 1, quantize: str | None = None, quantize_conv: str | None = None,
                                   layers: Iterable[str] | None = None, sensitivity: pd.DataFrame | None = None,
-                                  stop_at_first_rejection: bool = True, targets: Iterable[str] = ("filters",)):
+                                  stop_at_first_rejection: bool = True, targets: Iterable[str] = ("filters",),
+                                  halve_rejected: bool = False):
     """Lee et al.'s accuracy-aware structured pruning; returns ``(model, report)``.
 
     1. ``baseline = evaluate_fn(model)``; the sensitivity of every prunable convolution
@@ -329,7 +330,11 @@ def accuracy_aware_filter_pruning(model, evaluate_fn: EvaluateFn, budget: float,
        to ``fine_tune_fn(model) -> model`` if given, then evaluated. A step is accepted while
        ``baseline − accuracy <= budget`` (cumulative, against the original model); the first
        rejected step ends the search (or, with ``stop_at_first_rejection=False``, that layer is
-       skipped). ``rounds`` > 1 repeats the pass over the layers.
+       skipped). With ``halve_rejected`` (which overrides ``stop_at_first_rejection``) a rejected
+       step is tried again on the same layer removing half as many (n → n // 2, at least 1)
+       until one is accepted (the search goes on to the next layer) or a 1-filter step is
+       rejected (the layer is skipped, and left alone in later rounds: nothing smaller is left
+       to try). ``rounds`` > 1 repeats the pass over the layers.
     4. With ``quantize_conv`` ("int8", "int4", "int2") the pruned convolutions are stored at that
        many bits (:func:`quantize_convolutions`), the float layers left (batch norm) fine-tuned
        to them; kept only if the drop stays within ``budget``.
@@ -352,17 +357,26 @@ def accuracy_aware_filter_pruning(model, evaluate_fn: EvaluateFn, budget: float,
                         action=f"quantize-dense-{quantize}", layer="", filters_before=np.nan, removed=0,
                         filters_after=np.nan)
     plan: dict[str, int] = {}
+    exhausted: set[str] = set()  # halve_rejected: layers whose 1-filter step was rejected
     for round_index in range(1, int(rounds) + 1):
         for name in ordered:
             layer = search.current.get_layer(name)
             width = _width(layer)
-            if width < 2:
+            if width < 2 or name in exhausted:
                 continue
             n = _n_remove(width, ratio)
             action = "prune-filters" if is_conv(layer) else "prune-units"
-            if search.try_step(prune_filters(search.current, {name: n}), round=round_index, action=action,
-                               layer=name, filters_before=width, removed=n, filters_after=width - n):
+            while True:
+                accepted = search.try_step(prune_filters(search.current, {name: n}), round=round_index,
+                                           action=action, layer=name, filters_before=width, removed=n,
+                                           filters_after=width - n)
+                if accepted or not halve_rejected or n == 1:
+                    break
+                n = max(1, n // 2)  # halve_rejected: the same layer again, half as many removed
+            if accepted:
                 plan[name] = plan.get(name, 0) + n
+            elif halve_rejected:
+                exhausted.add(name)
             elif stop_at_first_rejection:
                 break
         else:
@@ -414,5 +428,6 @@ def make(model, variant, job, targets: tuple[str, ...] | None = None):
         order="input-to-output" if options.get("order") else "sensitivity",
         fine_tune_fn=job.fine_tune, rounds=settings["rounds"],
         quantize=DENSE_QUANTIZATION.get(options.get("dense")), quantize_conv=CONV_QUANTIZATION.get(options.get("conv")),
-        stop_at_first_rejection=settings["on_rejection"] == "stop", targets=targets)
+        stop_at_first_rejection=settings["on_rejection"] == "stop", targets=targets,
+        halve_rejected=settings["on_rejection"] == "halve")
     return derived, {"order": steps.attrs.get("order"), "targets": list(targets)}, steps
