@@ -262,18 +262,23 @@ class RunWildcards(dict):
 
 
 def run_artifacts():
-    """Every run's measurements and what they were measured from (prepared data, model file,
-    history, preparation, the model's benchmark requests), and every dataset's benchmark, requested
-    by name: a deleted or damaged artifact is then remade with what depends on it, even without
-    Snakemake's metadata (an unpacked archive has none)."""
+    """The files of every run that has begun (results of its dataset exist) and are missing:
+    measurements and what they were measured from (prepared data, model file, history,
+    preparation, the model's benchmark requests), random baselines and benchmarks. Requested by
+    name, a deleted or damaged artifact is remade with what depends on it, even without
+    Snakemake's metadata (an unpacked archive has none). Files that exist need no request, and a
+    dataset not yet begun is made whole by its aggregates: listing every file of a large grid
+    here would cost its planning a sixth more (docs/planning.md)."""
     targets = []
-    for run in settings.experiments(config):
-        targets += [path.format(**run) for path in (METRICS, PREDICTIONS, MODEL_INPUTS)]
-        targets += [path for path in evaluate_inputs(RunWildcards(run)).values() if path]
     for dataset in config["datasets"]:
+        if not any(Path(f"results/{part}/{dataset}").exists() for part in ("data", "models", "measurements", "tables")):
+            continue
+        for run in settings.experiments(config, dataset):
+            targets += [path.format(**run) for path in (METRICS, PREDICTIONS, MODEL_INPUTS)]
+            targets += [path for path in evaluate_inputs(RunWildcards(run)).values() if path]
         targets += [BASELINE.format(**run) for run in settings.dataset_runs(config, dataset)]
         targets.append(f"{BENCHMARK}/benchmark.parquet".format(dataset=dataset))
-    return list(dict.fromkeys(targets))
+    return [path for path in dict.fromkeys(targets) if not Path(path).exists()]
 
 
 def all_outputs():
