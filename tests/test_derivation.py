@@ -135,7 +135,13 @@ def test_a_chain_keeps_each_steps_work_and_compresses_below_each_step_alone(tmp_
     compressed = {name: weights_size(model)["size_compressed_bytes"] for name, model in models.items()}
     assert compressed["chain"] < min(compressed["pruned"], compressed["alone"])
     assert [step["step"] for step in chain_info["steps"]] == ["prune-magnitude-s50", "cluster-k16"]
-    assert chain_info["steps"][0]["seconds"] == pruned[1]["seconds"] and chain_info["seconds"] > 0
+    assert chain_info["steps"][0] == pruned[1]["steps"][0] and chain_info["seconds"] > 0
+    # each step records what it made, as the chain_steps study draws it
+    made = chain_info["steps"][1]
+    assert made["kernel_distinct_values_max"] == stats["chain"]["kernel_distinct_values_max"]
+    assert made["size_compressed_mb"] == pytest.approx(compressed["chain"] / 1e6)
+    assert made["nonzero_params"] <= chain_info["steps"][0]["nonzero_params"] < made["params"]
+    assert made["held_out"] == chain_info["held_out_accuracy"]
     # int8 storage keeps both: a zero stays 0, equal floats stay equal int8 values (one scale per channel)
     flatbuffer, _, _ = derived(tmp_path, original, digits_dataset, "prune-magnitude-s50+cluster-k16+tflite-int8",
                                source=str(chain), source_preparation=str(chain.parent / "preparation.json"))
@@ -145,6 +151,20 @@ def test_a_chain_keeps_each_steps_work_and_compresses_below_each_step_alone(tmp_
     assert int8["kernel_nonzero_share"] == pytest.approx(stats["chain"]["kernel_nonzero_share"], abs=0.01)
     # one scale per output channel (TFLite's first axis): 16 values a channel at most
     assert max(len(np.unique(channel)) for kernel in kernels for channel in kernel) <= 16
+
+
+def test_a_chain_on_a_base_clustered_before_training_counts_the_clustering_as_its_first_step(
+        tmp_path, original, digits_dataset):
+    """cluster-k16 clustered before training is a trained variant: its clustering's record (no
+    ``steps``, its seconds) is the chain's first step, so prep_time_s counts it."""
+    base_info = tmp_path / "cluster-k16.json"
+    base_info.write_text(json.dumps({"method": "kmeans", "k": 16, "seconds": 3.5}))
+    artifact, info, _ = derived(tmp_path, original, digits_dataset, "cluster-k16+tflite-dynamic",
+                                source_preparation=str(base_info))
+    assert [step["step"] for step in info["steps"]] == ["cluster-k16", "tflite-dynamic"]
+    assert info["steps"][0] == {"step": "cluster-k16", "seconds": 3.5}
+    assert info["steps"][1]["seconds"] == info["seconds"] > 0
+    assert info["steps"][1]["size_mb"] == pytest.approx(artifact.stat().st_size / 1e6)
 
 
 def test_low_bit_storage_after_pruning_keeps_the_zeros_and_shrinks_the_file(tmp_path, original, digits_dataset,

@@ -47,3 +47,15 @@ def test_a_new_k_adds_only_its_jobs(paper_run):
     # the dataset is timed again, with the new variant (every timing compared taken alike); its run's
     # manifest and table take it in, the dataset's aggregates follow
 
+
+@pytest.mark.slow
+def test_a_chain_on_the_clustered_base_starts_from_its_clustering_record(paper_run):
+    """cluster-k16+tflite-dynamic: its derive job reads the base's clustering record, the chain's
+    first step (opscore.jobs.derivation.prefix_record), so prep_time_s counts the clustering."""
+    chain = {**CONFIG, "variants": [*CONFIG["variants"], "cluster-k16+tflite-dynamic"]}
+    plan = snakemake(paper_run, chain, "-n", *TARGETS).stdout
+    derive = plan[plan.index("rule derive_tflite:"):].split("\n\n", 1)[0]
+    inputs = next(line for line in derive.splitlines() if line.strip().startswith("input:"))
+    assert "results/bases/MobileNetV2/cluster-k16.json" in inputs
+    assert RUN.format(variant="cluster-k16") + "/weights.h5" in inputs
+

@@ -4,7 +4,7 @@ import zlib
 import numpy as np
 import pytest
 
-from opscore.measure.sizes import file_size, parameter_count, weights_size
+from opscore.measure.sizes import file_size, parameter_count, step_sizes, weights_size
 
 
 def test_file_size_raw_and_deflate(tmp_path):
@@ -26,6 +26,23 @@ def test_weights_size_counts_parameters_and_zeros():
     sizes = weights_size(model)
     assert sizes["params"] == 15 and sizes["nonzero_params"] == 9
     assert sizes["size_bytes"] > 15 * 4  # an HDF5 file of float32 weights plus its header
+
+
+def test_a_step_records_what_it_made_a_model_with_its_kernels_a_file_by_its_bytes(tmp_path):
+    from opscore.tf import keras
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    kernel, bias = model.get_weights()
+    kernel[:2, :] = 0
+    kernel[2:, :] = 0.5  # two distinct values: 0 and 0.5
+    model.set_weights([kernel, bias])
+    made = step_sizes(model)
+    assert (made["params"], made["nonzero_params"]) == (15, 6 + np.count_nonzero(bias))
+    assert made["kernel_nonzero_share"] == 0.5 and made["kernel_distinct_values"] == 2
+    assert made["size_compressed_mb"] == weights_size(model)["size_compressed_mb"]
+    (tmp_path / "model.tflite").write_bytes(bytes(5000))
+    assert step_sizes(tmp_path / "model.tflite") == {"size_mb": 0.005,
+                                                     "size_compressed_mb": len(zlib.compress(bytes(5000), 6)) / 1e6}
 
 
 def test_file_size_in_bytes_and_mb_raw_and_deflated(tmp_path):

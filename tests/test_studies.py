@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from conftest import EXPECTED_COLUMNS, available_studies, _data_rows, _row
+from conftest import EXPECTED_COLUMNS, available_studies, _chain_row, _data_rows, _row
 from opscore.report import studies
 from opscore.report.studies import common, pruning
 
@@ -28,7 +28,9 @@ def test_empty_input_gives_empty_tables_and_no_data_charts(empty):
 
 
 def test_which_studies_have_data(full):
-    assert available_studies(full) == list(EXPECTED_COLUMNS)
+    chain = _chain_row()
+    assert available_studies(full) == [key for key in EXPECTED_COLUMNS if key != "chain_steps"]
+    assert available_studies(pd.concat([full, pd.DataFrame([chain])])) == list(EXPECTED_COLUMNS)
     minimal = pd.DataFrame([_row("ResNet50"), _row("VGG16", unfreeze="2")])  # one depth per model
     base = ["table2_classification", "fig4_accuracy", "table4_variant_time"]
     assert available_studies(minimal) == base
@@ -38,6 +40,7 @@ def test_which_studies_have_data(full):
         _row("ResNet50", unfreeze="10"),
         _row("VGG16", unfreeze="2", split="official"),
         _row("VGG16", "prune-filters-b2", unfreeze="2", params=400),
+        chain,
     ])])
     assert available_studies(more) == list(EXPECTED_COLUMNS)
     # A second depth or split of a non-original variant is no sweep / no split study.

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from conftest import EXPECTED_COLUMNS, _svg_texts
+from conftest import EXPECTED_COLUMNS, _chain_row, _svg_texts
 from opscore.report import studies
 from opscore.report.studies import common
 from opscore.report.studies.files import write_study
@@ -12,6 +12,7 @@ from opscore.report.studies.files import write_study
 
 @pytest.mark.parametrize("key", list(EXPECTED_COLUMNS))
 def test_write_study_svg_for_each_figure(full, tmp_path, key):
+    full = pd.concat([full, pd.DataFrame([_chain_row()])])  # every study has data
     result = write_study(key, full, tmp_path / f"{key}.csv", tmp_path / f"{key}.md", tmp_path / f"{key}.svg")
     assert len(result) > 0
     assert pd.read_csv(tmp_path / f"{key}.csv").shape == result.shape

@@ -13,6 +13,7 @@ import yaml
 from conftest import ROOT, check_config, planned_jobs, shared_run, snakemake_env, test_config
 from conftest import run_snakemake as snakemake
 from sklearn.datasets import load_breast_cancer
+from opscore.report.studies.chains import chain_steps_table
 
 TINY = test_config("tiny")
 
@@ -295,3 +296,11 @@ def test_a_chain_ending_in_onnx_dynamic_is_measured_in_onnx_runtime(tabular_run)
     assert (original["runtime"], original["execution_provider"]) == ("tensorflow", "CPU")
     ranked = pd.read_csv(tabular_run / f"{SCORES}/ranking.csv")
     assert chain in set(ranked["variant"]) and "onnxruntime" in set(ranked["runtime"].dropna())
+    # the chain drawn as its steps: what each step made, recorded by the step's own job
+    steps = chain_steps_table(measurements.reset_index()).set_index("step_number")
+    assert list(steps["made"]) == ["original", "prune-magnitude-s50", chain] and set(steps["variant"]) == {chain}
+    assert steps.loc[0, "size_compressed_mb"] == pytest.approx(original["size_compressed_mb"])
+    assert steps.loc[1, "params"] == original["params"] and 0.4 < steps.loc[1, "kernel_nonzero_share"] <= 0.55
+    assert steps.loc[1, "held_out"] > 0.85 and steps.loc[1, "seconds"] > 0 and steps.loc[2, "seconds"] > 0
+    assert steps.loc[2, "size_compressed_mb"] < steps.loc[1, "size_compressed_mb"] < steps.loc[0, "size_compressed_mb"]
+    assert steps.loc[2, "size_compressed_mb"] == pytest.approx(row["size_compressed_mb"])

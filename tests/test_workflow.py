@@ -91,7 +91,7 @@ def test_rerun_plans_nothing_and_a_new_model_plans_only_its_jobs(finished_run):
     bigger = {**TINY, "models": {**TINY["models"], "ResNet50": {"unfreeze": [1]}}}
     assert planned_jobs(snakemake(finished_run, bigger, "-n")) == {
         "train": 1, "evaluate": 1, "model_inputs": 1, "benchmark_candidates": 1, "benchmark": 1, "collect_run": 1,
-        "collect_measurements": 1, "score": 1, "select_variant": 1, "index_page": 1, "plot": 4, "study": 8, "all": 1,
+        "collect_measurements": 1, "score": 1, "select_variant": 1, "index_page": 1, "plot": 4, "study": 9, "all": 1,
         "record_run": 1}
     # the dataset is timed again with the new model (every timing compared taken alike); the studies
     # of the measurement table; not the pruning study: no new pruning; the run's record of its config

@@ -151,7 +151,8 @@ def kind_settings(wildcards):
 def derive_inputs(wildcards):
     """What deriving a variant reads: the prepared data and the artifact it starts from: the
     trained original's weights, or a chain's prefix (whose job any chain sharing it shares), with
-    the prefix's record of its steps' times when it was derived."""
+    the prefix's record of its steps when it was derived, or of its base's clustering when that
+    was clustered before training."""
     inputs = {"data": DATA.format(**wildcards)}
     prefix = parse_variant(wildcards.variant).prefix
     if prefix is None:
@@ -160,6 +161,8 @@ def derive_inputs(wildcards):
     inputs["source"] = ARTIFACT[prefix.artifact_type(config)].format(**source)
     if not prefix.is_trained(config):
         inputs["source_preparation"] = PREPARATION.format(**source)
+    elif "base_weights" in prefix.spec.inputs(prefix.options):
+        inputs["source_preparation"] = CLUSTERED_BASE_INFO.format(**source)  # clustered before training
     return inputs
 
 

@@ -62,6 +62,8 @@ row = {
     # a chain's steps each took their time (opscore.jobs.derivation); a clustered base's record has no steps
     "prep_time_s": float(sum(step["seconds"] for step in steps)),
     "prep_steps_s": json.dumps({step["step"]: step["seconds"] for step in steps}),
+    # and what each step made (sizes, parameters, kernels, held-out metric): a chain drawn as its steps
+    "prep_steps": json.dumps(steps, default=float),
     "job_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # this evaluating job's
     **deployed,
     **preparation.get("row", {}),  # what the derivation gives the row (opscore.jobs.derivation)

@@ -17,6 +17,7 @@ from opscore.job import identity, write_atomic
 from opscore.jobs.context import JobContext
 from opscore.kinds.registry import DerivationJob, NotApplicable
 from opscore.measure.costs import count_flops_or_nan
+from opscore.measure.sizes import step_sizes
 from opscore.models.applications import unfreeze_top
 from opscore.models.graph import save_model
 from opscore.models.training import seed_everything
@@ -65,11 +66,17 @@ def source_model(context: JobContext, source: str):
 
 
 def prefix_record(context: JobContext) -> dict:
-    """What deriving a chain's prefix recorded (its preparation.json: each earlier step's time in
-    ``steps``, ``not_applicable`` if the model could not take it); empty for one step, or when the
-    prefix was trained."""
+    """What deriving a chain's prefix recorded (its preparation.json: each earlier step in
+    ``steps``, ``not_applicable`` if the model could not take it); for a prefix trained on a base
+    clustered before training, the clustering as its one step (its record has no ``steps``);
+    empty for one step, or when the prefix was trained alone."""
     record = getattr(context.inputs, "source_preparation", None)
-    return json.loads(Path(record).read_text()) if record else {"steps": []}
+    if not record:
+        return {"steps": []}
+    earlier = json.loads(Path(record).read_text())
+    if "steps" not in earlier:
+        earlier["steps"] = [{"step": context.variant.prefix.name, "seconds": earlier["seconds"]}]
+    return earlier
 
 
 def derive(context: JobContext, outputs) -> dict:
@@ -93,8 +100,8 @@ def derive(context: JobContext, outputs) -> dict:
         derived, made, layers = b"", {"not_applicable": str(reason)}, pd.DataFrame()
         print(f"{variant.name} is not applicable to {context.wildcards.model}: {reason}")
     seconds = time.perf_counter() - start
+    step = {"step": variant.step_names[-1], "seconds": seconds}
     info = {"technique": variant.kind, **variant.options, **made, "seconds": seconds,
-            "steps": earlier["steps"] + [{"step": variant.step_names[-1], "seconds": seconds}],
             "held_out_share": context.params.fine_tuning["held_out"], "fine_tune_epochs": job.epochs,
             "fine_tune_learning_rate": job.learning_rate, "held_out_metric": context.params.metric}
     if isinstance(derived, bytes):
@@ -104,9 +111,14 @@ def derive(context: JobContext, outputs) -> dict:
             # model's (a filter-pruned prefix's, not the run's architecture's), for the variant's row
             info["row"] = {**info.get("row", {}), "flops": count_flops_or_nan(model)}
         write_atomic(outputs.artifact, derived)
+        if derived:
+            step.update(step_sizes(outputs.artifact))
     else:
         info.update(held_out_accuracy=job.held_out(derived), compression=compression_rate(model, derived))
         WRITERS[variant.spec.artifact](outputs.artifact, derived)
+        step.update(step_sizes(derived), held_out=info["held_out_accuracy"])
+    # what each step of a chain made, in order: a chain is drawn as its steps (study chain_steps)
+    info["steps"] = earlier["steps"] + [step]
     layers = layers.copy()
     layers.attrs = {}
     for key, value in identity(context.wildcards).items():

@@ -53,6 +53,19 @@ def kernel_statistics(kernels: list[np.ndarray]) -> dict:
             "kernel_distinct_values": float(np.mean(distinct)), "kernel_distinct_values_max": int(max(distinct))}
 
 
+def step_sizes(made) -> dict:
+    """What one step of a derivation made, as a variant's row measures it: a Keras model's
+    weights file (raw and deflated MB), parameters, nonzero parameters and kernel statistics; a
+    file's (flatbuffer, ONNX) raw and deflated MB. Recorded per step, so that a chain's record
+    shows what each step kept of the one before it."""
+    if isinstance(made, (str, Path)):
+        sizes = file_size(made)
+        return {key: sizes[key] for key in ("size_mb", "size_compressed_mb")}
+    sizes = weights_size(made)
+    return {**{key: sizes[key] for key in ("size_mb", "size_compressed_mb", "params", "nonzero_params")},
+            **kernel_statistics(keras_kernels(made))}
+
+
 def parameter_count(model) -> int:
     """The model's parameters as it computes with them (see :func:`_parameter_values`)."""
     return int(sum(value.size for layer in _leaf_layers(model) for value in _parameter_values(layer)))

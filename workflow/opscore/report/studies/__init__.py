@@ -73,6 +73,8 @@ STUDIES = {study.key: study for study in (
           "any measured variant"),
     Study("compression", "tables.compression_table", "figures.compression_figure",
           lambda t: bool(t["params_ratio"].notna().any()), "a pruned or quantize-q* variant and its original"),
+    Study("chain_steps", "chains.chain_steps_table", "chains.chain_steps_figure", _rows,
+          "a chain of two or more steps (e.g. prune-magnitude-s50+tflite-int8)"),
     Study("pruning_sensitivity", "pruning.pruning_sensitivity_table", "pruning.pruning_sensitivity_figure", _rows,
           "a prune-filters-b<B> or prune-layers-b<B> variant", source="pruning_steps"),
 )}

@@ -249,6 +249,7 @@ TITLES = {
     "table3_split_time": "Split ratio vs training and test time, original variant (Table 3)",
     "table4_variant_time": "Training and test time per variant (Table 4)",
     "compression": "Compression rates of the pruned variants, original ÷ variant (Lee et al.)",
+    "chain_steps": "What each step of a chain made, from the trained original",
     "pruning_sensitivity": "Accuracy drop per pruning step, in the order tried (Lee et al.)",
 }
 
@@ -262,5 +263,6 @@ FIGURE_TITLES = {
     "fig5_unfreeze_sweep": "Accuracy vs unfrozen layers (Fig. 5)",
     "fig8_table7_cluster_count": "Accuracy vs cluster count K (Fig. 8)",
     "compression": "How many times smaller the pruned variants are (Lee et al.)",
+    "chain_steps": "Each chain drawn as its steps: deflated size after each step",
     "pruning_sensitivity": "Accuracy drop per pruning step, in the order tried",
 }
