@@ -92,6 +92,12 @@ def test_csv_table_trains_a2e_and_every_variant_is_ranked(tabular_run):
     assert pruned["compression"]["nonzero_params_pruned"] < 0.6 * ranked.loc["original", "params"]
     assert ranked["opscore"].notna().all()
     assert "quantize-q8" in (tabular_run / "results/figures/cancer/bubble.svg").read_text()
+    # each variant's quality was measured in a process holding its runtime alone (its memory is that runtime's)
+    measured = pd.read_parquet(tabular_run / "results/tables/cancer/measurements.parquet").set_index("variant")
+    assert measured.loc["tflite-int8", "job_runtime_imports"] == "ai_edge_litert"
+    assert measured.loc["prune-magnitude-s50+onnx-dynamic", "job_runtime_imports"] == "onnxruntime"
+    assert set(measured.loc["original", "job_runtime_imports"].split(",")) >= {"tensorflow", "tf_keras"}
+    assert measured.loc["tflite-int8", "job_peak_rss_mb"] < measured.loc["original", "job_peak_rss_mb"]
 
 
 @pytest.mark.slow

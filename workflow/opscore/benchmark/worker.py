@@ -19,10 +19,8 @@ import time
 import numpy as np
 
 from opscore.benchmark import contention, loadgen
-from opscore.runtimes import ModelInfo, runtime_module
+from opscore.runtimes import ModelInfo, loaded_runtime_libraries, runtime_module
 
-#: the libraries whose presence in a process says which runtimes it holds
-RUNTIME_LIBRARIES = ("tensorflow", "tf_keras", "keras", "ai_edge_litert", "onnxruntime", "torch", "jax")
 WARMUP_QUERIES = 10
 
 
@@ -102,7 +100,7 @@ class Worker:
                 "deploy_peak_rss_mb": peak_rss_mb(),
                 "runtime_version": self.runtime_version, "execution_provider": self.session.execution_provider,
                 "layers": self.session.layers, "n_test": self.n_test,
-                "imported": sorted(name for name in RUNTIME_LIBRARIES if name in sys.modules),
+                "imported": loaded_runtime_libraries(),
                 **self.session.threads()}
 
     def round(self, number: int, outdir: str, max_wait_share: float) -> dict:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from opscore.data.prepared import load_prepared, sample_shape
 from opscore.kinds.registry import TrainingJob, Variant, parse_variant
 from opscore.models.applications import build_classifier, pipeline_size, preprocess_function
-from opscore.models.training import make_pipeline, use_threads
+from opscore.models.training import make_pipeline, numpy_batches, use_threads
 
 
 @dataclass
@@ -47,15 +47,23 @@ class JobContext:
         """Model-ready batches of (x, y) (opscore.models.training.make_pipeline at the run's batch size)."""
         return make_pipeline(x, y, self.preprocess, self.size, self.params.batch_size, **options)
 
+    def batches(self, x, y):
+        """The same batches as numpy arrays, made without TensorFlow where they need none of its
+        operations (opscore.models.training.numpy_batches): for a runtime that is not TensorFlow."""
+        return numpy_batches(x, y, self.preprocess, self.size, self.params.batch_size)
+
     def classifier(self, **options):
         """The run's model, freshly built (opscore.models.applications.build_classifier)."""
         return build_classifier(self.wildcards.model, self.n_classes, self.params.input_size,
                                 sample_shape=self.sample_shape, **options)
 
 
-def job_context(snakemake) -> JobContext:
-    """The context of the job Snakemake runs (its threads given to TensorFlow first)."""
-    use_threads(snakemake.threads)
+def job_context(snakemake, tensorflow: bool = True) -> JobContext:
+    """The context of the job Snakemake runs (its threads given to TensorFlow first; with
+    ``tensorflow`` False, a job that runs no TensorFlow, e.g. evaluating a LiteRT or ONNX variant,
+    does not start it)."""
+    if tensorflow:
+        use_threads(snakemake.threads)
     wildcards = snakemake.wildcards
     return JobContext(wildcards, snakemake.params, snakemake.input, snakemake.threads, parse_variant(wildcards.variant),
                       int(wildcards.seed), load_prepared(snakemake.input.data),

@@ -11,11 +11,19 @@ here and one entry in :data:`RUNTIMES`.
 from __future__ import annotations
 
 import importlib
+import sys
 from dataclasses import asdict, dataclass
 
 #: runtime name (``Kind.runtime``) -> the module that loads and invokes it
 RUNTIMES = {"litert": "opscore.runtimes.litert", "tensorflow": "opscore.runtimes.tensorflow",
             "onnxruntime": "opscore.runtimes.onnx"}
+#: the libraries whose presence in a process says which runtimes it holds
+RUNTIME_LIBRARIES = ("tensorflow", "tf_keras", "keras", "ai_edge_litert", "onnxruntime", "torch", "jax")
+
+
+def loaded_runtime_libraries() -> list[str]:
+    """The runtime libraries this process has imported: what its memory and time include."""
+    return sorted(name for name in RUNTIME_LIBRARIES if name in sys.modules)
 
 
 @dataclass(frozen=True)
