@@ -15,7 +15,7 @@ from snakemake.settings.types import DeploymentMethod
 
 from opscore import config as settings
 from opscore import integrity
-from opscore.data.archives import DATASET_ARCHIVES, find_archive
+from opscore.data.archives import DATASET_ARCHIVES
 from opscore.data.splits import SPLIT_PATTERN
 from opscore.kinds.registry import (
     ARTIFACT_FILES,
@@ -114,10 +114,6 @@ def dataset_sources(wildcards):
     if "path" in options:
         return [options["path"]]
     return [f"{DOWNLOADS}/{a.filename}" for a in DATASET_ARCHIVES.get(wildcards.dataset, [])]
-
-
-def archive_of(wildcards):
-    return find_archive(wildcards.archive)
 
 
 def base_weights(wildcards):

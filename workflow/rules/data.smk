@@ -6,6 +6,8 @@ localrules:
     download_archive,
 
 
+# a shell line, not a script: a staged archive older than a script would be deleted and fetched
+# again (opscore/data/fetch.py)
 rule download_archive:
     output:
         f"{DOWNLOADS}/{{archive}}",
@@ -13,10 +15,8 @@ rule download_archive:
         f"{LOGS}/download/{{archive}}.log",
     conda:
         conda_env("analysis")
-    params:
-        archive=archive_of,
-    script:
-        "../scripts/download_archive.py"
+    shell:
+        "python -m opscore.data.fetch {output:q} > {log:q} 2>&1"
 
 
 rule prepare_data:
