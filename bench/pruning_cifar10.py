@@ -53,6 +53,9 @@ DATA = Path("/work/shared/data/cifar10-jpeg.tar.gz")
 
 #: Lee et al.'s anchors: parameters "up to N x smaller" with filter pruning + FC quantization.
 PAPER = {"AlexNet": 47.28, "VGG16": 35.21}
+#: --on-rejection, as the report says it
+REJECTION = {"stop": "ends the search", "skip": "skips that layer",
+             "halve": "is tried again on that layer removing half as many, down to one"}
 
 DEFAULTS = {
     "epochs": "AlexNet=8,VGG16=4",
@@ -209,7 +212,8 @@ def bench_model(name: str, data: dict, args, epochs: int, learning_rate: float, 
             model, held_out_accuracy, budget=args.budget / 100, ratio=args.ratio, order=order,
             fine_tune_fn=fine_tune, rounds=rounds, quantize=quantize, quantize_conv=quantize_conv,
             sensitivity=sensitivity if targets == ("filters",) else units_sensitivity,
-            stop_at_first_rejection=args.on_rejection == "stop", targets=targets)
+            stop_at_first_rejection=args.on_rejection == "stop", targets=targets,
+            halve_rejected=args.on_rejection == "halve")
         prune_seconds = time.perf_counter() - t0
         p_original, probabilities, seconds, load = paired_timing(model, pruned, test_data, args.repeats)
         unstable_cv = CONFIG_DEFAULTS["measure"]["unstable_cv"]
@@ -317,8 +321,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--budget", type=float, default=2.0, help="allowed held-out accuracy drop, in points")
     parser.add_argument("--ratio", type=float, default=0.5, help="share of a layer's filters removed per step")
-    parser.add_argument("--on-rejection", choices=["stop", "skip"], default="skip",
-                        help="a step past the budget ends the search (stop) or skips that layer (skip)")
+    parser.add_argument("--on-rejection", choices=["stop", "skip", "halve"], default="skip",
+                        help="a step past the budget ends the search (stop), skips that layer (skip), or is "
+                             "tried again on that layer with half as many removed, down to one (halve)")
     parser.add_argument("--fine-tune-epochs", type=int, default=1, help="after each pruning step (0: none)")
     parser.add_argument("--fine-tune-learning-rate", type=float, default=None,
                         help="Adam lr of those epochs (default: the model's training rate; a well-trained original "
@@ -371,7 +376,7 @@ def main() -> None:
              + f", batch {args.batch_size}. Pruning: budget {args.budget:g} accuracy points on the held-out "
              f"slice, ratio {args.ratio:g} of a layer's filters per step, rounds "
              + ", ".join(f"{m}={rounds[m]}" for m in models)
-             + f", a rejected step {'ends the search' if args.on_rejection == 'stop' else 'skips that layer'}"
+             + ", a rejected step " + REJECTION[args.on_rejection]
              + f", {args.fine_tune_epochs} fine-tune epoch(s) after each step on {args.fine_tune_images:,} fit "
              f"images. Inference time: median of {args.repeats} timed predict passes over the test subset "
              f"(after a warm-up), original and pruned timed alternately in each run, batch {args.batch_size}, {args.threads} threads, on a shared 2-core CPU.")
