@@ -14,7 +14,8 @@ that run offline:
 For each: train A2E (256-64-256-64) from scratch, then, on 10 % of the TRAIN split held out
 (never the test split), as the workflow's derive job does:
   1. prune-units: hidden units in sensitivity order, ratio 0.5 per step, --rounds passes, a
-     rejected step skipped, one fine-tune epoch per step;
+     rejected step skipped (--on-rejection halve: retried removing half as many), one fine-tune
+     epoch per step;
   2. prune-layers: whole folds removed by sensitivity (a width change rebuilds the next layer);
   3. layers then units, and that with the dense layers at 4 and 2 bits (packed).
 Reported on the test split: parameters (and % fewer), parameter storage in bits (original ÷
@@ -95,7 +96,8 @@ def run(name: str, data: dict, args) -> dict:
     def units(start):
         pruned, _ = filters.accuracy_aware_filter_pruning(start, held_out, budget=budget, ratio=0.5,
                                                           fine_tune_fn=tune, rounds=args.rounds,
-                                                          targets=("units",), stop_at_first_rejection=False)
+                                                          targets=("units",), stop_at_first_rejection=False,
+                                                          halve_rejected=args.on_rejection == "halve")
         return pruned
 
     def layers(start):
@@ -153,6 +155,9 @@ def main() -> None:
     parser.add_argument("--held-out", type=float, default=0.1,
                         help="share of the train split the budget is judged on (the workflow's fine_tuning.held_out, 0.1)")
     parser.add_argument("--rounds", type=int, default=4, help="passes of unit pruning over the layers")
+    parser.add_argument("--on-rejection", choices=["skip", "halve"], default="skip",
+                        help="a rejected unit step skips that layer, or is tried again removing half as many "
+                             "(the workflow's pruning.on_rejection)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "a2e.json")
