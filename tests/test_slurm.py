@@ -182,24 +182,16 @@ def user_profile(cluster: Cluster, home: Path, edit: bool = True) -> dict:
     return env
 
 
-def start_snakemake(args: list[str], *, workdir: Path, cwd: Path | None = None, env: dict | None = None) -> Process:
+def snakemake(args: list[str], *, workdir: Path, timeout: float, cwd: Path | None = None,
+              env: dict | None = None) -> Result:
+    """Run snakemake in ``workdir``; afterwards cancel any Slurm job of this run that is still queued."""
     workdir.mkdir(parents=True, exist_ok=True)
-    return Process([sys.executable, "-m", "snakemake", *args], cwd=cwd or workdir, env=snakemake_env(env),
-                   log=workdir.parent / f"{workdir.name}-snakemake.log")
-
-
-def finish_snakemake(process: Process, *, workdir: Path, timeout: float) -> Result:
-    """Wait for snakemake; afterwards cancel any Slurm job of this run that is still queued."""
+    process = Process([sys.executable, "-m", "snakemake", *args], cwd=cwd or workdir, env=snakemake_env(env),
+                      log=workdir.parent / f"{workdir.name}-snakemake.log")
     try:
         return process.wait(timeout)
     finally:
         cancel_jobs_under(workdir)
-
-
-def snakemake(args: list[str], *, workdir: Path, timeout: float, cwd: Path | None = None,
-              env: dict | None = None) -> Result:
-    return finish_snakemake(start_snakemake(args, workdir=workdir, cwd=cwd, env=env), workdir=workdir,
-                            timeout=timeout)
 
 
 def report(result: Result) -> str:
