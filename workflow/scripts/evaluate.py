@@ -12,7 +12,6 @@ from opscore.job import code_version, identity, start_job
 start_job(snakemake)
 
 from opscore.jobs.context import job_context  # noqa: E402
-from opscore.kinds.registry import parse_variant  # noqa: E402
 from opscore.measure import costs, uncertainty  # noqa: E402
 from opscore.measure.context import library_versions  # noqa: E402
 from opscore.measure.quality import classification_metrics, predictions_frame  # noqa: E402
@@ -20,8 +19,7 @@ from opscore.runtimes import loaded_runtime_libraries  # noqa: E402
 from opscore.runtimes.deploy import load_deployable  # noqa: E402
 
 # a LiteRT or ONNX variant is evaluated in a process that holds its runtime alone (no TensorFlow)
-on_tensorflow = parse_variant(snakemake.wildcards.variant).spec.runtime == "tensorflow"
-context = job_context(snakemake, tensorflow=on_tensorflow)
+context = job_context(snakemake, evaluating=True)
 wc, inputs, variant, data = context.wildcards, context.inputs, context.variant, context.data
 job = context.training_job()
 history = pd.read_parquet(inputs.history)
@@ -32,10 +30,7 @@ steps = preparation.get("steps") or ([{"step": wc.variant, "seconds": preparatio
 def measured() -> tuple[dict, dict, np.ndarray]:
     """The variant deployed in its runtime: its quality on the test split, its costs and sizes, and
     every class probability."""
-    # a float16 model takes float16 images; table rows stay float32 (see scratch_models.build_a2e)
-    dtype = variant.spec.input_dtype if len(job.sample_shape) > 1 else "float32"
-    test_data = (context.pipeline(data["x_test"], data["y_test"], dtype=dtype) if on_tensorflow
-                 else context.batches(data["x_test"], data["y_test"]))
+    test_data = context.test_batches()
     deployable = load_deployable(variant, inputs.artifact, job, snakemake.threads)
     probabilities = deployable.predict(test_data).astype("float64")
     # a TFLite or ONNX file computes the graph of the Keras model it was converted from: its FLOPs

@@ -47,10 +47,20 @@ class JobContext:
         """Model-ready batches of (x, y) (opscore.models.training.make_pipeline at the run's batch size)."""
         return make_pipeline(x, y, self.preprocess, self.size, self.params.batch_size, **options)
 
-    def batches(self, x, y):
-        """The same batches as numpy arrays, made without TensorFlow where they need none of its
-        operations (opscore.models.training.numpy_batches): for a runtime that is not TensorFlow."""
-        return numpy_batches(x, y, self.preprocess, self.size, self.params.batch_size)
+    @property
+    def on_tensorflow(self) -> bool:
+        """Whether the variant deploys on TensorFlow (a Keras model), not LiteRT or ONNX Runtime."""
+        return self.variant.spec.runtime == "tensorflow"
+
+    def test_batches(self):
+        """The test split as the variant's runtime takes it: TensorFlow's pipeline for a Keras model
+        (a float16 model takes float16 images; table rows stay float32); for another runtime numpy
+        batches, made without TensorFlow where they need none of its operations
+        (opscore.models.training.numpy_batches)."""
+        x, y = self.data["x_test"], self.data["y_test"]
+        if not self.on_tensorflow:
+            return numpy_batches(x, y, self.preprocess, self.size, self.params.batch_size)
+        return self.pipeline(x, y, dtype=self.variant.spec.input_dtype if len(self.sample_shape) > 1 else "float32")
 
     def classifier(self, **options):
         """The run's model, freshly built (opscore.models.applications.build_classifier)."""
@@ -58,13 +68,13 @@ class JobContext:
                                 sample_shape=self.sample_shape, **options)
 
 
-def job_context(snakemake, tensorflow: bool = True) -> JobContext:
-    """The context of the job Snakemake runs (its threads given to TensorFlow first; with
-    ``tensorflow`` False, a job that runs no TensorFlow, e.g. evaluating a LiteRT or ONNX variant,
-    does not start it)."""
-    if tensorflow:
-        use_threads(snakemake.threads)
+def job_context(snakemake, evaluating: bool = False) -> JobContext:
+    """The context of the job Snakemake runs, its threads given to TensorFlow first; a job
+    ``evaluating`` a variant that deploys on LiteRT or ONNX Runtime does not start TensorFlow."""
     wildcards = snakemake.wildcards
-    return JobContext(wildcards, snakemake.params, snakemake.input, snakemake.threads, parse_variant(wildcards.variant),
-                      int(wildcards.seed), load_prepared(snakemake.input.data),
-                      pipeline_size(wildcards.model, snakemake.params.input_size))
+    context = JobContext(wildcards, snakemake.params, snakemake.input, snakemake.threads,
+                         parse_variant(wildcards.variant), int(wildcards.seed), load_prepared(snakemake.input.data),
+                         pipeline_size(wildcards.model, snakemake.params.input_size))
+    if context.on_tensorflow or not evaluating:
+        use_threads(snakemake.threads)
+    return context
