@@ -92,6 +92,8 @@ SCORES = "results/scores/{dataset}"
 FIGURES = "results/figures/{dataset}"
 STUDY = "results/studies/{dataset}/{study}"
 LOGS = "results/logs"
+# where a dataset's results start: any of them existing means the dataset has begun (run_artifacts)
+DATASET_RESULTS = ("results/data/{dataset}", "results/models/{dataset}", "results/measurements/{dataset}", TABLES)
 RUN_RECORD = "results/run/run.yaml"
 # the artifacts a kind's `inputs` (opscore.kinds.registry) may name
 NAMED_ARTIFACTS = {"weights": CHECKPOINT, "history": HISTORY, "clustered_base": CLUSTERED_BASE}
@@ -270,7 +272,7 @@ def run_artifacts():
     here would cost its planning a sixth more (docs/planning.md)."""
     targets = []
     for dataset in config["datasets"]:
-        if not any(Path(f"results/{part}/{dataset}").exists() for part in ("data", "models", "measurements", "tables")):
+        if not any(Path(path.format(dataset=dataset)).exists() for path in DATASET_RESULTS):
             continue
         for run in settings.experiments(config, dataset):
             targets += [path.format(**run) for path in (METRICS, PREDICTIONS, MODEL_INPUTS)]
