@@ -1,0 +1,106 @@
+"""What each feature of a rule costs Snakemake's planning, per job: the reproduction behind
+docs/planning.md's report for Snakemake.
+
+    ./opscore exec python bench/plan_rule_features.py [--jobs N] [--repeats R]
+
+The flat workflow of bench/plan_scale.py (N leaf jobs, one aggregate per 50 leaves) with its leaf
+rule as rich as this workflow's per-variant rules ("flat-rich": RULE_FEATURES) is planned with
+`snakemake -n` side by side with the same workflow less one feature, and with the bare flat
+workflow. The two plans of a pair run at once, one a core, so both see the same machine (planning
+is single-threaded; on a shared host two plans taken one after the other differ by up to a fifth
+with nothing changed, a pair side by side by a few percent). Each plan's CPU seconds are its own
+(os.wait4). Prints, per feature, the median over the repeats of the ms a job it adds and its share
+of flat-rich's cost; writes bench/results/plan_rule_features.json (`--out` to change).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from plan_scale import FAN_IN, LEAF_SCRIPT, ROOT, RULE_FEATURES, flat_snakefile
+from workflow import path_without_slurm_tools
+
+
+def start_plan(leaves: int, features: frozenset[str], scratch: Path, path: str) -> tuple[subprocess.Popen, Path]:
+    """`snakemake -n` of the flat workflow with ``features``, started in a fresh directory."""
+    workdir = Path(tempfile.mkdtemp(dir=scratch))
+    (workdir / "Snakefile").write_text(flat_snakefile(leaves, features))
+    (workdir / "leaf.py").write_text(LEAF_SCRIPT)
+    log = workdir.with_suffix(".log")
+    with log.open("w") as out:
+        process = subprocess.Popen([sys.executable, "-m", "snakemake", "-n", "--cores", "2", "--directory",
+                                    str(workdir), "-s", str(workdir / "Snakefile"), "--workflow-profile", "none"],
+                                   stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PATH": path})
+    return process, log
+
+
+def finish_plan(process: subprocess.Popen, log: Path) -> tuple[int, float]:
+    """(jobs, CPU seconds) of a plan started by start_plan, once it ends."""
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    text = log.read_text()
+    if process.returncode != 0:
+        raise RuntimeError(text[-3000:])
+    return int(re.search(r"^total\s+(\d+)$", text, re.M).group(1)), usage.ru_utime + usage.ru_stime
+
+
+def plan_pair(leaves: int, first: frozenset[str], second: frozenset[str], scratch: Path,
+              path: str) -> list[tuple[int, float]]:
+    """Two plans side by side: (jobs, CPU seconds) of each."""
+    started = [start_plan(leaves, features, scratch, path) for features in (first, second)]
+    return [finish_plan(*plan) for plan in started]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=10_000, help="jobs of each flat workflow (about)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "plan_rule_features.json")
+    args = parser.parse_args()
+    leaves = round((args.jobs - 1) * FAN_IN / (FAN_IN + 1))
+    rich = frozenset(RULE_FEATURES)
+    # each feature taken away from flat-rich, and all of them (the bare flat workflow)
+    cases = {f"without {feature}": rich - {feature} for feature in RULE_FEATURES} | {"bare (without all)": frozenset()}
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch, tempfile.TemporaryDirectory() as tools:
+        path = path_without_slurm_tools(Path(tools))
+        for repeat in range(args.repeats):
+            for case, features in cases.items():
+                (rich_jobs, rich_cpu), (jobs, cpu) = plan_pair(leaves, rich, features, Path(scratch), path)
+                rows.append({"case": case, "repeat": repeat, "rich_jobs": rich_jobs, "rich_cpu_s": rich_cpu,
+                             "jobs": jobs, "cpu_s": cpu})
+                print(f"  {case}: {jobs} jobs {cpu:.1f} s, flat-rich {rich_jobs} jobs {rich_cpu:.1f} s",
+                      file=sys.stderr, flush=True)
+    summary = []
+    print(f"{'case':22} {'ms/job flat-rich':>17} {'ms/job without':>15} {'adds ms/job':>12} {'share':>6}")
+    for case in cases:
+        mine = [row for row in rows if row["case"] == case]
+        rich_ms = statistics.median(1000 * row["rich_cpu_s"] / row["rich_jobs"] for row in mine)
+        ms = statistics.median(1000 * row["cpu_s"] / row["jobs"] for row in mine)
+        share = statistics.median(1 - (row["cpu_s"] / row["jobs"]) / (row["rich_cpu_s"] / row["rich_jobs"])
+                                  for row in mine)
+        summary.append({"case": case, "rich_ms_per_job": rich_ms, "ms_per_job": ms, "share_of_rich": share,
+                        "adds_ms_per_job": rich_ms - ms})
+        print(f"{case:22} {rich_ms:>17.2f} {ms:>15.2f} {rich_ms - ms:>12.2f} {share:>6.0%}")
+    results = {"summary": summary, "runs": rows, "features": RULE_FEATURES, "fan_in": FAN_IN,
+               "cpu_count": os.cpu_count(), "load_average_at_end": os.getloadavg(), "host": platform.node(),
+               "python": platform.python_version(),
+               "snakemake": subprocess.run([sys.executable, "-m", "snakemake", "--version"], capture_output=True,
+                                           text=True).stdout.strip(),
+               "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
