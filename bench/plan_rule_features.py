@@ -10,7 +10,8 @@ workflow. The two plans of a pair run at once, one a core, so both see the same 
 is single-threaded; on a shared host two plans taken one after the other differ by up to a fifth
 with nothing changed, a pair side by side by a few percent). Each plan's CPU seconds are its own
 (os.wait4). Prints, per feature, the median over the repeats of the ms a job it adds and its share
-of flat-rich's cost; writes bench/results/plan_rule_features.json (`--out` to change).
+of flat-rich's cost; writes bench/results/plan_rule_features.json (`--out` to change; `--summarize`
+reprints and rewrites the summary of its runs).
 """
 from __future__ import annotations
 
@@ -60,12 +61,36 @@ def plan_pair(leaves: int, first: frozenset[str], second: frozenset[str], scratc
     return [finish_plan(*plan) for plan in started]
 
 
+def summarize(rows: list[dict]) -> list[dict]:
+    """Per case, medians over the repeats of: flat-rich's and the case's ms a job, the ms a job the
+    missing feature adds (flat-rich less the case, pair by pair) and that as a share of flat-rich's."""
+    summary = []
+    print(f"{'case':22} {'ms/job flat-rich':>17} {'ms/job without':>15} {'adds ms/job':>12} {'share':>6}")
+    for case in dict.fromkeys(row["case"] for row in rows):
+        pairs = [(1000 * row["rich_cpu_s"] / row["rich_jobs"], 1000 * row["cpu_s"] / row["jobs"])
+                 for row in rows if row["case"] == case]
+        row = {"case": case, "rich_ms_per_job": statistics.median(rich for rich, _ in pairs),
+               "ms_per_job": statistics.median(ms for _, ms in pairs),
+               "adds_ms_per_job": statistics.median(rich - ms for rich, ms in pairs),
+               "share_of_rich": statistics.median(1 - ms / rich for rich, ms in pairs)}
+        summary.append(row)
+        print(f"{case:22} {row['rich_ms_per_job']:>17.2f} {row['ms_per_job']:>15.2f} {row['adds_ms_per_job']:>12.2f} "
+              f"{row['share_of_rich']:>6.0%}")
+    return summary
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=10_000, help="jobs of each flat workflow (about)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "plan_rule_features.json")
+    parser.add_argument("--summarize", action="store_true", help="print and rewrite the summary of --out's runs")
     args = parser.parse_args()
+    if args.summarize:
+        results = json.loads(args.out.read_text())
+        results["summary"] = summarize(results["runs"])
+        args.out.write_text(json.dumps(results, indent=2))
+        return
     leaves = round((args.jobs - 1) * FAN_IN / (FAN_IN + 1))
     rich = frozenset(RULE_FEATURES)
     # each feature taken away from flat-rich, and all of them (the bare flat workflow)
@@ -80,17 +105,7 @@ def main() -> None:
                              "jobs": jobs, "cpu_s": cpu})
                 print(f"  {case}: {jobs} jobs {cpu:.1f} s, flat-rich {rich_jobs} jobs {rich_cpu:.1f} s",
                       file=sys.stderr, flush=True)
-    summary = []
-    print(f"{'case':22} {'ms/job flat-rich':>17} {'ms/job without':>15} {'adds ms/job':>12} {'share':>6}")
-    for case in cases:
-        mine = [row for row in rows if row["case"] == case]
-        rich_ms = statistics.median(1000 * row["rich_cpu_s"] / row["rich_jobs"] for row in mine)
-        ms = statistics.median(1000 * row["cpu_s"] / row["jobs"] for row in mine)
-        share = statistics.median(1 - (row["cpu_s"] / row["jobs"]) / (row["rich_cpu_s"] / row["rich_jobs"])
-                                  for row in mine)
-        summary.append({"case": case, "rich_ms_per_job": rich_ms, "ms_per_job": ms, "share_of_rich": share,
-                        "adds_ms_per_job": rich_ms - ms})
-        print(f"{case:22} {rich_ms:>17.2f} {ms:>15.2f} {rich_ms - ms:>12.2f} {share:>6.0%}")
+    summary = summarize(rows)
     results = {"summary": summary, "runs": rows, "features": RULE_FEATURES, "fan_in": FAN_IN,
                "cpu_count": os.cpu_count(), "load_average_at_end": os.getloadavg(), "host": platform.node(),
                "python": platform.python_version(),
