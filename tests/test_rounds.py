@@ -56,6 +56,7 @@ def test_a_busy_process_on_the_same_core_gets_the_rows_flagged(tiny_tflite, tmp_
         os.sched_setaffinity(0, allowed)
         busy.kill()
     assert rounds["contended"].all() and (rounds["wait_share"] > 0.2).all()
+    assert (rounds["neighbour_wait_share"] > 0.2).all() and (rounds["others_cpu_s"] > 0).all()
     assert bool(summary.iloc[0]["contended"]) and summary.iloc[0]["contended_rounds"] == 2
 
 

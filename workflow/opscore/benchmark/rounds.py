@@ -180,6 +180,7 @@ def summarise(candidate: Candidate, rounds: pd.DataFrame, lives: list[dict], uns
         "rounds": int(len(rounds)), "processes": len(lives), "contended_rounds": int(rounds["contended"].sum()),
         "contended": bool(rounds["contended"].sum() * 2 >= len(rounds)),
         "wait_share": float(median["wait_share"]),
+        "neighbour_wait_share": float(median["neighbour_wait_share"]),
         "load_time_s": float(np.median([life["load_time_s"] for life in lives])),
         "deploy_baseline_rss_mb": baseline, "deploy_peak_rss_mb": peak, "deploy_model_rss_mb": peak - baseline,
         "worker_peak_rss_mb": worker_peak,
