@@ -56,3 +56,14 @@ def test_archives_staged_with_their_original_date_are_not_fetched_again(tmp_path
     config = {**test_config("tiny"), "datasets": {"mnist": {"splits": ["official"]}}}
     plan = planned_jobs(snakemake(tmp_path, config, "-n", "results/data/mnist/official/seed-0.npz"))
     assert plan == {"prepare_data": 1}, plan
+
+
+def test_the_download_line_runs_the_interpreter_running_snakemake_whatever_python_is_on_path(tmp_path):
+    """The shell line names Snakemake's own interpreter (the pinned venv's, as `script:` rules use),
+    so a `python` elsewhere on PATH, or none, does not decide which library fetches."""
+    from conftest import finish, start_snakemake
+
+    target = "resources/downloads/cifar-11.tar.gz"  # no such official archive: refused in one line
+    code, output = finish(start_snakemake(tmp_path, test_config("tiny"), target, env={"PATH": "/usr/bin:/bin"}))
+    log = (tmp_path / "results/logs/download/cifar-11.tar.gz.log").read_text()
+    assert code != 0 and "no official archive is called 'cifar-11.tar.gz'" in log, output + log

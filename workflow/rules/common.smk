@@ -59,6 +59,11 @@ def conda_env(name):
     return str(Path(workflow.basedir) / "envs" / f"{name}.yaml") if NAMES_CONDA_ENVS else None
 
 
+# The interpreter of a rule's shell line into the library: the conda env's under `--sdm conda`, else
+# the one running Snakemake (the pinned venv's), as for `script:` rules, whatever `python` is on PATH.
+PYTHON = "python" if NAMES_CONDA_ENVS else sys.executable
+
+
 DOWNLOADS = config["download_dir"]
 WEIGHTS = config["weights_dir"]
 

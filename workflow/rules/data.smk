@@ -16,7 +16,7 @@ rule download_archive:
     conda:
         conda_env("analysis")
     shell:
-        "python -m opscore.data.fetch {output:q} > {log:q} 2>&1"
+        "{PYTHON:q} -m opscore.data.fetch {output:q} > {log:q} 2>&1"
 
 
 rule prepare_data:
