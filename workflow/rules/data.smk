@@ -15,8 +15,10 @@ rule download_archive:
         f"{LOGS}/download/{{archive}}.log",
     conda:
         conda_env("analysis")
+    params:
+        python=PYTHON,
     shell:
-        "{PYTHON:q} -m opscore.data.fetch {output:q} > {log:q} 2>&1"
+        "{params.python:q} -m opscore.data.fetch {output:q} > {log:q} 2>&1"
 
 
 rule prepare_data:
