@@ -132,6 +132,24 @@ def test_a_rejected_step_is_halved_until_accepted_or_one_unit_is_rejected():
     assert report["params"].iloc[-1] == model.count_params()
 
 
+def test_passes_end_when_one_accepts_nothing():
+    """on_rejection: skip over three passes. Each layer keeps its floor: the first pass halves
+    fold1, fold3 and fold4 and skips fold2; the second accepts nothing, so there is no third (it
+    would start from the same model and try the same four steps)."""
+    floors = {"fold1": 24, "fold2": 16, "fold3": 24, "fold4": 8}
+
+    def evaluate(model):
+        return 0.9 if all(model.get_layer(name).units >= floor for name, floor in floors.items()) else 0.1
+
+    model, report = filters.accuracy_aware_filter_pruning(
+        accordion(), evaluate, budget=0.05, ratio=0.5, order="input-to-output", rounds=3, targets=("units",),
+        stop_at_first_rejection=False)
+    steps = list(report[["round", "layer", "accepted"]].itertuples(index=False, name=None))
+    assert steps == [(1, "fold1", True), (1, "fold2", False), (1, "fold3", True), (1, "fold4", True),
+                     (2, "fold1", False), (2, "fold2", False), (2, "fold3", False), (2, "fold4", False)]
+    assert [model.get_layer(f"fold{i}").units for i in range(1, 5)] == [24, 16, 24, 8]
+
+
 def test_the_config_value_halve_reaches_the_search(monkeypatch):
     """pruning.on_rejection in a derive job's settings picks the search's behaviour."""
     from types import SimpleNamespace

@@ -334,7 +334,8 @@ def accuracy_aware_filter_pruning(model, evaluate_fn: EvaluateFn, budget: float,
        step is tried again on the same layer removing half as many (n → n // 2, at least 1)
        until one is accepted (the search goes on to the next layer) or a 1-filter step is
        rejected (the layer is skipped, and left alone in later rounds: nothing smaller is left
-       to try). ``rounds`` > 1 repeats the pass over the layers.
+       to try). ``rounds`` > 1 repeats the pass over the layers, until a pass accepts no step: the
+       next would start from the same model and try the same steps again.
     4. With ``quantize_conv`` ("int8", "int4", "int2") the pruned convolutions are stored at that
        many bits (:func:`quantize_convolutions`), the float layers left (batch norm) fine-tuned
        to them; kept only if the drop stays within ``budget``.
@@ -359,6 +360,7 @@ def accuracy_aware_filter_pruning(model, evaluate_fn: EvaluateFn, budget: float,
     plan: dict[str, int] = {}
     exhausted: set[str] = set()  # halve_rejected: layers whose 1-filter step was rejected
     for round_index in range(1, int(rounds) + 1):
+        accepted_in_round = False
         for name in ordered:
             layer = search.current.get_layer(name)
             width = _width(layer)
@@ -375,12 +377,14 @@ def accuracy_aware_filter_pruning(model, evaluate_fn: EvaluateFn, budget: float,
                 n = max(1, n // 2)  # halve_rejected: the same layer again, half as many removed
             if accepted:
                 plan[name] = plan.get(name, 0) + n
+                accepted_in_round = True
             elif halve_rejected:
                 exhausted.add(name)
             elif stop_at_first_rejection:
                 break
         else:
-            continue
+            if accepted_in_round:
+                continue
         break
     if quantize_conv:
         candidate = quantize_convolutions(search.current, quantize_conv)
