@@ -357,6 +357,21 @@ def accuracy_aware_filter_pruning(model, evaluate_fn: EvaluateFn, budget: float,
         search.try_step(quantize_dense(search.current, quantize), fine_tune=False, round=0,
                         action=f"quantize-dense-{quantize}", layer="", filters_before=np.nan, removed=0,
                         filters_after=np.nan)
+    plan = _pruning_passes(search, ordered, ratio, rounds, stop_at_first_rejection, halve_rejected)
+    if quantize_conv:
+        candidate = quantize_convolutions(search.current, quantize_conv)
+        search.try_step(candidate, fine_tune=bool(candidate.trainable_weights), round=0,
+                        action=f"quantize-conv-{quantize_conv}", layer="", filters_before=np.nan, removed=0,
+                        filters_after=np.nan)
+    report = search.report(["round", "action", "layer", "filters_before", "removed", "filters_after"])
+    report.attrs.update(sensitivity=sensitivity, order=ordered, plan=plan, ratio=ratio)
+    return search.current, report
+
+
+def _pruning_passes(search: BudgetSearch, ordered: list[str], ratio: float, rounds: int,
+                    stop_at_first_rejection: bool, halve_rejected: bool) -> dict[str, int]:
+    """Step 3 of accuracy_aware_filter_pruning: the passes over the layers, each step tried
+    through ``search``; returns the plan (layer -> filters removed by accepted steps)."""
     plan: dict[str, int] = {}
     exhausted: set[str] = set()  # halve_rejected: layers whose 1-filter step was rejected
     for round_index in range(1, int(rounds) + 1):
@@ -381,19 +396,10 @@ def accuracy_aware_filter_pruning(model, evaluate_fn: EvaluateFn, budget: float,
             elif halve_rejected:
                 exhausted.add(name)
             elif stop_at_first_rejection:
-                break
-        else:
-            if accepted_in_round:
-                continue
-        break
-    if quantize_conv:
-        candidate = quantize_convolutions(search.current, quantize_conv)
-        search.try_step(candidate, fine_tune=bool(candidate.trainable_weights), round=0,
-                        action=f"quantize-conv-{quantize_conv}", layer="", filters_before=np.nan, removed=0,
-                        filters_after=np.nan)
-    report = search.report(["round", "action", "layer", "filters_before", "removed", "filters_after"])
-    report.attrs.update(sensitivity=sensitivity, order=ordered, plan=plan, ratio=ratio)
-    return search.current, report
+                return plan
+        if not accepted_in_round:  # the next pass would start from the same model: the same steps
+            return plan
+    return plan
 
 
 def _check_budget_and_ratio(budget: float, ratio: float) -> None:
