@@ -18,24 +18,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from plan_scale import FAN_IN, LEAF_SCRIPT, ROOT, RULE_FEATURES, flat_snakefile
+from plan_scale import FAN_IN, ROOT, RULE_FEATURES, flat_workdir, machine_context, resummarize
 from workflow import path_without_slurm_tools
 
 
-def start_plan(leaves: int, features: frozenset[str], scratch: Path, path: str) -> tuple[subprocess.Popen, Path]:
+def start_plan(jobs: int, features: frozenset[str], scratch: Path, path: str) -> tuple[subprocess.Popen, Path]:
     """`snakemake -n` of the flat workflow with ``features``, started in a fresh directory."""
-    workdir = Path(tempfile.mkdtemp(dir=scratch))
-    (workdir / "Snakefile").write_text(flat_snakefile(leaves, features))
-    (workdir / "leaf.py").write_text(LEAF_SCRIPT)
+    workdir = flat_workdir(jobs, scratch, features)
     log = workdir.with_suffix(".log")
     with log.open("w") as out:
         process = subprocess.Popen([sys.executable, "-m", "snakemake", "-n", "--cores", "2", "--directory",
@@ -54,10 +50,10 @@ def finish_plan(process: subprocess.Popen, log: Path) -> tuple[int, float]:
     return int(re.search(r"^total\s+(\d+)$", text, re.M).group(1)), usage.ru_utime + usage.ru_stime
 
 
-def plan_pair(leaves: int, first: frozenset[str], second: frozenset[str], scratch: Path,
+def plan_pair(jobs: int, first: frozenset[str], second: frozenset[str], scratch: Path,
               path: str) -> list[tuple[int, float]]:
     """Two plans side by side: (jobs, CPU seconds) of each."""
-    started = [start_plan(leaves, features, scratch, path) for features in (first, second)]
+    started = [start_plan(jobs, features, scratch, path) for features in (first, second)]
     return [finish_plan(*plan) for plan in started]
 
 
@@ -87,11 +83,7 @@ def main() -> None:
     parser.add_argument("--summarize", action="store_true", help="print and rewrite the summary of --out's runs")
     args = parser.parse_args()
     if args.summarize:
-        results = json.loads(args.out.read_text())
-        results["summary"] = summarize(results["runs"])
-        args.out.write_text(json.dumps(results, indent=2))
-        return
-    leaves = round((args.jobs - 1) * FAN_IN / (FAN_IN + 1))
+        return resummarize(args.out, summarize)
     rich = frozenset(RULE_FEATURES)
     # each feature taken away from flat-rich, and all of them (the bare flat workflow)
     cases = {f"without {feature}": rich - {feature} for feature in RULE_FEATURES} | {"bare (without all)": frozenset()}
@@ -100,18 +92,13 @@ def main() -> None:
         path = path_without_slurm_tools(Path(tools))
         for repeat in range(args.repeats):
             for case, features in cases.items():
-                (rich_jobs, rich_cpu), (jobs, cpu) = plan_pair(leaves, rich, features, Path(scratch), path)
+                (rich_jobs, rich_cpu), (jobs, cpu) = plan_pair(args.jobs, rich, features, Path(scratch), path)
                 rows.append({"case": case, "repeat": repeat, "rich_jobs": rich_jobs, "rich_cpu_s": rich_cpu,
                              "jobs": jobs, "cpu_s": cpu})
                 print(f"  {case}: {jobs} jobs {cpu:.1f} s, flat-rich {rich_jobs} jobs {rich_cpu:.1f} s",
                       file=sys.stderr, flush=True)
     summary = summarize(rows)
-    results = {"summary": summary, "runs": rows, "features": RULE_FEATURES, "fan_in": FAN_IN,
-               "cpu_count": os.cpu_count(), "load_average_at_end": os.getloadavg(), "host": platform.node(),
-               "python": platform.python_version(),
-               "snakemake": subprocess.run([sys.executable, "-m", "snakemake", "--version"], capture_output=True,
-                                           text=True).stdout.strip(),
-               "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    results = {"summary": summary, "runs": rows, "features": RULE_FEATURES, "fan_in": FAN_IN, **machine_context()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     print(f"wrote {args.out}")

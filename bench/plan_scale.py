@@ -152,13 +152,35 @@ def plan_grid(name: str, scratch: Path, path: str) -> tuple[int, float]:
                  "--workflow-profile", str(ROOT / "profiles" / "default")], workdir, path)
 
 
-def plan_flat(jobs: int, scratch: Path, path: str, features: frozenset[str] = frozenset()) -> tuple[int, float]:
-    """(jobs, seconds) of the flat workflow of about ``jobs`` jobs, its leaf rule given ``features``."""
+def flat_workdir(jobs: int, scratch: Path, features: frozenset[str] = frozenset()) -> Path:
+    """A fresh directory holding the flat workflow of about ``jobs`` jobs, its leaf rule given ``features``."""
     workdir = Path(tempfile.mkdtemp(dir=scratch))
     leaves = round((jobs - 1) * FAN_IN / (FAN_IN + 1))
     (workdir / "Snakefile").write_text(flat_snakefile(leaves, features))
     (workdir / "leaf.py").write_text(LEAF_SCRIPT)
+    return workdir
+
+
+def plan_flat(jobs: int, scratch: Path, path: str, features: frozenset[str] = frozenset()) -> tuple[int, float]:
+    """(jobs, seconds) of the flat workflow of about ``jobs`` jobs, its leaf rule given ``features``."""
+    workdir = flat_workdir(jobs, scratch, features)
     return plan(["-s", str(workdir / "Snakefile"), "--workflow-profile", "none"], workdir, path)
+
+
+def machine_context() -> dict:
+    """What a planning benchmark's figures were taken on: cores, load at the end, host, versions, date."""
+    return {"cpu_count": os.cpu_count(), "load_average_at_end": os.getloadavg(), "host": platform.node(),
+            "python": platform.python_version(),
+            "snakemake": subprocess.run([sys.executable, "-m", "snakemake", "--version"], capture_output=True,
+                                        text=True).stdout.strip(),
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def resummarize(out: Path, summarize_runs) -> None:
+    """`--summarize`: reprint the summary of ``out``'s runs and write it back."""
+    results = json.loads(out.read_text())
+    results["summary"] = summarize_runs(results["runs"])
+    out.write_text(json.dumps(results, indent=2))
 
 
 def summarize(rows: list[dict]) -> list[dict]:
@@ -200,10 +222,7 @@ def main() -> None:
     parser.add_argument("--summarize", action="store_true", help="print and rewrite the summary of --out's runs")
     args = parser.parse_args()
     if args.summarize:
-        results = json.loads(args.out.read_text())
-        results["summary"] = summarize(results["runs"])
-        args.out.write_text(json.dumps(results, indent=2))
-        return
+        return resummarize(args.out, summarize)
     grids = [name for name in args.grids.split(",") if name]
     rows = []
     with tempfile.TemporaryDirectory() as scratch, tempfile.TemporaryDirectory() as tools:
@@ -219,15 +238,10 @@ def main() -> None:
                              "ms_per_job": 1000 * seconds / jobs})
                 print(f"  {name}: {jobs} jobs, {seconds:.1f} s", file=sys.stderr, flush=True)
     summary = summarize(rows)
-    load = os.getloadavg()
-    results = {"summary": summary, "runs": rows, "fan_in_flat": FAN_IN, "cpu_count": os.cpu_count(),
-               "load_average_at_end": load, "host": platform.node(), "python": platform.python_version(),
-               "snakemake": subprocess.run([sys.executable, "-m", "snakemake", "--version"], capture_output=True,
-                                           text=True).stdout.strip(),
-               "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    results = {"summary": summary, "runs": rows, "fan_in_flat": FAN_IN, **machine_context()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
-    print(f"wrote {args.out} (load average at the end: {load[0]:.1f})")
+    print(f"wrote {args.out} (load average at the end: {results['load_average_at_end'][0]:.1f})")
 
 
 if __name__ == "__main__":
