@@ -44,7 +44,7 @@ def test_the_contention_record_between_two_snapshots_word_for_word():
 def test_a_runtime_waiting_for_its_own_threads_on_a_quiet_machine_is_not_contended():
     """TensorFlow's thread pools outnumber two cores: its threads wait for each other with nothing
     else running. Only as much of the wait as other processes took CPU time counts, and with the
-    cores' busy time unknown, all of it does (as before the others were counted)."""
+    cores' busy time unknown, all of it does (the rule before this cap)."""
     start = contention.Snapshot(wall=0.0, cpu=0.0, ran_ns=0.0, waited_ns=0.0, load1=1.0, runnable=1.0,
                                 cores_busy=50.0)
     own = contention.Snapshot(wall=1.0, cpu=1.9, ran_ns=1.9e9, waited_ns=0.6e9, load1=1.0, runnable=3.0,

@@ -4,13 +4,14 @@ A measurement is flagged ``contended`` when its threads, while they wanted a CPU
 because *something else* ran, more than ``max_wait_share`` of the time (``measure.max_wait_share``,
 5 %; docs/measurement.md). The wait is the scheduler's own account (``/proc/self/task/*/schedstat``:
 nanoseconds on a CPU, nanoseconds runnable but waiting in a run queue), so it sees a neighbour on
-the same core whatever the load average says. But a runtime with more threads than cores (TensorFlow's
-intra- and inter-op pools) waits for its own threads too, on a quiet machine: that is how the variant
-runs, not a disturbance. So the wait counted against the measurement is at most the CPU time every
-other process (and the hypervisor's steal) took meanwhile on the cores this process may use: their
-busy time in ``/proc/stat`` less this process's. Wall time against CPU time, the load average and the count of runnable tasks at
-start and end are recorded beside it. Linux only; elsewhere the wait is unknown (NaN) and nothing is
-flagged.
+the same core whatever the load average says. But a runtime with more threads than cores
+(TensorFlow's intra- and inter-op pools) waits for its own threads too, on a quiet machine: that is
+how the variant runs, not a disturbance. So the wait held against the measurement is at most the
+CPU time every other process (and the hypervisor's steal) took meanwhile on the cores this process
+may use: their busy time in ``/proc/stat`` less this process's. Wall time against CPU time, the
+load average and the count of runnable tasks at start and end are recorded beside it. Linux only;
+elsewhere the wait is unknown (NaN) and nothing is flagged. The account is of living threads: the
+wait of a thread that ends inside the stretch is not in it.
 """
 from __future__ import annotations
 
@@ -83,10 +84,9 @@ def snapshot() -> Snapshot:
 
 def between(start: Snapshot, end: Snapshot, max_wait_share: float) -> dict:
     """What happened between two snapshots: wall and CPU seconds, run-queue wait and its share of
-    the time the threads wanted a CPU, the CPU seconds other processes took on this process's cores,
-    the wait they can
-    account for (at most those seconds) and its share, load average and runnable tasks at both
-    ends, and the verdict ``contended`` (on the share the others account for)."""
+    the time the threads wanted a CPU, the CPU seconds other processes took on this process's
+    cores, the wait they can account for (at most those seconds) and its share, load average and
+    runnable tasks at both ends, and the verdict ``contended`` (on the share the others account for)."""
     ran, waited = end.ran_ns - start.ran_ns, end.waited_ns - start.waited_ns
     wanted = ran + waited
     cpu = end.cpu - start.cpu
